@@ -1,0 +1,156 @@
+// Command lines of the Kubernetes components kplex runs. Pure functions, so the flags are read and tested
+// in one place; flags were checked against the v1.35 binaries' --help.
+import path from 'node:path';
+
+/** Host and tenants share one Service IP range, so a mirrored Service keeps its ClusterIP on both sides. */
+export const SERVICE_CIDR = '10.96.0.0/16';
+export const KUBERNETES_SERVICE_IP = '10.96.0.1';
+export const POD_CIDR = '10.244.0.0/16';
+
+/** The files of one control plane's PKI folder. */
+export const pkiFiles = (pkiDir: string) => ({
+  caCert: path.join(pkiDir, 'ca.crt'),
+  caKey: path.join(pkiDir, 'ca.key'),
+  servingCert: path.join(pkiDir, 'apiserver.crt'),
+  servingKey: path.join(pkiDir, 'apiserver.key'),
+  adminCert: path.join(pkiDir, 'admin.crt'),
+  adminKey: path.join(pkiDir, 'admin.key'),
+  serviceAccountKey: path.join(pkiDir, 'sa.key'),
+  serviceAccountPublicKey: path.join(pkiDir, 'sa.pub'),
+});
+
+export interface EtcdConfig {
+  dataDir: string;
+  clientPort: number;
+  peerPort: number;
+  /** Skips fsync: for throw-away clusters in tests only. */
+  unsafeNoFsync?: boolean;
+}
+
+export function etcdArgs(c: EtcdConfig): string[] {
+  const client = `http://127.0.0.1:${c.clientPort}`;
+  const peer = `http://127.0.0.1:${c.peerPort}`;
+  return [
+    '--name=kplex',
+    `--data-dir=${c.dataDir}`,
+    `--listen-client-urls=${client}`,
+    `--advertise-client-urls=${client}`,
+    `--listen-peer-urls=${peer}`,
+    `--initial-advertise-peer-urls=${peer}`,
+    `--initial-cluster=kplex=${peer}`,
+    '--quota-backend-bytes=4294967296',
+    '--auto-compaction-mode=periodic',
+    '--auto-compaction-retention=5m',
+    '--log-level=warn',
+    ...(c.unsafeNoFsync ? ['--unsafe-no-fsync=true'] : []),
+  ];
+}
+
+export interface ApiServerConfig {
+  etcdServers: string;
+  /** One prefix per control plane lets many tenants share one etcd. */
+  etcdPrefix: string;
+  port: number;
+  pkiDir: string;
+  /** "Node,RBAC" on the host (kubelets), "RBAC" in tenants. */
+  authorizationModes: string;
+  extraArgs?: string[];
+}
+
+export function apiServerArgs(c: ApiServerConfig): string[] {
+  const f = pkiFiles(c.pkiDir);
+  return [
+    `--etcd-servers=${c.etcdServers}`,
+    `--etcd-prefix=${c.etcdPrefix}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--secure-port=${c.port}`,
+    `--tls-cert-file=${f.servingCert}`,
+    `--tls-private-key-file=${f.servingKey}`,
+    `--client-ca-file=${f.caCert}`,
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${f.serviceAccountPublicKey}`,
+    `--service-account-signing-key-file=${f.serviceAccountKey}`,
+    `--authorization-mode=${c.authorizationModes}`,
+    '--allow-privileged=true',
+    `--service-cluster-ip-range=${SERVICE_CIDR}`,
+    // The API server reaches kubelets (kwok) for logs/exec with the admin credential.
+    `--kubelet-client-certificate=${f.adminCert}`,
+    `--kubelet-client-key=${f.adminKey}`,
+    '--kubelet-preferred-address-types=InternalIP',
+    '--profiling=false',
+    ...(c.extraArgs ?? []),
+  ];
+}
+
+export interface ControllerManagerConfig {
+  kubeconfig: string;
+  port: number;
+  pkiDir: string;
+  /** The --controllers list; tenants turn off what needs kubelets or cloud nodes. */
+  controllers: string;
+  extraArgs?: string[];
+}
+
+/** Tenants have no kubelets: no node lifecycle, no node IPAM, no attach/detach of volumes to nodes. */
+export const TENANT_CONTROLLERS = '*,-nodelifecycle,-nodeipam,-attachdetach,-persistentvolume-expander,-ttl,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller';
+
+export function controllerManagerArgs(c: ControllerManagerConfig): string[] {
+  const f = pkiFiles(c.pkiDir);
+  return [
+    `--kubeconfig=${c.kubeconfig}`,
+    `--authentication-kubeconfig=${c.kubeconfig}`,
+    `--authorization-kubeconfig=${c.kubeconfig}`,
+    '--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics',
+    `--root-ca-file=${f.caCert}`,
+    `--service-account-private-key-file=${f.serviceAccountKey}`,
+    '--use-service-account-credentials=true',
+    `--cluster-signing-cert-file=${f.caCert}`,
+    `--cluster-signing-key-file=${f.caKey}`,
+    '--leader-elect=false',
+    '--bind-address=127.0.0.1',
+    `--secure-port=${c.port}`,
+    `--service-cluster-ip-range=${SERVICE_CIDR}`,
+    `--controllers=${c.controllers}`,
+    ...(c.extraArgs ?? []),
+  ];
+}
+
+export function schedulerArgs(c: { kubeconfig: string; port: number; extraArgs?: string[] }): string[] {
+  return [
+    `--kubeconfig=${c.kubeconfig}`,
+    `--authentication-kubeconfig=${c.kubeconfig}`,
+    `--authorization-kubeconfig=${c.kubeconfig}`,
+    '--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics',
+    '--leader-elect=false',
+    '--bind-address=127.0.0.1',
+    `--secure-port=${c.port}`,
+    ...(c.extraArgs ?? []),
+  ];
+}
+
+export interface KwokConfig {
+  kubeconfig: string;
+  /** Stage and Cluster{Logs,Exec,Attach,PortForward} files. */
+  configs: string[];
+  /** kwok's own server (logs, exec, …): the simulated nodes advertise it as their kubelet. */
+  serverPort: number;
+  tlsCert: string;
+  tlsKey: string;
+  extraArgs?: string[];
+}
+
+export function kwokArgs(c: KwokConfig): string[] {
+  return [
+    `--kubeconfig=${c.kubeconfig}`,
+    '--manage-all-nodes=true',
+    ...c.configs.map((file) => `--config=${file}`),
+    '--node-ip=127.0.0.1',
+    `--node-port=${c.serverPort}`,
+    `--server-address=127.0.0.1:${c.serverPort}`,
+    `--tls-cert-file=${c.tlsCert}`,
+    `--tls-private-key-file=${c.tlsKey}`,
+    `--cidr=${POD_CIDR}`,
+    ...(c.extraArgs ?? []),
+  ];
+}

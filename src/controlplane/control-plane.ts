@@ -1,0 +1,155 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { ClusterAccess } from '../k8s/client.js';
+import { kubeconfigFor, toYaml, writePrivateFile } from '../k8s/kubeconfig.js';
+import type { Binaries, Program } from './binaries.js';
+import { apiServerArgs, controllerManagerArgs, KUBERNETES_SERVICE_IP, pkiFiles, schedulerArgs } from './components.js';
+import { probe } from './health.js';
+import { createAuthority, createSigningKey, loadAuthority, readKeyPair, writeKeyPair } from './pki.js';
+import { freePort, portInUse } from './ports.js';
+import { ComponentError, ManagedProcess } from './process.js';
+
+export interface ControlPlaneOptions {
+  /** "host", or the tenant's name: used in messages and certificate names. */
+  name: string;
+  /** Holds pki/, logs/ and the admin kubeconfig; kept across restarts so credentials stay valid. */
+  dir: string;
+  binaries: Binaries;
+  etcdServers: string;
+  etcdPrefix: string;
+  authorizationModes: string;
+  controllers: string;
+  withScheduler: boolean;
+  apiServerPort?: number;
+  /** Extra flags per component, for operators (and for tests of start failures). */
+  componentArgs?: Partial<Record<Program, string[]>>;
+}
+
+export interface RunningControlPlane {
+  /** The admin credential (system:masters) of this control plane. */
+  access: ClusterAccess;
+  kubeconfigFile: string;
+  processes: ManagedProcess[];
+  /** Milliseconds from the first process start until /readyz answered. */
+  readyMs: number;
+  stop(): Promise<void>;
+}
+
+export interface ControlPlanePki {
+  ca: string;
+  admin: { cert: string; key: string };
+}
+
+/** Creates the control plane's CA, serving and admin certificates and service-account key once. */
+export async function ensurePki(pkiDir: string, name: string): Promise<ControlPlanePki> {
+  const files = pkiFiles(pkiDir);
+  let caPair = await readKeyPair(pkiDir, 'ca');
+  if (!caPair) {
+    const ca = await createAuthority(`kplex-${name}-ca`);
+    caPair = { cert: ca.cert, key: ca.key };
+    await writeKeyPair(pkiDir, 'ca', caPair);
+  }
+  const ca = await loadAuthority(caPair);
+  if (!existsSync(files.servingCert)) {
+    const serving = await ca.sign({
+      commonName: 'kube-apiserver',
+      server: true,
+      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+      ipAddresses: ['127.0.0.1', KUBERNETES_SERVICE_IP],
+    });
+    await writeKeyPair(pkiDir, 'apiserver', serving);
+  }
+  if (!existsSync(files.adminCert)) {
+    await writeKeyPair(pkiDir, 'admin', await ca.sign({ commonName: 'kplex-admin', organizations: ['system:masters'], client: true }));
+  }
+  if (!existsSync(files.serviceAccountKey)) {
+    const sa = await createSigningKey();
+    await mkdir(pkiDir, { recursive: true });
+    await writeFile(files.serviceAccountKey, sa.key, { mode: 0o600 });
+    await writeFile(files.serviceAccountPublicKey, sa.publicKey);
+  }
+  return {
+    ca: caPair.cert,
+    admin: { cert: await readFile(files.adminCert, 'utf8'), key: await readFile(files.adminKey, 'utf8') },
+  };
+}
+
+async function choosePort(wanted: number | undefined): Promise<number> {
+  if (wanted === undefined) return freePort();
+  if (await portInUse(wanted)) throw new ComponentError('kube-apiserver', `port ${wanted} is in use on 127.0.0.1; choose another or stop what listens there`);
+  return wanted;
+}
+
+/**
+ * Starts kube-apiserver and kube-controller-manager (and kube-scheduler for the host) against an etcd
+ * prefix, and waits until the API server is ready. On any failure everything started is stopped again.
+ */
+export async function startControlPlane(o: ControlPlaneOptions): Promise<RunningControlPlane> {
+  const pkiDir = path.join(o.dir, 'pki');
+  const logDir = path.join(o.dir, 'logs');
+  await mkdir(logDir, { recursive: true });
+  const pki = await ensurePki(pkiDir, o.name);
+  const port = await choosePort(o.apiServerPort);
+  const access: ClusterAccess = { server: `https://127.0.0.1:${port}`, ca: pki.ca, ...pki.admin };
+  const kubeconfigFile = path.join(o.dir, 'admin.kubeconfig');
+  writePrivateFile(kubeconfigFile, toYaml(kubeconfigFor(`kplex-${o.name}`, access)));
+
+  const started: ManagedProcess[] = [];
+  const stop = async (): Promise<void> => {
+    for (const p of [...started].reverse()) await p.stop();
+  };
+  const begin = Date.now();
+  try {
+    const bin = o.binaries.paths;
+    const apiserver = ManagedProcess.start({
+      name: 'kube-apiserver',
+      command: bin['kube-apiserver'],
+      args: apiServerArgs({
+        etcdServers: o.etcdServers,
+        etcdPrefix: o.etcdPrefix,
+        port,
+        pkiDir,
+        authorizationModes: o.authorizationModes,
+        extraArgs: o.componentArgs?.['kube-apiserver'],
+      }),
+      logFile: path.join(logDir, 'kube-apiserver.log'),
+    });
+    started.push(apiserver);
+    await apiserver.waitReady(() => probe(`${access.server}/readyz`, access), 90_000);
+    const readyMs = Date.now() - begin;
+
+    const kcm = ManagedProcess.start({
+      name: 'kube-controller-manager',
+      command: bin['kube-controller-manager'],
+      args: controllerManagerArgs({
+        kubeconfig: kubeconfigFile,
+        port: await freePort(),
+        pkiDir,
+        controllers: o.controllers,
+        extraArgs: o.componentArgs?.['kube-controller-manager'],
+      }),
+      logFile: path.join(logDir, 'kube-controller-manager.log'),
+    });
+    started.push(kcm);
+    const kcmPort = Number(kcm.spec.args.find((a) => a.startsWith('--secure-port='))?.split('=')[1]);
+    const waits = [kcm.waitReady(() => probe(`https://127.0.0.1:${kcmPort}/healthz`), 60_000)];
+
+    if (o.withScheduler) {
+      const schedulerPort = await freePort();
+      const scheduler = ManagedProcess.start({
+        name: 'kube-scheduler',
+        command: bin['kube-scheduler'],
+        args: schedulerArgs({ kubeconfig: kubeconfigFile, port: schedulerPort, extraArgs: o.componentArgs?.['kube-scheduler'] }),
+        logFile: path.join(logDir, 'kube-scheduler.log'),
+      });
+      started.push(scheduler);
+      waits.push(scheduler.waitReady(() => probe(`https://127.0.0.1:${schedulerPort}/healthz`), 60_000));
+    }
+    await Promise.all(waits);
+    return { access, kubeconfigFile, processes: started, readyMs, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,143 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync, readFileSync, existsSync } from 'node:fs';
+
+export interface ProcessSpec {
+  /** The component's name as users know it: "etcd", "kube-apiserver", … */
+  name: string;
+  command: string;
+  args: string[];
+  logFile: string;
+  env?: Record<string, string>;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Raised when a component cannot start or dies; the message names it and quotes its log. */
+export class ComponentError extends Error {
+  constructor(readonly component: string, message: string) {
+    super(message);
+    this.name = 'ComponentError';
+  }
+}
+
+export function lastLines(file: string, n = 8): string {
+  if (!existsSync(file)) return '';
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+  return lines.slice(-n).join('\n');
+}
+
+/** True while a process (or process group, for a negative pid) exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Ends a whole process group: SIGTERM, then SIGKILL after `graceMs`. Resolves once the group is gone. */
+export async function killGroup(pgid: number, graceMs = 10_000): Promise<void> {
+  try {
+    process.kill(-pgid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (alive(-pgid) && Date.now() < deadline) await sleep(50);
+  if (alive(-pgid)) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      return;
+    }
+    while (alive(-pgid)) await sleep(20);
+  }
+}
+
+/**
+ * One child process and everything it forks: it runs in its own process group, so stopping it never
+ * leaves grandchildren behind. The owner must call stop().
+ */
+export class ManagedProcess {
+  readonly exited: Promise<Exit>;
+  private readonly child: ChildProcess;
+  private stopping = false;
+
+  private constructor(readonly spec: ProcessSpec) {
+    const fd = openSync(spec.logFile, 'a');
+    try {
+      this.child = spawn(spec.command, spec.args, {
+        detached: true,
+        stdio: ['ignore', fd, fd],
+        env: { ...process.env, ...spec.env },
+      });
+    } finally {
+      closeSync(fd);
+    }
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => resolve({ code, signal }));
+      this.child.once('error', () => resolve({ code: -1, signal: null }));
+    });
+  }
+
+  static start(spec: ProcessSpec): ManagedProcess {
+    if (!existsSync(spec.command)) throw new ComponentError(spec.name, `${spec.name}: binary not found at ${spec.command}`);
+    return new ManagedProcess(spec);
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** The error to report when the process ended although nobody stopped it. */
+  crashError(exit: Exit): ComponentError {
+    const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+    const tail = lastLines(this.spec.logFile);
+    return new ComponentError(this.name, `${this.name} ${how}; last lines of ${this.spec.logFile}:\n${tail}`);
+  }
+
+  /**
+   * Waits until `ready()` is true, failing early if the process exits first or `timeoutMs` passes.
+   */
+  async waitReady(ready: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+    let exit: Exit | undefined;
+    void this.exited.then((e) => (exit = e));
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (exit) throw this.crashError(exit);
+      if (await ready().catch(() => false)) return;
+      if (Date.now() > deadline) {
+        throw new ComponentError(this.name, `${this.name} was not ready after ${timeoutMs / 1000}s; last lines of ${this.spec.logFile}:\n${lastLines(this.spec.logFile)}`);
+      }
+      await sleep(100);
+    }
+  }
+
+  /** Calls `onCrash` if the process ends before stop() is called. */
+  onCrash(onCrash: (err: ComponentError) => void): void {
+    void this.exited.then((e) => {
+      if (!this.stopping) onCrash(this.crashError(e));
+    });
+  }
+
+  async stop(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    if (this.child.exitCode !== null || this.child.signalCode !== null || this.pid < 0) {
+      // The leader is gone; its group may still hold children.
+      if (this.pid > 0) await killGroup(this.pid, graceMs);
+      return;
+    }
+    await killGroup(this.pid, graceMs);
+    await this.exited;
+  }
+}

@@ -1,0 +1,20 @@
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The package's root folder, found from this file whether it runs from src/ (vitest) or dist/src/. */
+export const packageRoot: string = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('kplex: cannot find its package.json');
+    dir = up;
+  }
+  return dir;
+})();
+
+export const cacheDir = (): string => process.env.KPLEX_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'kplex');
+
+/** Where `kplex dev up` keeps its cluster unless told otherwise. */
+export const defaultDevDataDir = (): string => process.env.KPLEX_DEV_DATA_DIR ?? path.join(os.homedir(), '.kplex', 'dev');
