@@ -35,7 +35,7 @@ function parseComponentArgs(values: string[]): Partial<Record<Program, string[]>
 
 const dataDirOf = (flags: { dataDir?: string }): string => path.resolve(flags.dataDir ?? defaultDevDataDir());
 
-/** Copies what a file gains to stdout while `until` is pending (the detached supervisor's progress). */
+/** Copies what a file gains to stdout until `done()` (the detached supervisor's progress). */
 async function follow(file: string, done: () => boolean): Promise<void> {
   let offset = 0;
   const buf = Buffer.alloc(64 * 1024);
@@ -46,7 +46,7 @@ async function follow(file: string, done: () => boolean): Promise<void> {
       try {
         let n: number;
         while ((n = readSync(fd, buf, 0, buf.length, offset)) > 0) {
-          process.stderr.write(buf.subarray(0, n));
+          process.stdout.write(buf.subarray(0, n));
           offset += n;
         }
       } finally {

@@ -1,0 +1,97 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { request } from 'undici';
+import type { Binaries, Program } from './binaries.js';
+import { TENANT_CONTROLLERS } from './components.js';
+import { startControlPlane, type RunningControlPlane } from './control-plane.js';
+import type { ControlPlaneEndpoint, ControlPlaneProvider } from './provider.js';
+
+export interface LocalProviderOptions {
+  /** The etcd all tenants share; each tenant's data lives under its own key prefix. */
+  etcdServers: string;
+  /** Folder for each tenant's PKI, kubeconfig and logs. */
+  baseDir: string;
+  binaries: Binaries;
+  componentArgs?: Partial<Record<Program, string[]>>;
+}
+
+export const tenantEtcdPrefix = (tenant: string): string => `/kplex/tenants/${tenant}`;
+
+/**
+ * The `local` provider: a tenant's kube-apiserver and kube-controller-manager run as processes on this
+ * machine (no scheduler, no nodes), storing under their own prefix of a shared etcd.
+ */
+export class LocalProvider implements ControlPlaneProvider {
+  readonly name = 'local';
+  private readonly running = new Map<string, Promise<RunningControlPlane>>();
+
+  constructor(private readonly o: LocalProviderOptions) {}
+
+  tenantDir(tenant: string): string {
+    return path.join(this.o.baseDir, tenant);
+  }
+
+  async ensure(tenant: string): Promise<ControlPlaneEndpoint> {
+    const existing = this.running.get(tenant);
+    if (existing) {
+      const cp = await existing;
+      return { access: cp.access, readyMs: 0 };
+    }
+    const starting = startControlPlane({
+      name: tenant,
+      dir: this.tenantDir(tenant),
+      binaries: this.o.binaries,
+      etcdServers: this.o.etcdServers,
+      etcdPrefix: tenantEtcdPrefix(tenant),
+      authorizationModes: 'RBAC',
+      controllers: TENANT_CONTROLLERS,
+      withScheduler: false,
+      componentArgs: this.o.componentArgs,
+    });
+    this.running.set(tenant, starting);
+    try {
+      const cp = await starting;
+      // A control plane that dies is forgotten, so the next ensure() starts it again.
+      for (const p of cp.processes) p.onCrash(() => this.running.get(tenant) === starting && this.running.delete(tenant));
+      return { access: cp.access, readyMs: cp.readyMs };
+    } catch (err) {
+      this.running.delete(tenant);
+      throw err;
+    }
+  }
+
+  isRunning(tenant: string): boolean {
+    return this.running.has(tenant);
+  }
+
+  async stop(tenant: string): Promise<void> {
+    const cp = this.running.get(tenant);
+    if (!cp) return;
+    this.running.delete(tenant);
+    await (await cp.catch(() => undefined))?.stop();
+  }
+
+  async destroy(tenant: string): Promise<void> {
+    await this.stop(tenant);
+    await deleteEtcdPrefix(this.o.etcdServers, `${tenantEtcdPrefix(tenant)}/`);
+    await rm(this.tenantDir(tenant), { recursive: true, force: true });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.running.keys()].map((t) => this.stop(t)));
+  }
+}
+
+/** Deletes every key under `prefix` through etcd's JSON gateway (the v3 DeleteRange call). */
+export async function deleteEtcdPrefix(etcdServers: string, prefix: string): Promise<void> {
+  const key = Buffer.from(prefix);
+  const end = Buffer.from(prefix);
+  end[end.length - 1] = (end[end.length - 1] ?? 0) + 1;
+  const res = await request(`${etcdServers.split(',')[0]}/v3/kv/deleterange`, {
+    method: 'POST',
+    body: JSON.stringify({ key: key.toString('base64'), range_end: end.toString('base64') }),
+    headers: { 'content-type': 'application/json' },
+  });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`etcd refused to delete ${prefix}: ${text}`);
+}

@@ -1,0 +1,24 @@
+import type { ClusterAccess } from '../k8s/client.js';
+
+/** Where and how the gateway reaches a tenant's control plane, with a credential that may impersonate. */
+export interface ControlPlaneEndpoint {
+  access: ClusterAccess;
+  /** Milliseconds from start until /readyz answered (0 when it was already running). */
+  readyMs: number;
+}
+
+/**
+ * Starts, stops and reports tenants' control planes. Implementations: `local` (processes on this
+ * machine), `external` (someone else runs it). The tenant controller is the only caller.
+ */
+export interface ControlPlaneProvider {
+  readonly name: string;
+  /** Starts the tenant's control plane if it is not running; resolves once it is ready. */
+  ensure(tenant: string): Promise<ControlPlaneEndpoint>;
+  /** Stops it, keeping its data (so a later ensure() brings the same cluster back). */
+  stop(tenant: string): Promise<void>;
+  /** Stops it and deletes its data. Idempotent. */
+  destroy(tenant: string): Promise<void>;
+  /** Stops every control plane this provider runs here (process shutdown). */
+  close(): Promise<void>;
+}

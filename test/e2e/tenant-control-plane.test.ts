@@ -1,0 +1,71 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findBinaries } from '../../src/controlplane/binaries.js';
+import { LocalProvider } from '../../src/controlplane/local.js';
+import { kubeconfigFor, toYaml, writePrivateFile } from '../../src/k8s/kubeconfig.js';
+import { startHostCluster, type HostCluster } from '../../src/dev/host-cluster.js';
+import { eventually, kubectl, processesMentioning, tmpDir } from './helpers.js';
+
+describe('local provider: tenant control planes beside the host', () => {
+  const dir = tmpDir('tenant-cp');
+  let host: HostCluster;
+  let provider: LocalProvider;
+  const kubeconfigs: Record<string, string> = {};
+
+  beforeAll(async () => {
+    const binaries = findBinaries();
+    host = await startHostCluster({ dataDir: path.join(dir, 'host'), nodes: 1, binaries, unsafeNoFsync: true });
+    provider = new LocalProvider({ etcdServers: host.etcdServers, baseDir: path.join(dir, 'tenants'), binaries });
+    const [a, b] = await Promise.all([provider.ensure('team-a'), provider.ensure('team-b')]);
+    for (const [name, ep] of [['team-a', a!], ['team-b', b!]] as const) {
+      kubeconfigs[name] = path.join(dir, `${name}.kubeconfig`);
+      writePrivateFile(kubeconfigs[name], toYaml(kubeconfigFor(name, ep.access)));
+    }
+  });
+
+  afterAll(async () => {
+    await provider?.close();
+    await host?.stop();
+  });
+
+  it('serves kubectl with its own admin credential; its controller manager makes ReplicaSets', async () => {
+    const kc = kubeconfigs['team-a']!;
+    expect((await kubectl(kc, ['create', 'namespace', 'shop'])).code).toBe(0);
+    const dep = await kubectl(kc, ['-n', 'shop', 'create', 'deployment', 'web', '--image=nginx', '--replicas=2']);
+    expect(dep.code, dep.stderr).toBe(0);
+    const rs = await eventually(async () => {
+      const r = await kubectl(kc, ['-n', 'shop', 'get', 'replicasets', '-o', 'name']);
+      return r.stdout.trim() || undefined;
+    }, 60_000, 'a ReplicaSet from the tenant controller manager');
+    expect(rs).toMatch(/^replicaset\.apps\/web-/);
+    // Pods are created by the ReplicaSet controller but never scheduled: the tenant has no nodes.
+    const nodes = await kubectl(kc, ['get', 'nodes', '-o', 'name']);
+    expect(nodes.code, nodes.stderr).toBe(0);
+    expect(nodes.stdout.trim()).toBe('');
+  });
+
+  it('keeps tenants apart: what team-a creates does not exist in team-b or on the host', async () => {
+    const b = await kubectl(kubeconfigs['team-b']!, ['get', 'namespace', 'shop']);
+    expect(b.code).not.toBe(0);
+    expect(b.stderr).toMatch(/NotFound|not found/);
+    const hostKc = path.join(dir, 'host.kubeconfig');
+    writePrivateFile(hostKc, toYaml(kubeconfigFor('host', host.access)));
+    expect((await kubectl(hostKc, ['get', 'namespace', 'shop'])).code).not.toBe(0);
+  });
+
+  it("allocates Service IPs from the host's range", async () => {
+    const kc = kubeconfigs['team-a']!;
+    await kubectl(kc, ['-n', 'shop', 'create', 'service', 'clusterip', 'web', '--tcp=80:80']);
+    const ip = (await kubectl(kc, ['-n', 'shop', 'get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}'])).stdout;
+    expect(ip).toMatch(/^10\.96\.\d+\.\d+$/);
+  });
+
+  it('destroy stops the processes and deletes the data; ensure() then starts an empty cluster', async () => {
+    await provider.destroy('team-b');
+    expect(processesMentioning(path.join(dir, 'tenants', 'team-b'))).toEqual([]);
+    await provider.ensure('team-b');
+    writePrivateFile(kubeconfigs['team-b']!, toYaml(kubeconfigFor('team-b', (await provider.ensure('team-b')).access)));
+    const ns = await kubectl(kubeconfigs['team-b']!, ['get', 'namespaces', '-o', 'name']);
+    expect(ns.stdout).not.toContain('shop');
+  });
+});
