@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerDev } from './dev.js';
+import { registerGateway } from './gateway.js';
+import { registerTenants } from './tenants.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('kplex')
@@ -7,6 +9,8 @@ export async function main(argv: string[]): Promise<number> {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError(false);
+  registerTenants(program);
+  registerGateway(program);
   registerDev(program);
   try {
     await program.parseAsync(argv);

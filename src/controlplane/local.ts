@@ -23,6 +23,7 @@ export const tenantEtcdPrefix = (tenant: string): string => `/kplex/tenants/${te
  */
 export class LocalProvider implements ControlPlaneProvider {
   readonly name = 'local';
+  onDown?: (tenant: string) => void;
   private readonly running = new Map<string, Promise<RunningControlPlane>>();
 
   constructor(private readonly o: LocalProviderOptions) {}
@@ -52,7 +53,13 @@ export class LocalProvider implements ControlPlaneProvider {
     try {
       const cp = await starting;
       // A control plane that dies is forgotten, so the next ensure() starts it again.
-      for (const p of cp.processes) p.onCrash(() => this.running.get(tenant) === starting && this.running.delete(tenant));
+      for (const p of cp.processes) {
+        p.onCrash(() => {
+          if (this.running.get(tenant) !== starting) return;
+          this.running.delete(tenant);
+          void cp.stop().finally(() => this.onDown?.(tenant));
+        });
+      }
       return { access: cp.access, readyMs: cp.readyMs };
     } catch (err) {
       this.running.delete(tenant);

@@ -13,6 +13,8 @@ export interface ControlPlaneEndpoint {
  */
 export interface ControlPlaneProvider {
   readonly name: string;
+  /** Called when a control plane this provider runs goes down by itself, so its owner can bring it back. */
+  onDown?: (tenant: string) => void;
   /** Starts the tenant's control plane if it is not running; resolves once it is ready. */
   ensure(tenant: string): Promise<ControlPlaneEndpoint>;
   /** Stops it, keeping its data (so a later ensure() brings the same cluster back). */

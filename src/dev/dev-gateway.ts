@@ -1,5 +1,30 @@
+import path from 'node:path';
+import { findBinaries } from '../controlplane/binaries.js';
+import { LocalProvider } from '../controlplane/local.js';
+import { portInUse } from '../controlplane/ports.js';
+import { ensureGatewayCerts } from '../gateway/certs.js';
+import { Gateway } from '../gateway/gateway.js';
+import { createLogger } from '../log.js';
+import { packageRoot } from '../paths.js';
 import type { HostCluster } from './host-cluster.js';
 
-export async function startDevGateway(_host: HostCluster, _dataDir: string, _port?: number): Promise<{ url: string; readyMs: number; stop(): Promise<void> }> {
-  throw new Error('gateway not built yet');
+export const DEFAULT_GATEWAY_PORT = 8443;
+
+/**
+ * The embedded default's gateway: in the supervisor's process, with the local provider running tenant
+ * control planes on the host's etcd. It listens on 8443 when free (a free port otherwise).
+ */
+export async function startDevGateway(host: HostCluster, dataDir: string, port?: number): Promise<{ url: string; readyMs: number; stop(): Promise<void> }> {
+  const begin = Date.now();
+  const listenPort = port ?? ((await portInUse(DEFAULT_GATEWAY_PORT)) ? 0 : DEFAULT_GATEWAY_PORT);
+  const gateway = await Gateway.start({
+    host: host.access,
+    listen: { host: '127.0.0.1', port: listenPort },
+    tls: await ensureGatewayCerts(path.join(dataDir, 'gateway')),
+    policyDir: path.join(packageRoot, 'policies'),
+    advertiseUrl: 'https://127.0.0.1:{port}',
+    provider: new LocalProvider({ etcdServers: host.etcdServers, baseDir: path.join(dataDir, 'tenants'), binaries: findBinaries() }),
+    log: createLogger('kplex-gateway'),
+  });
+  return { url: gateway.url, readyMs: Date.now() - begin, stop: () => gateway.stop() };
 }

@@ -1,0 +1,59 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { findBinaries } from '../controlplane/binaries.js';
+import { LocalProvider } from '../controlplane/local.js';
+import { accessFromKubeconfig } from '../k8s/kubeconfig.js';
+import { ensureGatewayCerts, loadGatewayCerts } from '../gateway/certs.js';
+import { DEFAULT_MAX_BODY_BYTES, Gateway } from '../gateway/gateway.js';
+import { createLogger } from '../log.js';
+import { packageRoot } from '../paths.js';
+import { termination } from '../dev/supervisor.js';
+import { CliError } from './errors.js';
+import { hostContextName } from './host.js';
+
+function parseListen(text: string): { host: string; port: number } {
+  const m = text.match(/^(.*):(\d+)$/);
+  if (!m) throw new CliError(`--listen wants [HOST]:PORT; got "${text}"`);
+  return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
+}
+
+export function registerGateway(program: Command): void {
+  const gateway = program
+    .command('gateway')
+    .description('run the TLS gateway: authenticates tenant tokens, authorizes, and proxies to tenant control planes')
+    .option('--listen <[host]:port>', 'address to listen on', ':8443')
+    .option('--certs <dir>', 'ca.crt, gateway.crt and gateway.key (made for development if missing)', path.join(packageRoot, 'certs', 'dev'))
+    .option('--advertise-url <url>', 'publish this URL for `kplex connect` (the address users reach the gateway at)')
+    .option('--policies <dir>', 'Casbin model.conf and roles.csv', path.join(packageRoot, 'policies'))
+    .option('--max-body-bytes <n>', 'largest request body accepted', String(DEFAULT_MAX_BODY_BYTES))
+    .option('--etcd-servers <urls>', 'run the tenant controller with the local provider on this etcd (one leader among replicas)')
+    .option('--tenant-dir <dir>', 'where the local provider keeps tenant control planes', path.join(process.cwd(), '.kplex', 'tenants'))
+    .option('--context <name>', 'host kubeconfig context')
+    .action(async (f: { listen: string; certs: string; advertiseUrl?: string; policies: string; maxBodyBytes: string; etcdServers?: string; tenantDir: string; context?: string }) => {
+      const log = createLogger('kplex-gateway');
+      const host = accessFromKubeconfig({ context: hostContextName(f.context) });
+      const gw = await Gateway.start({
+        host,
+        listen: parseListen(f.listen),
+        tls: await loadGatewayCerts(f.certs).catch(() => ensureGatewayCerts(f.certs)),
+        policyDir: f.policies,
+        advertiseUrl: f.advertiseUrl,
+        maxBodyBytes: Number(f.maxBodyBytes),
+        provider: f.etcdServers ? new LocalProvider({ etcdServers: f.etcdServers, baseDir: path.resolve(f.tenantDir), binaries: findBinaries() }) : undefined,
+        log,
+      });
+      console.log(`gateway listening on ${gw.url}`);
+      await termination();
+      await gw.stop();
+    });
+
+  gateway
+    .command('certs')
+    .description('make a development CA and a serving certificate for the gateway')
+    .option('--out <dir>', 'folder to write them to', path.join(packageRoot, 'certs', 'dev'))
+    .option('--name <name>', 'extra DNS name or IP for the certificate (repeatable)', (v: string, acc: string[]) => [...acc, v], [])
+    .action(async (f: { out: string; name: string[] }) => {
+      await ensureGatewayCerts(f.out, f.name);
+      console.log(`gateway certificates in ${f.out} (ca.crt, gateway.crt, gateway.key)`);
+    });
+}

@@ -1,0 +1,102 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { newEnforcer, newModelFromString, StringAdapter, type Enforcer } from 'casbin';
+import type { RequestInfo } from './request-info.js';
+import type { UserInfo } from './authenticate.js';
+
+/**
+ * "*" matches anything, "a|b" any of the listed values, "prefix*" a prefix. Kept to this small
+ * language so that policies read like RBAC rules.
+ */
+export function patternMatch(value: string, pattern: string): boolean {
+  if (pattern === '*') return true;
+  return pattern.split('|').some((alt) => (alt.endsWith('*') ? value.startsWith(alt.slice(0, -1)) : value === alt));
+}
+
+const scopeMatch = (namespace: string, scope: string): boolean =>
+  scope === '*' || (scope === 'namespaced' ? namespace !== '' : scope === 'cluster' ? namespace === '' : false);
+
+export const NON_RESOURCE_GROUP = '<nonresource>';
+
+/** The Casbin request for a parsed request: (verb, group, resource, namespace). */
+export function casbinRequest(info: RequestInfo): [verb: string, group: string, resource: string, namespace: string] {
+  if (!info.isResourceRequest) return [info.verb, NON_RESOURCE_GROUP, info.path, ''];
+  const resource = info.subresource ? `${info.resource}/${info.subresource}` : info.resource;
+  return [info.verb, info.apiGroup, resource, info.namespace];
+}
+
+/** The subjects a user is judged as: its role (from the token), its name, and its groups. */
+export const subjectsOf = (user: UserInfo): string[] => [`role:${user.role}`, user.name, ...user.groups.map((g) => `group:${g}`)];
+
+export class PolicyError extends Error {}
+
+/**
+ * Parses a tenant's own policy lines (CSV, `p` and `g` lines). Lines must name the tenant as their
+ * domain, so one tenant's policy can never grant anything in another.
+ */
+export function parseTenantPolicy(tenant: string, csv: string): string {
+  const out: string[] = [];
+  csv.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    const fields = line.split(',').map((f) => f.trim());
+    const where = `policy line ${i + 1} ("${line}")`;
+    if (fields[0] === 'p') {
+      if (fields.length !== 8) throw new PolicyError(`${where}: a p line has 7 fields: subject, tenant, verbs, groups, resources, scope, allow|deny`);
+      if (fields[2] !== tenant) throw new PolicyError(`${where}: names tenant "${fields[2]}", not "${tenant}"`);
+      if (fields[7] !== 'allow' && fields[7] !== 'deny') throw new PolicyError(`${where}: the effect must be allow or deny`);
+    } else if (fields[0] === 'g') {
+      if (fields.length !== 4) throw new PolicyError(`${where}: a g line has 3 fields: subject, role, tenant`);
+      if (fields[3] !== tenant) throw new PolicyError(`${where}: names tenant "${fields[3]}", not "${tenant}"`);
+    } else {
+      throw new PolicyError(`${where}: lines start with p or g`);
+    }
+    out.push(fields.join(', '));
+  });
+  return out.join('\n');
+}
+
+/**
+ * Casbin RBAC with domains, in memory: one enforcer per tenant (default roles + the tenant's own lines),
+ * so a decision costs no I/O. Without a model and default policy the gateway does not start (fail closed).
+ */
+export class Authorizer {
+  private readonly enforcers = new Map<string, Enforcer>();
+
+  private constructor(private readonly model: string, private readonly defaults: string) {}
+
+  static async load(policyDir: string): Promise<Authorizer> {
+    const model = await readFile(path.join(policyDir, 'model.conf'), 'utf8');
+    const defaults = (await readFile(path.join(policyDir, 'roles.csv'), 'utf8'))
+      .split('\n')
+      .filter((l) => l.trim() && !l.trim().startsWith('#'))
+      .join('\n');
+    if (!defaults) throw new PolicyError(`no default policy in ${policyDir}/roles.csv`);
+    const authorizer = new Authorizer(model, defaults);
+    await authorizer.setTenantPolicy('', '');
+    return authorizer;
+  }
+
+  private async build(lines: string): Promise<Enforcer> {
+    const enforcer = await newEnforcer(newModelFromString(this.model), new StringAdapter([this.defaults, lines].filter(Boolean).join('\n')));
+    await enforcer.addFunction('kmatch', (a: string, b: string) => patternMatch(a, b));
+    await enforcer.addFunction('scopeMatch', (a: string, b: string) => scopeMatch(a, b));
+    return enforcer;
+  }
+
+  /** Replaces a tenant's own policy lines ('' for none). Invalid lines are refused, the old policy stays. */
+  async setTenantPolicy(tenant: string, csv: string): Promise<void> {
+    const lines = tenant ? parseTenantPolicy(tenant, csv) : '';
+    this.enforcers.set(tenant, await this.build(lines));
+  }
+
+  removeTenant(tenant: string): void {
+    this.enforcers.delete(tenant);
+  }
+
+  authorize(tenant: string, user: UserInfo, info: RequestInfo): boolean {
+    const enforcer = this.enforcers.get(tenant) ?? this.enforcers.get('')!;
+    const [verb, group, resource, namespace] = casbinRequest(info);
+    return subjectsOf(user).some((sub) => enforcer.enforceSync(sub, tenant, verb, group, resource, namespace));
+  }
+}

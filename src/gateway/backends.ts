@@ -1,0 +1,72 @@
+import https from 'node:https';
+import type { KubeClient, KubeObject } from '../k8s/client.js';
+import { core } from '../k8s/client.js';
+import { Informer } from '../k8s/informer.js';
+import { LABELS } from '../tenants/resources.js';
+
+/** How the gateway reaches one tenant's API server: a URL and a pooled TLS agent with its credential. */
+export interface Backend {
+  tenant: string;
+  target: URL;
+  /** Keep-alive pool for ordinary requests. */
+  agent: https.Agent;
+  /** TLS options for upgraded connections (exec, attach, port-forward), which do not pool. */
+  tls: { ca: string; cert: string; key: string };
+}
+
+interface Secret extends KubeObject {
+  data?: Record<string, string>;
+}
+
+const decode = (s: Secret, key: string): string => Buffer.from(s.data?.[key] ?? '', 'base64').toString('utf8');
+
+/**
+ * The routing table: tenant → backend, read from the `vc-<tenant>` Secrets the tenant controller writes
+ * in the host cluster, so every gateway replica routes the same way and a restart loses nothing.
+ */
+export class Backends {
+  private readonly byTenant = new Map<string, Backend>();
+  private readonly informer: Informer<Secret>;
+
+  constructor(host: KubeClient, onError: (err: Error) => void) {
+    this.informer = new Informer<Secret>(host, core('secrets'), {
+      onUpsert: (s) => this.upsert(s),
+      onDelete: (s) => this.remove(s.metadata.labels?.[LABELS.tenant]),
+    }, { labelSelector: `${LABELS.kubeconfig}=true` }, onError);
+  }
+
+  start(): Promise<void> {
+    return this.informer.start();
+  }
+
+  get(tenant: string): Backend | undefined {
+    return this.byTenant.get(tenant);
+  }
+
+  private upsert(s: Secret): void {
+    const tenant = s.metadata.labels?.[LABELS.tenant];
+    if (!tenant) return;
+    const server = decode(s, 'server');
+    const tls = { ca: decode(s, 'ca.crt'), cert: decode(s, 'tls.crt'), key: decode(s, 'tls.key') };
+    const old = this.byTenant.get(tenant);
+    if (old && old.target.href === new URL(server).href && old.tls.cert === tls.cert) return;
+    old?.agent.destroy();
+    this.byTenant.set(tenant, {
+      tenant,
+      target: new URL(server),
+      agent: new https.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, ...tls }),
+      tls,
+    });
+  }
+
+  private remove(tenant: string | undefined): void {
+    if (!tenant) return;
+    this.byTenant.get(tenant)?.agent.destroy();
+    this.byTenant.delete(tenant);
+  }
+
+  async stop(): Promise<void> {
+    await this.informer.stop();
+    for (const b of this.byTenant.values()) b.agent.destroy();
+  }
+}

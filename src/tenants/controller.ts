@@ -1,0 +1,213 @@
+import type { Logger } from 'pino';
+import { core, KubeClient, type KubeObject } from '../k8s/client.js';
+import { Informer } from '../k8s/informer.js';
+import { kubeconfigFor, toYaml } from '../k8s/kubeconfig.js';
+import type { ControlPlaneEndpoint, ControlPlaneProvider } from '../controlplane/provider.js';
+import { hostNamespace, kubeconfigSecretName } from './names.js';
+import { ANNOTATIONS, FIELD_MANAGER, FINALIZER, LABELS, tenantsRef, type Condition, type Tenant } from './resources.js';
+import { parseValues, type TenantValues } from './values.js';
+
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+const RESYNC_MS = 30_000;
+
+/** Groups a kplex token's role becomes inside the tenant, bound to Kubernetes' own cluster roles. */
+export const roleGroup = (role: string): string => `kplex:${role}`;
+
+const rbacRef = (resource: string, name: string) => ({ group: 'rbac.authorization.k8s.io', version: 'v1', resource, name });
+
+/** What a tenant's control plane needs before users arrive: role bindings for the token roles. */
+async function bootstrapTenant(tenant: KubeClient): Promise<void> {
+  await tenant.apply(rbacRef('clusterroles', 'kplex:namespace-reader'), {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: 'kplex:namespace-reader' },
+    rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }],
+  }, FIELD_MANAGER);
+  const bindings: [string, string][] = [
+    ['admin', 'cluster-admin'],
+    ['edit', 'edit'],
+    ['view', 'view'],
+    ['edit', 'kplex:namespace-reader'],
+    ['view', 'kplex:namespace-reader'],
+  ];
+  for (const [role, clusterRole] of bindings) {
+    const name = `kplex:${role}:${clusterRole}`;
+    await tenant.apply(rbacRef('clusterrolebindings', name), {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: roleGroup(role) }],
+    }, FIELD_MANAGER);
+  }
+}
+
+/** Objects of the host namespace in isolated mode: pod security, a quota, and no traffic from outside. */
+function isolationObjects(ns: string, values: TenantValues): { ref: Parameters<KubeClient['apply']>[0]; obj: KubeObject }[] {
+  const hard: Record<string, string> = {
+    pods: String(values.quota.pods ?? 100),
+    services: String(values.quota.services ?? 50),
+    ...(values.quota.cpu ? { 'requests.cpu': values.quota.cpu } : {}),
+    ...(values.quota.memory ? { 'requests.memory': values.quota.memory } : {}),
+  };
+  return [
+    {
+      ref: core('resourcequotas', ns, 'kplex-quota'),
+      obj: { apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'kplex-quota', namespace: ns }, spec: { hard } },
+    },
+    {
+      ref: { group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', namespace: ns, name: 'kplex-isolate' },
+      obj: {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name: 'kplex-isolate', namespace: ns },
+        spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: {} }] }] },
+      },
+    },
+  ];
+}
+
+/**
+ * Realizes Tenant objects through a control-plane provider and reports their status: one reconcile at
+ * a time per tenant, level-triggered (events, provider crashes and a periodic resync all just requeue).
+ */
+export class TenantController {
+  private informer?: Informer<Tenant>;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly dirty = new Set<string>();
+  private resync?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly host: KubeClient,
+    private readonly provider: ControlPlaneProvider,
+    private readonly log: Logger,
+  ) {
+    provider.onDown = (tenant) => {
+      log.warn({ tenant }, 'control plane went down; restarting it');
+      this.enqueue(tenant);
+    };
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.informer = new Informer<Tenant>(this.host, tenantsRef(), {
+      onUpsert: (t) => this.enqueue(t.metadata.name!),
+    }, {}, (err) => this.log.warn({ err: err.message }, 'tenant watch failed; retrying'));
+    await this.informer.start();
+    this.resync = setInterval(() => this.informer?.list().forEach((t) => this.enqueue(t.metadata.name!)), RESYNC_MS);
+  }
+
+  enqueue(name: string): void {
+    if (this.stopped) return;
+    if (this.inFlight.has(name)) {
+      this.dirty.add(name);
+      return;
+    }
+    const run = this.reconcile(name)
+      .catch((err: Error) => this.log.error({ tenant: name, err: err.message }, 'reconcile failed'))
+      .finally(() => {
+        this.inFlight.delete(name);
+        if (this.dirty.delete(name)) this.enqueue(name);
+      });
+    this.inFlight.set(name, run);
+  }
+
+  private async reconcile(name: string): Promise<void> {
+    const tenant = await this.host.find<Tenant>(tenantsRef(name));
+    if (!tenant) return;
+    if (tenant.metadata.deletionTimestamp) return this.teardown(tenant);
+    const finalizers = (tenant.metadata.finalizers as string[] | undefined) ?? [];
+    if (!finalizers.includes(FINALIZER)) {
+      await this.host.patch(tenantsRef(name), { metadata: { finalizers: [...finalizers, FINALIZER], resourceVersion: tenant.metadata.resourceVersion } });
+    }
+    let values: TenantValues;
+    try {
+      values = parseValues(tenant.spec?.values, `tenant ${name} values`);
+    } catch (err) {
+      return this.setStatus(tenant, 'Failed', 'False', 'InvalidValues', (err as Error).message);
+    }
+    if (tenant.status?.phase !== 'Ready') await this.setStatus(tenant, 'Pending', 'False', 'Starting', 'starting the control plane');
+    try {
+      const endpoint = await this.provider.ensure(name);
+      await this.realize(tenant, values, endpoint);
+      await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined);
+    } catch (err) {
+      await this.setStatus(tenant, 'Failed', 'False', 'ControlPlaneFailed', (err as Error).message);
+      throw err;
+    }
+  }
+
+  /** The host objects of a tenant: its namespace, isolation, and the Secret with its kubeconfig. */
+  private async realize(tenant: Tenant, values: TenantValues, endpoint: ControlPlaneEndpoint): Promise<void> {
+    const name = tenant.metadata.name!;
+    const ns = hostNamespace(name);
+    const labels = { [LABELS.tenant]: name, [LABELS.managedBy]: 'kplex' };
+    const podSecurity: Record<string, string> = values.isolate ? { 'pod-security.kubernetes.io/enforce': 'baseline', 'pod-security.kubernetes.io/warn': 'restricted' } : {};
+    await this.host.apply(core('namespaces', undefined, ns), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { ...labels, ...podSecurity } } }, FIELD_MANAGER);
+    if (values.isolate) for (const { ref, obj } of isolationObjects(ns, values)) await this.host.apply(ref, obj, FIELD_MANAGER);
+
+    const tenantClient = new KubeClient(endpoint.access, { connections: 2 });
+    try {
+      await bootstrapTenant(tenantClient);
+    } finally {
+      await tenantClient.close();
+    }
+    const a = endpoint.access;
+    await this.host.apply(core('secrets', ns, kubeconfigSecretName(name)), {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: kubeconfigSecretName(name), namespace: ns, labels: { ...labels, [LABELS.kubeconfig]: 'true' } },
+      type: 'Opaque',
+      data: {
+        server: b64(a.server),
+        'ca.crt': b64(a.ca ?? ''),
+        'tls.crt': b64(a.cert ?? ''),
+        'tls.key': b64(a.key ?? ''),
+        config: b64(toYaml(kubeconfigFor(`kplex-${name}-admin`, a))),
+      },
+    }, FIELD_MANAGER);
+  }
+
+  private async teardown(tenant: Tenant): Promise<void> {
+    const name = tenant.metadata.name!;
+    if (tenant.status?.phase !== 'Deleting') await this.setStatus(tenant, 'Deleting', 'False', 'Deleting', 'deleting the control plane and host namespace');
+    await this.provider.destroy(name);
+    const ns = hostNamespace(name);
+    if (tenant.metadata.annotations?.[ANNOTATIONS.keepNamespace] === 'true') {
+      await this.host.delete(core('secrets', ns, kubeconfigSecretName(name)));
+    } else {
+      await this.host.delete(core('namespaces', undefined, ns), { propagationPolicy: 'Background' });
+    }
+    const finalizers = ((tenant.metadata.finalizers as string[] | undefined) ?? []).filter((f) => f !== FINALIZER);
+    await this.host.patch(tenantsRef(name), { metadata: { finalizers, resourceVersion: tenant.metadata.resourceVersion } }).catch(() => undefined);
+    this.log.info({ tenant: name }, 'tenant deleted');
+  }
+
+  private async setStatus(tenant: Tenant, phase: NonNullable<Tenant['status']>['phase'], status: Condition['status'], reason: string, message: string, readyMs?: number): Promise<void> {
+    const previous = tenant.status?.conditions?.find((c) => c.type === 'Ready');
+    const condition: Condition = {
+      type: 'Ready',
+      status,
+      reason,
+      message,
+      lastTransitionTime: previous?.status === status ? previous.lastTransitionTime : new Date().toISOString(),
+    };
+    await this.host.patch({ ...tenantsRef(tenant.metadata.name), subresource: 'status' }, {
+      status: {
+        phase,
+        namespace: hostNamespace(tenant.metadata.name!),
+        observedGeneration: tenant.metadata.generation,
+        conditions: [condition],
+        ...(readyMs ? { controlPlaneReadyMs: readyMs } : {}),
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.resync);
+    await this.informer?.stop();
+    await Promise.all(this.inFlight.values());
+  }
+}

@@ -1,0 +1,78 @@
+import type { KubeObject, ResourceRef } from '../k8s/client.js';
+import type { TenantValues } from './values.js';
+
+export const GROUP = 'kplex.dev';
+export const VERSION = 'v1alpha1';
+export const FINALIZER = 'kplex.dev/teardown';
+export const FIELD_MANAGER = 'kplex';
+
+export const LABELS = {
+  tenant: 'kplex.dev/tenant',
+  managedBy: 'app.kubernetes.io/managed-by',
+  kubeconfig: 'kplex.dev/kubeconfig',
+  policy: 'kplex.dev/policy',
+} as const;
+
+export const ANNOTATIONS = {
+  keepNamespace: 'kplex.dev/keep-namespace',
+} as const;
+
+export const tenantsRef = (name?: string): ResourceRef => ({ group: GROUP, version: VERSION, resource: 'tenants', name });
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+}
+
+export interface Tenant extends KubeObject {
+  spec: { values: TenantValues };
+  status?: {
+    phase?: 'Pending' | 'Ready' | 'Failed' | 'Deleting';
+    namespace?: string;
+    observedGeneration?: number;
+    conditions?: Condition[];
+    controlPlaneReadyMs?: number;
+  };
+}
+
+export const readyCondition = (t: Tenant): Condition | undefined => t.status?.conditions?.find((c) => c.type === 'Ready');
+
+/** The Tenant CRD: desired state in spec.values, the controller's report in status. */
+export const tenantCRD: KubeObject = {
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  metadata: { name: `tenants.${GROUP}` },
+  spec: {
+    group: GROUP,
+    scope: 'Cluster',
+    names: { plural: 'tenants', singular: 'tenant', kind: 'Tenant', shortNames: ['vc'] },
+    versions: [
+      {
+        name: VERSION,
+        served: true,
+        storage: true,
+        subresources: { status: {} },
+        additionalPrinterColumns: [
+          { name: 'Status', type: 'string', jsonPath: '.status.phase' },
+          { name: 'Namespace', type: 'string', jsonPath: '.status.namespace' },
+          { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+        ],
+        schema: {
+          openAPIV3Schema: {
+            type: 'object',
+            properties: {
+              spec: {
+                type: 'object',
+                properties: { values: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+              },
+              status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+            },
+          },
+        },
+      },
+    ],
+  },
+};

@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import { z } from 'zod';
+
+/** A tenant's configuration (the values file). Unknown keys are errors, so typos do not pass silently. */
+export const TenantValues = z
+  .object({
+    /** Isolated mode: pod security "baseline" enforced, a quota and a default-deny network policy on the host namespace. */
+    isolate: z.boolean().default(false),
+    controlPlane: z
+      .object({ provider: z.enum(['local']).default('local') })
+      .strict()
+      .default({}),
+    sync: z
+      .object({
+        ingresses: z.object({ enabled: z.boolean().default(false) }).strict().default({}),
+        networkPolicies: z.object({ enabled: z.boolean().default(false) }).strict().default({}),
+        nodes: z
+          .object({
+            mode: z.enum(['fake', 'real', 'all']).default('real'),
+            selector: z.record(z.string()).default({}),
+          })
+          .strict()
+          .default({}),
+      })
+      .strict()
+      .default({}),
+    quota: z
+      .object({
+        pods: z.number().int().positive().optional(),
+        services: z.number().int().positive().optional(),
+        cpu: z.string().optional(),
+        memory: z.string().optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export type TenantValues = z.infer<typeof TenantValues>;
+
+export class ValuesError extends Error {}
+
+/** Validates values; every problem is named by its path, e.g. `sync.nodes.mode: Invalid enum value`. */
+export function parseValues(input: unknown, source = 'values'): TenantValues {
+  const result = TenantValues.safeParse(input ?? {});
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`);
+    throw new ValuesError(`${source}: ${problems.join('; ')}`);
+  }
+  return result.data;
+}
+
+export function readValuesFile(file: string): TenantValues {
+  let parsed: unknown;
+  try {
+    parsed = YAML.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ValuesError(`${file}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  return parseValues(parsed, file);
+}
