@@ -1,0 +1,215 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { SignJWT, importJWK } from 'jose';
+import YAML from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KubeClient } from '../../src/k8s/client.js';
+import { freePort } from '../../src/controlplane/ports.js';
+import { readState } from '../../src/dev/state.js';
+import { loadSigningKeys } from '../../src/tenants/system.js';
+import { packageRoot } from '../../src/paths.js';
+import { eventually, isolatedEnv, kplex, kubectl, processesMentioning, run, tmpDir } from './helpers.js';
+
+/** Tenants through the gateway, driven with the real kubectl, as a user would. */
+describe('kplex create/connect and the gateway', () => {
+  const dir = tmpDir('gateway');
+  const dataDir = path.join(dir, 'data');
+  const env = isolatedEnv(dir);
+  const kc = (name: string) => path.join(dir, `${name}.kubeconfig`);
+  const k = (who: string, args: string[], input?: string) => kubectl(kc(who), args, { input });
+
+  /** Writes a kubeconfig for a tenant with `kplex connect --print` and the given flags. */
+  async function connectPrint(file: string, tenant: string, flags: string[] = []): Promise<string> {
+    const r = await kplex(['connect', tenant, '--print', '--context', 'kplex-host', ...flags], env);
+    expect(r.code, r.stderr).toBe(0);
+    writeFileSync(kc(file), r.stdout);
+    return r.stdout;
+  }
+
+  beforeAll(async () => {
+    const up = await kplex(['dev', 'up', '--nodes', '1', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
+    expect(up.code, up.stderr).toBe(0);
+    const a = await kplex(['create', 'team-a', '--context', 'kplex-host'], env);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stderr).toMatch(/starting the control plane of team-a .*API server ready in/);
+    const b = await kplex(['create', 'team-b', '--connect=false', '--context', 'kplex-host'], env);
+    expect(b.code, b.stderr).toBe(0);
+    await connectPrint('a', 'team-a');
+    await connectPrint('b', 'team-b');
+    await connectPrint('a-view', 'team-a', ['--role', 'view', '--user', 'jane']);
+  });
+
+  afterAll(async () => {
+    await kplex(['dev', 'down', '--data-dir', dataDir], env);
+  });
+
+  it('connect switched the user kubeconfig to the tenant context; list shows both tenants', async () => {
+    const config = YAML.parse(readFileSync(env.KUBECONFIG!, 'utf8')) as { 'current-context': string };
+    expect(config['current-context']).toBe('kplex_team-a');
+    const list = await kplex(['list', '-o', 'json'], env);
+    expect(list.code, list.stderr).toBe(0);
+    const rows = JSON.parse(list.stdout) as { name: string; status: string; connected: boolean; namespace: string }[];
+    expect(rows.map((r) => [r.name, r.status, r.connected, r.namespace])).toEqual([
+      ['team-a', 'Ready', true, 'kplex-team-a'],
+      ['team-b', 'Ready', false, 'kplex-team-b'],
+    ]);
+    const table = await kplex(['list'], env);
+    expect(table.stdout).toMatch(/^NAME\s+NAMESPACE\s+STATUS\s+AGE\s+CONNECTED/);
+  });
+
+  it('serves get ns, apply, delete, api-resources and explain', async () => {
+    const ns = await k('a', ['get', 'ns', '-o', 'name']);
+    expect(ns.code, ns.stderr).toBe(0);
+    expect(ns.stdout).toContain('namespace/kube-system');
+    const manifest = 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: nginx}]}\n';
+    const apply = await k('a', ['apply', '-f', '-'], manifest);
+    expect(apply.code, apply.stderr).toBe(0);
+    expect(apply.stdout).toContain('deployment.apps/web created');
+    const resources = await k('a', ['api-resources', '-o', 'name']);
+    expect(resources.code, resources.stderr).toBe(0);
+    expect(resources.stdout).toContain('deployments.apps');
+    const explain = await k('a', ['explain', 'deployment.spec.replicas']);
+    expect(explain.code, explain.stderr).toBe(0);
+    expect(explain.stdout).toMatch(/replicas/i);
+    const del = await k('a', ['delete', 'deployment', 'web']);
+    expect(del.code, del.stderr).toBe(0);
+  });
+
+  it('streams a watch: get -w sees a change made by another client', async () => {
+    const watcher: ChildProcess = spawn('kubectl', ['--kubeconfig', kc('a'), 'get', 'configmaps', '-w', '-o', 'name'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let seen = '';
+    watcher.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+    try {
+      await eventually(async () => (seen.includes('kube-root-ca.crt') ? true : undefined), 20_000, 'the initial list');
+      const create = await k('a', ['create', 'configmap', 'watched', '--from-literal=a=b']);
+      expect(create.code, create.stderr).toBe(0);
+      await eventually(async () => (seen.includes('configmap/watched') ? true : undefined), 20_000, 'the watch event');
+    } finally {
+      watcher.kill();
+    }
+  });
+
+  it('keeps tenants apart: a CRD of team-a does not exist in team-b', async () => {
+    const crd = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}]
+`;
+    expect((await k('a', ['apply', '-f', '-'], crd)).code).toBe(0);
+    expect((await k('a', ['get', 'crd', 'widgets.example.com'])).code).toBe(0);
+    const inB = await k('b', ['get', 'crd', 'widgets.example.com']);
+    expect(inB.code).not.toBe(0);
+    expect(inB.stderr).toContain('NotFound');
+  });
+
+  it('a view token reads but cannot create, and auth can-i says so', async () => {
+    expect((await k('a-view', ['get', 'pods'])).code).toBe(0);
+    const create = await k('a-view', ['create', 'configmap', 'nope']);
+    expect(create.code).not.toBe(0);
+    expect(create.stderr).toContain('configmaps is forbidden: User "jane" cannot create resource "configmaps" in API group "" in the namespace "default"');
+    expect((await k('a-view', ['auth', 'can-i', 'create', 'configmaps'])).stdout.trim()).toBe('no');
+    expect((await k('a-view', ['auth', 'can-i', 'list', 'pods'])).stdout.trim()).toBe('yes');
+    expect((await k('a', ['auth', 'can-i', 'create', 'configmaps'])).stdout.trim()).toBe('yes');
+  });
+
+  it("refuses another tenant's token, an expired one and an unsigned one with 401", async () => {
+    const bConfig = YAML.parse(readFileSync(kc('b'), 'utf8')) as { users: { user: { token: string } }[] };
+    const bToken = bConfig.users[0]!.user.token;
+    const cross = await k('a', ['--token', bToken, 'get', 'pods']);
+    expect(cross.code).not.toBe(0);
+    expect(cross.stderr).toMatch(/Unauthorized|must be logged in/);
+
+    const host = new KubeClient({ server: readState(dataDir)!.server!, ...hostCredentials() });
+    const [key] = await loadSigningKeys(host);
+    await host.close();
+    const { createdAt: _c, ...jwk } = key!;
+    const expired = await new SignJWT({ tenant: 'team-a', role: 'admin', groups: [] })
+      .setProtectedHeader({ alg: 'ES256', kid: key!.kid })
+      .setIssuer('kplex').setAudience('kplex-gateway').setSubject('admin')
+      .setIssuedAt(Math.floor(Date.now() / 1000) - 3600).setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+      .sign(await importJWK(jwk, 'ES256'));
+    const r = await k('a', ['--token', expired, 'get', 'pods']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Unauthorized/);
+
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const none = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ tenant: 'team-a', sub: 'admin', role: 'admin', iss: 'kplex', aud: 'kplex-gateway', exp: 9999999999 })}.`;
+    const u = await k('a', ['--token', none, 'get', 'pods']);
+    expect(u.code).not.toBe(0);
+    expect(u.stderr).toMatch(/Unauthorized/);
+  });
+
+  it('answers a body over the limit with 413', async () => {
+    const big = path.join(dir, 'big.txt');
+    writeFileSync(big, 'x'.repeat(4 * 1024 * 1024));
+    const r = await k('a', ['create', 'configmap', 'big', `--from-file=${big}`]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Request entity too large|413/);
+  });
+
+  it('a second gateway process on the same host serves the same tenant', async () => {
+    const port = await freePort();
+    const gw = spawn(process.execPath, [path.join(packageRoot, 'bin', 'kplex.js'), 'gateway', '--listen', `127.0.0.1:${port}`, '--certs', path.join(dataDir, 'gateway'), '--context', 'kplex-host'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const config = readFileSync(kc('a'), 'utf8').replace(/server: https:\/\/127\.0\.0\.1:\d+/, `server: https://127.0.0.1:${port}`);
+      writeFileSync(kc('a-second'), config);
+      const ns = await eventually(async () => {
+        const r = await k('a-second', ['get', 'configmap', 'watched', '-o', 'name']);
+        return r.code === 0 ? r.stdout : undefined;
+      }, 30_000, 'the second gateway');
+      expect(ns.trim()).toBe('configmap/watched');
+    } finally {
+      gw.kill('SIGTERM');
+    }
+  });
+
+  it('answers 503 naming a tenant whose control plane is down, and recovers by itself', async () => {
+    const tenantDir = path.join(dataDir, 'tenants', 'team-b');
+    await run('pkill', ['-KILL', '-f', `${tenantDir}/pki/apiserver.crt`], {}, 10_000);
+    const down = await eventually(async () => {
+      const r = await k('b', ['get', 'ns']);
+      return r.code !== 0 ? r.stderr : undefined;
+    }, 10_000, 'a failing request');
+    expect(down).toMatch(/team-b/);
+    await eventually(async () => ((await k('b', ['get', 'ns'])).code === 0 ? true : undefined), 90_000, 'recovery');
+    expect(processesMentioning(`${tenantDir}/pki/apiserver.crt`).length).toBe(1);
+  });
+
+  it('serves /healthz and Prometheus /metrics by tenant, verb and code', async () => {
+    const url = readState(dataDir)!.gateway!.url;
+    const r = await run('curl', ['-sk', `${url}/metrics`], {}, 10_000);
+    expect(r.stdout).toMatch(/kplex_gateway_requests_total\{tenant="team-a",verb="list",code="200"\} \d+/);
+    expect(r.stdout).toContain('kplex_gateway_request_duration_seconds_bucket');
+    expect(r.stdout).toContain('kplex_gateway_open_watches');
+    expect((await run('curl', ['-sk', `${url}/healthz`], {}, 10_000)).stdout).toBe('ok');
+  });
+
+  it('delete removes the tenant, its host namespace and its context', async () => {
+    const del = await kplex(['delete', 'team-b', '--context', 'kplex-host'], env);
+    expect(del.code, del.stderr).toBe(0);
+    const again = await kplex(['delete', 'team-b', '--context', 'kplex-host'], env);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('kplex: tenant "team-b" not found');
+    const hostKc = path.join(dataDir, 'admin.kubeconfig');
+    const ns = await eventually(async () => {
+      const r = await kubectl(hostKc, ['get', 'ns', 'kplex-team-b']);
+      return r.code !== 0 ? r.stderr : undefined;
+    }, 60_000, 'the host namespace to go');
+    expect(ns).toContain('NotFound');
+    expect(processesMentioning(path.join(dataDir, 'tenants', 'team-b'))).toEqual([]);
+  });
+
+  function hostCredentials() {
+    const f = YAML.parse(readFileSync(path.join(dataDir, 'admin.kubeconfig'), 'utf8')) as { clusters: { cluster: Record<string, string> }[]; users: { user: Record<string, string> }[] };
+    const d = (s?: string) => Buffer.from(s ?? '', 'base64').toString();
+    return { ca: d(f.clusters[0]!.cluster['certificate-authority-data']), cert: d(f.users[0]!.user['client-certificate-data']), key: d(f.users[0]!.user['client-key-data']) };
+  }
+});
