@@ -7,10 +7,12 @@ import type { Backends, Backend } from './backends.js';
 import type { GatewayMetrics } from './metrics.js';
 import { describeDenial, isLongRunning, parseRequestInfo, type RequestInfo } from './request-info.js';
 import type { Router } from './route.js';
+import { isAccessReview, reviewAccess } from './access-review.js';
 
 /**
  * The gateway's request pipeline, in order:
  *   tenant → authenticate → request info → authorize → route
+ * (access reviews are answered by the tenant and the gateway's policy together: access-review.ts)
  * Each stage adds one thing to the request's context; a stage that says no throws a StatusError,
  * which is answered as a Kubernetes Status by the one handler at the top.
  */
@@ -92,7 +94,8 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, d
       longRunning = true;
       deps.metrics.openWatches.inc({ tenant: described.tenant });
     }
-    deps.router.web(req, res, described.backend, described.path, described.user);
+    if (isAccessReview(described.info)) await reviewAccess(req, res, described.backend, described.path, described.user, deps.authorizer);
+    else deps.router.web(req, res, described.backend, described.path, described.user);
   } catch (err) {
     writeStatus(res, err instanceof StatusError ? err : internalError((err as Error).message));
   }

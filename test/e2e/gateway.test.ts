@@ -58,6 +58,28 @@ describe('kplex create/connect and the gateway', () => {
     expect(table.stdout).toMatch(/^NAME\s+NAMESPACE\s+STATUS\s+AGE\s+CONNECTED/);
   });
 
+  it('refuses bad input with one clear line and creates nothing', async () => {
+    const values = path.join(dir, 'bad-values.yaml');
+    writeFileSync(values, 'sync:\n  ingress: {enabled: true}\n');
+    const cases: [string[], RegExp][] = [
+      [['create', 'Team_C'], /^kplex: tenant name "Team_C" is not a DNS label/],
+      [['create', 'x'.repeat(60)], /^kplex: tenant name "x+" is longer than 57 characters/],
+      [['create', 'kube-system'], /^kplex: tenant name "kube-system" is reserved/],
+      [['create', 'team-a'], /^kplex: tenant "team-a" already exists; change it with: kplex create team-a --upgrade -f values.yaml/],
+      [['create', 'team-c', '-f', values], /^kplex: .*bad-values.yaml: sync: Unrecognized key\(s\) in object: 'ingress'/],
+      [['create', 'team-c', '--upgrade'], /^kplex: tenant "team-c" not found; create it without --upgrade/],
+      [['delete', 'team-c'], /^kplex: tenant "team-c" not found/],
+      [['connect', 'team-a', '--role', 'root'], /^kplex: --role must be one of admin, edit, view; got "root"/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await kplex([...args, '--context', 'kplex-host'], env);
+      expect(r.code, args.join(' ')).not.toBe(0);
+      expect(r.stderr.trim().split('\n').at(-1), args.join(' ')).toMatch(message);
+    }
+    const list = JSON.parse((await kplex(['list', '-o', 'json', '--context', 'kplex-host'], env)).stdout) as { name: string }[];
+    expect(list.map((t) => t.name)).toEqual(['team-a', 'team-b']);
+  });
+
   it('serves get ns, apply, delete, api-resources and explain', async () => {
     const ns = await k('a', ['get', 'ns', '-o', 'name']);
     expect(ns.code, ns.stderr).toBe(0);
@@ -115,6 +137,16 @@ spec:
     expect((await k('a-view', ['auth', 'can-i', 'create', 'configmaps'])).stdout.trim()).toBe('no');
     expect((await k('a-view', ['auth', 'can-i', 'list', 'pods'])).stdout.trim()).toBe('yes');
     expect((await k('a', ['auth', 'can-i', 'create', 'configmaps'])).stdout.trim()).toBe('yes');
+  });
+
+  it('auth can-i answers what passes both the gateway policy and the tenant RBAC', async () => {
+    // The tenant admin lets jane edit inside the tenant; her token's role (view) still does not.
+    const bind = await k('a', ['create', 'rolebinding', 'jane-edit', '--clusterrole=edit', '--user=jane']);
+    expect(bind.code, bind.stderr).toBe(0);
+    const canI = await k('a-view', ['auth', 'can-i', 'create', 'configmaps']);
+    expect(canI.stdout.trim()).toBe('no - denied by the kplex gateway policy for role "view"');
+    expect((await k('a-view', ['create', 'configmap', 'nope'])).code).not.toBe(0);
+    expect((await k('a-view', ['auth', 'can-i', 'get', 'configmaps'])).stdout.trim()).toBe('yes');
   });
 
   it("refuses another tenant's token, an expired one and an unsigned one with 401", async () => {

@@ -1,0 +1,91 @@
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { entityTooLarge, tenantUnavailable } from '../k8s/status.js';
+import type { Authorizer } from './authorize.js';
+import type { UserInfo } from './authenticate.js';
+import type { Backend } from './backends.js';
+import type { RequestInfo, ResourceVerb } from './request-info.js';
+import { impersonate } from './route.js';
+
+const MAX_REVIEW_BYTES = 64 * 1024;
+
+interface AccessReview {
+  spec?: {
+    resourceAttributes?: { namespace?: string; verb?: string; group?: string; version?: string; resource?: string; subresource?: string; name?: string };
+    nonResourceAttributes?: { path?: string; verb?: string };
+  };
+  status?: { allowed?: boolean; denied?: boolean; reason?: string };
+}
+
+export const isAccessReview = (info: RequestInfo): boolean =>
+  info.isResourceRequest && info.verb === 'create' && info.apiGroup === 'authorization.k8s.io' && info.resource === 'selfsubjectaccessreviews';
+
+/** The request a SelfSubjectAccessReview asks about, as request info. */
+export function reviewedRequest(review: AccessReview): RequestInfo | undefined {
+  const r = review.spec?.resourceAttributes;
+  if (r) {
+    return {
+      isResourceRequest: true,
+      path: '',
+      verb: (r.verb ?? '') as ResourceVerb,
+      apiPrefix: r.group ? 'apis' : 'api',
+      apiGroup: r.group === '*' ? '*' : (r.group ?? ''),
+      apiVersion: r.version ?? '',
+      namespace: r.namespace ?? '',
+      resource: r.resource ?? '',
+      subresource: r.subresource ?? '',
+      name: r.name ?? '',
+      parts: [],
+    };
+  }
+  const n = review.spec?.nonResourceAttributes;
+  return n ? { isResourceRequest: false, path: n.path ?? '', verb: n.verb ?? '' } : undefined;
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_REVIEW_BYTES) throw entityTooLarge(MAX_REVIEW_BYTES);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * `kubectl auth can-i` must tell what the gateway would do: a request passes only if the gateway's
+ * policy and the tenant's RBAC both allow it. The tenant answers the review for its RBAC; when the
+ * gateway's policy denies, the answer is turned into a denial with the reason.
+ */
+export async function reviewAccess(req: IncomingMessage, res: ServerResponse, backend: Backend, path: string, user: UserInfo, authorizer: Authorizer): Promise<void> {
+  const body = await readBody(req);
+  impersonate(req, user);
+  // The review may come as protobuf; the answer, asked for as JSON, echoes its spec back.
+  req.headers.accept = 'application/json';
+  const upstream = await new Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }>((resolve, reject) => {
+    const headers = { ...req.headers, 'content-length': String(body.length), host: backend.target.host };
+    const out = https.request(new URL(path, backend.target), { method: 'POST', agent: backend.agent, headers }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (c: Buffer) => chunks.push(c));
+      answer.on('end', () => resolve({ status: answer.statusCode ?? 502, headers: answer.headers, body: Buffer.concat(chunks) }));
+      answer.on('error', (err) => reject(tenantUnavailable(backend.tenant, err.message)));
+    });
+    out.on('error', (err) => reject(tenantUnavailable(backend.tenant, err.message)));
+    out.end(body);
+  });
+
+  let answer = upstream.body;
+  if (upstream.status === 201 || upstream.status === 200) {
+    const result = JSON.parse(answer.toString('utf8')) as AccessReview;
+    const asked = reviewedRequest(result);
+    if (result.status?.allowed && asked && !authorizer.authorize(backend.tenant, user, asked)) {
+      result.status = { allowed: false, denied: true, reason: `denied by the kplex gateway policy for role "${user.role}"` };
+      answer = Buffer.from(JSON.stringify(result));
+    }
+  }
+  if (res.headersSent) return;
+  res.writeHead(upstream.status, { 'content-type': upstream.headers['content-type'] ?? 'application/json', 'content-length': answer.length });
+  res.end(answer);
+}
+
