@@ -30,17 +30,33 @@ export function bearerToken(authorization: string | undefined): string {
  */
 export class TokenVerifier {
   private keySet: ReturnType<typeof createLocalJWKSet>;
+  /**
+   * Tokens already verified, until they expire: a signature check costs more than the rest of the
+   * gateway's work on a request, and clients send the same token again and again.
+   */
+  private readonly verified = new Map<string, { user: UserInfo; expiresAt: number }>();
 
-  constructor(keys: JSONWebKeySet) {
+  constructor(keys: JSONWebKeySet, private readonly cacheSize = 10_000) {
     this.keySet = createLocalJWKSet(keys);
   }
 
+  /** Replaces the accepted keys; tokens of a removed key stop working at once. */
   setKeys(keys: JSONWebKeySet): void {
     this.keySet = createLocalJWKSet(keys);
+    this.verified.clear();
   }
 
   /** The user of `token`, which must be valid for `tenant`; anything else is a 401 StatusError. */
   async verify(token: string, tenant: string): Promise<UserInfo> {
+    const hit = this.verified.get(token);
+    if (hit && hit.expiresAt > Date.now()) {
+      if (hit.user.tenant !== tenant) throw unauthorized(`the token is for another tenant than "${tenant}"`);
+      return hit.user;
+    }
+    return this.verifyUncached(token, tenant);
+  }
+
+  private async verifyUncached(token: string, tenant: string): Promise<UserInfo> {
     let claims: Record<string, unknown>;
     try {
       const { payload } = await jwtVerify(token, this.keySet, {
@@ -58,7 +74,10 @@ export class TokenVerifier {
     const role = claims.role as Role;
     if (!ROLES.includes(role)) throw unauthorized('the token carries no valid role');
     const groups = Array.isArray(claims.groups) ? claims.groups.filter((g): g is string => typeof g === 'string') : [];
-    return { tenant, name: String(claims.sub), groups, role };
+    const user: UserInfo = { tenant, name: String(claims.sub), groups, role };
+    if (this.verified.size >= this.cacheSize) this.verified.clear();
+    this.verified.set(token, { user, expiresAt: Number(claims.exp) * 1000 });
+    return user;
   }
 }
 

@@ -62,6 +62,8 @@ export function parseTenantPolicy(tenant: string, csv: string): string {
  */
 export class Authorizer {
   private readonly enforcers = new Map<string, Enforcer>();
+  /** Decisions already made, per tenant: requests repeat, and a policy change clears its tenant's. */
+  private readonly decisions = new Map<string, Map<string, boolean>>();
 
   private constructor(private readonly model: string, private readonly defaults: string) {}
 
@@ -88,15 +90,26 @@ export class Authorizer {
   async setTenantPolicy(tenant: string, csv: string): Promise<void> {
     const lines = tenant ? parseTenantPolicy(tenant, csv) : '';
     this.enforcers.set(tenant, await this.build(lines));
+    this.decisions.delete(tenant);
   }
 
   removeTenant(tenant: string): void {
     this.enforcers.delete(tenant);
+    this.decisions.delete(tenant);
   }
 
   authorize(tenant: string, user: UserInfo, info: RequestInfo): boolean {
-    const enforcer = this.enforcers.get(tenant) ?? this.enforcers.get('')!;
     const [verb, group, resource, namespace] = casbinRequest(info);
-    return subjectsOf(user).some((sub) => enforcer.enforceSync(sub, tenant, verb, group, resource, namespace));
+    const subjects = subjectsOf(user);
+    const key = `${subjects.join(',')}|${verb}|${group}|${resource}|${namespace}`;
+    let cache = this.decisions.get(tenant);
+    const known = cache?.get(key);
+    if (known !== undefined) return known;
+    const enforcer = this.enforcers.get(tenant) ?? this.enforcers.get('')!;
+    const allowed = subjects.some((sub) => enforcer.enforceSync(sub, tenant, verb, group, resource, namespace));
+    if (!cache) this.decisions.set(tenant, (cache = new Map()));
+    if (cache.size >= 10_000) cache.clear();
+    cache.set(key, allowed);
+    return allowed;
   }
 }

@@ -1,4 +1,5 @@
 import https from 'node:https';
+import { Pool } from 'undici';
 import type { KubeClient, KubeObject } from '../k8s/client.js';
 import { core } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
@@ -8,7 +9,9 @@ import { LABELS } from '../tenants/resources.js';
 export interface Backend {
   tenant: string;
   target: URL;
-  /** Keep-alive pool for ordinary requests. */
+  /** Keep-alive connection pool for ordinary requests (undici: the cheapest client per request). */
+  pool: Pool;
+  /** Node's agent, for the few requests made with node:https (access reviews). */
   agent: https.Agent;
   /** TLS options for upgraded connections (exec, attach, port-forward), which do not pool. */
   tls: { ca: string; cert: string; key: string };
@@ -50,23 +53,32 @@ export class Backends {
     const tls = { ca: decode(s, 'ca.crt'), cert: decode(s, 'tls.crt'), key: decode(s, 'tls.key') };
     const old = this.byTenant.get(tenant);
     if (old && old.target.href === new URL(server).href && old.tls.cert === tls.cert) return;
-    old?.agent.destroy();
+    if (old) this.close(old);
+    const target = new URL(server);
     this.byTenant.set(tenant, {
       tenant,
-      target: new URL(server),
-      agent: new https.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, ...tls }),
+      target,
+      pool: new Pool(target.origin, { connections: 128, pipelining: 1, connect: tls, headersTimeout: 0, bodyTimeout: 0 }),
+      agent: new https.Agent({ keepAlive: true, maxSockets: 16, ...tls }),
       tls,
     });
   }
 
   private remove(tenant: string | undefined): void {
-    if (!tenant) return;
-    this.byTenant.get(tenant)?.agent.destroy();
-    this.byTenant.delete(tenant);
+    const backend = tenant ? this.byTenant.get(tenant) : undefined;
+    if (!backend) return;
+    this.close(backend);
+    this.byTenant.delete(backend.tenant);
+  }
+
+  private close(backend: Backend): void {
+    backend.agent.destroy();
+    // Requests still running on the old pool (watches) end; clients re-establish them.
+    void backend.pool.destroy().catch(() => undefined);
   }
 
   async stop(): Promise<void> {
     await this.informer.stop();
-    for (const b of this.byTenant.values()) b.agent.destroy();
+    for (const b of this.byTenant.values()) this.close(b);
   }
 }

@@ -95,7 +95,7 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, d
       deps.metrics.openWatches.inc({ tenant: described.tenant });
     }
     if (isAccessReview(described.info)) await reviewAccess(req, res, described.backend, described.path, described.user, deps.authorizer);
-    else deps.router.web(req, res, described.backend, described.path, described.user);
+    else await deps.router.web(req, res, described.backend, described.path, described.user);
   } catch (err) {
     writeStatus(res, err instanceof StatusError ? err : internalError((err as Error).message));
   }

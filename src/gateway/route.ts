@@ -1,8 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
 import type { Duplex } from 'node:stream';
 import { Transform } from 'node:stream';
 import httpProxy from 'http-proxy';
-import { entityTooLarge, tenantUnavailable, writeStatus, StatusError } from '../k8s/status.js';
+import { entityTooLarge, tenantUnavailable, StatusError } from '../k8s/status.js';
 import type { Backend } from './backends.js';
 import type { UserInfo } from './authenticate.js';
 import { roleGroup } from '../tenants/controller.js';
@@ -32,40 +33,64 @@ function bodyLimit(limit: number): Transform {
   });
 }
 
-/** Streams requests to tenant API servers: nothing is buffered whole, watches stay open as long as they run. */
+/** Hop-by-hop headers (RFC 9110 7.6.1): they describe one connection and are never forwarded. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+
+function forwardable(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  return out;
+}
+
+/**
+ * Streams requests to tenant API servers: bodies flow through in both directions and are never held
+ * whole, so watches, chunked lists and logs -f stay open for as long as the client keeps them.
+ * Ordinary requests go through the backend's undici pool; upgrades (exec, attach, port-forward over
+ * SPDY or WebSocket) through http-proxy, which hands the raw sockets over.
+ */
 export class Router {
   private readonly proxy = httpProxy.createProxyServer({ xfwd: false, ws: true, proxyTimeout: 0, timeout: 0 });
 
   constructor(private readonly maxBodyBytes: number) {
-    this.proxy.on('error', (err, _req, res) => {
-      const tenant = (_req as IncomingMessage & { kplexTenant?: string }).kplexTenant ?? 'unknown';
-      if (err instanceof StatusError) return 'writeHead' in res ? writeStatus(res as ServerResponse, err) : (res as Duplex).destroy();
-      if ('writeHead' in res) writeStatus(res as ServerResponse, tenantUnavailable(tenant, err.message));
-      else (res as Duplex).destroy();
-    });
+    this.proxy.on('error', (_err, _req, socket) => (socket as Duplex).destroy());
   }
 
-  /** Forwards a request with `path` (the URL below /tenants/NAME) to the backend. */
-  web(req: IncomingMessage, res: ServerResponse, backend: Backend, path: string, user: UserInfo): void {
+  /** Forwards a request with `path` (the URL below /tenants/NAME) to the backend and streams the answer back. */
+  async web(req: IncomingMessage, res: ServerResponse, backend: Backend, path: string, user: UserInfo): Promise<void> {
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > this.maxBodyBytes) throw entityTooLarge(this.maxBodyBytes);
-    const chunked = req.headers['transfer-encoding'] !== undefined;
     impersonate(req, user);
-    req.url = path;
-    (req as IncomingMessage & { kplexTenant?: string }).kplexTenant = backend.tenant;
-    const buffer = chunked ? req.pipe(bodyLimit(this.maxBodyBytes)) : undefined;
-    buffer?.on('error', (err) => {
-      writeStatus(res, err instanceof StatusError ? err : entityTooLarge(this.maxBodyBytes));
-      req.destroy();
-    });
-    this.proxy.web(req, res, { target: backend.target.origin, agent: backend.agent, secure: true, changeOrigin: true, buffer });
+    const method = (req.method ?? 'GET') as Dispatcher.HttpMethod;
+    const hasBody = length > 0 || req.headers['transfer-encoding'] !== undefined;
+    const body = hasBody ? req.pipe(bodyLimit(this.maxBodyBytes)) : null;
+    let tooLarge: StatusError | undefined;
+    body?.once('error', (err) => (tooLarge = err instanceof StatusError ? err : entityTooLarge(this.maxBodyBytes)));
+    try {
+      // A client that goes away destroys `res`, and undici then aborts the upstream request.
+      await backend.pool.stream(
+        { path, method, headers: forwardable(req.headers), body },
+        ({ statusCode, headers }) => {
+          res.writeHead(statusCode, forwardable(headers));
+          // Watches and logs -f: send each chunk on as it comes.
+          res.flushHeaders();
+          return res;
+        },
+      );
+    } catch (err) {
+      if (tooLarge) throw tooLarge;
+      if (res.destroyed) return;
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      throw tenantUnavailable(backend.tenant, (err as Error).message);
+    }
   }
 
   /** Forwards an upgrade (SPDY or WebSocket: exec, attach, port-forward) with its raw socket. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, backend: Backend, path: string, user: UserInfo): void {
     impersonate(req, user);
     req.url = path;
-    (req as IncomingMessage & { kplexTenant?: string }).kplexTenant = backend.tenant;
     this.proxy.ws(req, socket, head, {
       target: { protocol: 'https:', host: backend.target.hostname, port: backend.target.port, ...backend.tls } as unknown as string,
       secure: true,

@@ -1,0 +1,32 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { KubeClient } from '../src/k8s/client.js';
+import { accessFromKubeconfig } from '../src/k8s/kubeconfig.js';
+import { packageRoot } from '../src/paths.js';
+
+const run = promisify(execFile);
+
+/** A throw-away embedded cluster for a benchmark, with its own kubeconfig and data folder. */
+export async function devCluster(name: string, nodes = 3) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `kplex-${name}-`));
+  const env = { ...process.env, KUBECONFIG: path.join(dir, 'kubeconfig'), KPLEX_UNSAFE_NO_FSYNC: '1' };
+  const cli = path.join(packageRoot, 'bin', 'kplex.js');
+  const kplexOut = async (args: string[]): Promise<string> => (await run(process.execPath, [cli, ...args], { env, maxBuffer: 64 << 20 })).stdout;
+  const kplex = async (args: string[]): Promise<void> => void (await kplexOut(args));
+  await kplex(['dev', 'up', '--detach', '--nodes', String(nodes), '--gateway-port', '0', '--data-dir', path.join(dir, 'data')]);
+  const host = new KubeClient(accessFromKubeconfig({ file: env.KUBECONFIG, context: 'kplex-host' }));
+  return {
+    dir,
+    env,
+    host,
+    kplex,
+    kplexOut,
+    down: async () => {
+      await host.close();
+      await kplex(['dev', 'down', '--data-dir', path.join(dir, 'data')]);
+    },
+  };
+}

@@ -1,0 +1,15 @@
+// Runs the benchmarks one after another (they share 2 cores); each prints its own table of ratios
+// against a baseline measured in the same run. `npm run bench [gateway]`.
+import { benchGateway } from './gateway.js';
+
+const benches: Record<string, () => Promise<void>> = { gateway: benchGateway };
+const wanted = process.argv[2];
+const names = wanted ? [wanted] : Object.keys(benches);
+for (const name of names) {
+  const bench = benches[name];
+  if (!bench) {
+    console.error(`no benchmark "${name}"; there are: ${Object.keys(benches).join(', ')}`);
+    process.exit(2);
+  }
+  await bench();
+}
