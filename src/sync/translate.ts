@@ -1,0 +1,233 @@
+import type { KubeObject } from '../k8s/client.js';
+import { hostNamespace } from '../tenants/names.js';
+import { hostLabelKey, hostName, shortHash, type HostName, type NameLimit } from './names.js';
+
+/** Labels and annotations that name a host object's origin; the reverse direction reads only these. */
+export const ORIGIN = {
+  managedBy: 'app.kubernetes.io/managed-by',
+  tenant: 'kplex.dev/tenant',
+  /** A label: the tenant namespace, as a hash (namespaces may be longer than label values allow with prefixes). */
+  namespaceLabel: 'kplex.dev/namespace',
+  name: 'kplex.dev/name',
+  namespace: 'kplex.dev/namespace',
+  uid: 'kplex.dev/uid',
+  labels: 'kplex.dev/labels',
+} as const;
+
+export const MANAGED_BY = 'kplex';
+
+/** Where a host object came from. */
+export interface Origin {
+  tenant: string;
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+export function originOf(host: KubeObject): Origin | undefined {
+  const a = host.metadata.annotations ?? {};
+  const tenant = host.metadata.labels?.[ORIGIN.tenant];
+  const name = a[ORIGIN.name];
+  if (!tenant || !name || host.metadata.labels?.[ORIGIN.managedBy] !== MANAGED_BY) return undefined;
+  return { tenant, namespace: a[ORIGIN.namespace] ?? '', name, uid: a[ORIGIN.uid] ?? '' };
+}
+
+type Json = Record<string, unknown>;
+const clone = <T>(o: T): T => structuredClone(o);
+const asList = (v: unknown): Json[] => (Array.isArray(v) ? (v as Json[]) : []);
+
+interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
+
+/** Name limits of the kinds kplex mirrors: Services (and their Endpoints) are DNS labels. */
+const LIMIT: Record<string, NameLimit> = { Service: 63, Endpoints: 63 };
+
+/**
+ * The one place that knows how tenant objects look on the host, for one tenant. Pure: the gateway's
+ * inline mirror and the syncer both use it.
+ */
+export class Translator {
+  readonly hostNamespace: string;
+
+  constructor(readonly tenant: string) {
+    this.hostNamespace = hostNamespace(tenant);
+  }
+
+  name(namespace: string, name: string, kind: string): HostName {
+    return hostName(this.tenant, namespace, name, LIMIT[kind] ?? 253);
+  }
+
+  /** The label that keeps a tenant namespace's pods apart on the host. */
+  namespaceLabelValue(namespace: string): string {
+    return namespace.length <= 63 ? namespace : shortHash('namespace', namespace);
+  }
+
+  /** Host labels for tenant labels: every key prefixed and hashed, plus the origin markers. */
+  labels(namespace: string, labels: Record<string, string> = {}): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(labels)) out[hostLabelKey(k)] = v;
+    out[ORIGIN.managedBy] = MANAGED_BY;
+    out[ORIGIN.tenant] = this.tenant;
+    out[ORIGIN.namespaceLabel] = this.namespaceLabelValue(namespace);
+    return out;
+  }
+
+  /**
+   * A tenant selector as a host selector: the same keys translated, and always scoped to this tenant's
+   * namespace, so it matches exactly the mirrored pods of that namespace.
+   */
+  selector(namespace: string, sel: LabelSelector | undefined): LabelSelector {
+    const matchLabels: Record<string, string> = {};
+    for (const [k, v] of Object.entries(sel?.matchLabels ?? {})) matchLabels[hostLabelKey(k)] = v;
+    matchLabels[ORIGIN.tenant] = this.tenant;
+    matchLabels[ORIGIN.namespaceLabel] = this.namespaceLabelValue(namespace);
+    const matchExpressions = (sel?.matchExpressions ?? []).map((e) => ({ ...e, key: hostLabelKey(e.key) }));
+    return matchExpressions.length ? { matchLabels, matchExpressions } : { matchLabels };
+  }
+
+  /** Metadata of the host twin: translated name, host namespace, labels and the origin annotations. */
+  private metadata(obj: KubeObject, kind: string): KubeObject['metadata'] {
+    const ns = obj.metadata.namespace ?? '';
+    const annotations: Record<string, string> = {};
+    for (const [k, v] of Object.entries(obj.metadata.annotations ?? {})) {
+      if (!k.startsWith('kubectl.kubernetes.io/last-applied-configuration')) annotations[k] = v;
+    }
+    annotations[ORIGIN.name] = obj.metadata.name!;
+    annotations[ORIGIN.namespace] = ns;
+    annotations[ORIGIN.uid] = obj.metadata.uid ?? '';
+    if (obj.metadata.labels && Object.keys(obj.metadata.labels).length) annotations[ORIGIN.labels] = JSON.stringify(obj.metadata.labels);
+    return {
+      name: this.name(ns, obj.metadata.name!, kind),
+      namespace: this.hostNamespace,
+      labels: this.labels(ns, obj.metadata.labels),
+      annotations,
+    };
+  }
+
+  configMap(cm: KubeObject): KubeObject {
+    return { apiVersion: 'v1', kind: 'ConfigMap', metadata: this.metadata(cm, 'ConfigMap'), data: cm.data, binaryData: cm.binaryData, immutable: cm.immutable };
+  }
+
+  secret(s: KubeObject): KubeObject {
+    // Service-account token Secrets are the tenant API server's; the host issues its own.
+    const type = s.type === 'kubernetes.io/service-account-token' ? 'Opaque' : s.type;
+    return { apiVersion: 'v1', kind: 'Secret', metadata: this.metadata(s, 'Secret'), type, data: s.data, immutable: s.immutable };
+  }
+
+  serviceAccount(sa: KubeObject): KubeObject {
+    return { apiVersion: 'v1', kind: 'ServiceAccount', metadata: this.metadata(sa, 'ServiceAccount'), automountServiceAccountToken: false };
+  }
+
+  persistentVolumeClaim(pvc: KubeObject): KubeObject {
+    const spec = clone((pvc.spec ?? {}) as Json);
+    delete spec.volumeName;
+    return { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: this.metadata(pvc, 'PersistentVolumeClaim'), spec };
+  }
+
+  /** A Service on the host: selector translated; its ClusterIP is the tenant's (both share one range). */
+  service(svc: KubeObject): KubeObject {
+    const ns = svc.metadata.namespace ?? '';
+    const spec = clone((svc.spec ?? {}) as Json);
+    if (spec.selector) spec.selector = this.selector(ns, { matchLabels: spec.selector as Record<string, string> }).matchLabels;
+    // Node ports and health-check ports are allocated by the host.
+    spec.ports = asList(spec.ports).map(({ nodePort: _nodePort, ...p }) => p);
+    delete spec.healthCheckNodePort;
+    if (!spec.clusterIP || spec.clusterIP === '') {
+      delete spec.clusterIP;
+      delete spec.clusterIPs;
+    }
+    return { apiVersion: 'v1', kind: 'Service', metadata: this.metadata(svc, 'Service'), spec };
+  }
+
+  /** A Pod on the host: references translated, fields the host owns left out, scheduled by the host. */
+  pod(pod: KubeObject): KubeObject {
+    const ns = pod.metadata.namespace ?? '';
+    const spec = clone((pod.spec ?? {}) as Json);
+    const ref = (name: unknown, kind: string): string => this.name(ns, String(name), kind);
+
+    // The tenant API server mounts its own service-account token (kube-api-access-*); it means nothing on the host.
+    const apiAccess = new Set(asList(spec.volumes).filter((v) => String(v.name).startsWith('kube-api-access-')).map((v) => String(v.name)));
+    spec.volumes = asList(spec.volumes).filter((v) => !apiAccess.has(String(v.name))).map((v) => this.volume(v, ref));
+    for (const field of ['containers', 'initContainers', 'ephemeralContainers']) {
+      if (!spec[field]) continue;
+      spec[field] = asList(spec[field]).map((c) => this.container(c, apiAccess, ref));
+    }
+    if (spec.serviceAccountName) spec.serviceAccountName = ref(spec.serviceAccountName, 'ServiceAccount');
+    delete spec.serviceAccount;
+    spec.automountServiceAccountToken = false;
+    spec.imagePullSecrets = asList(spec.imagePullSecrets).map((s) => ({ name: ref(s.name, 'Secret') }));
+    spec.hostname ??= pod.metadata.name;
+    // The host schedules (and binds) the pod; tenant priority classes do not exist on the host.
+    delete spec.nodeName;
+    delete spec.priorityClassName;
+    delete spec.priority;
+    delete spec.preemptionPolicy;
+    if (spec.affinity) spec.affinity = { nodeAffinity: (spec.affinity as Json).nodeAffinity };
+    return { apiVersion: 'v1', kind: 'Pod', metadata: this.metadata(pod, 'Pod'), spec };
+  }
+
+  private volume(v: Json, ref: (name: unknown, kind: string) => string): Json {
+    const out = clone(v);
+    if (out.configMap) (out.configMap as Json).name = ref((out.configMap as Json).name, 'ConfigMap');
+    if (out.secret) (out.secret as Json).secretName = ref((out.secret as Json).secretName, 'Secret');
+    if (out.persistentVolumeClaim) (out.persistentVolumeClaim as Json).claimName = ref((out.persistentVolumeClaim as Json).claimName, 'PersistentVolumeClaim');
+    if (out.projected) {
+      const projected = out.projected as Json;
+      projected.sources = asList(projected.sources).map((s) => {
+        const src = clone(s);
+        if (src.configMap) (src.configMap as Json).name = ref((src.configMap as Json).name, 'ConfigMap');
+        if (src.secret) (src.secret as Json).name = ref((src.secret as Json).name, 'Secret');
+        return src;
+      });
+    }
+    return out;
+  }
+
+  private container(c: Json, dropMounts: Set<string>, ref: (name: unknown, kind: string) => string): Json {
+    const out = clone(c);
+    if (out.volumeMounts) out.volumeMounts = asList(out.volumeMounts).filter((m) => !dropMounts.has(String(m.name)));
+    out.env = asList(out.env).map((e) => {
+      const from = e.valueFrom as Json | undefined;
+      if (from?.configMapKeyRef) (from.configMapKeyRef as Json).name = ref((from.configMapKeyRef as Json).name, 'ConfigMap');
+      if (from?.secretKeyRef) (from.secretKeyRef as Json).name = ref((from.secretKeyRef as Json).name, 'Secret');
+      return e;
+    });
+    out.envFrom = asList(out.envFrom).map((e) => {
+      if (e.configMapRef) (e.configMapRef as Json).name = ref((e.configMapRef as Json).name, 'ConfigMap');
+      if (e.secretRef) (e.secretRef as Json).name = ref((e.secretRef as Json).name, 'Secret');
+      return e;
+    });
+    return out;
+  }
+
+  /** An Ingress on the host: backends name the translated Services, TLS the translated Secrets. */
+  ingress(ing: KubeObject): KubeObject {
+    const ns = ing.metadata.namespace ?? '';
+    const spec = clone((ing.spec ?? {}) as Json);
+    const backend = (b: Json | undefined): void => {
+      const svc = b?.service as Json | undefined;
+      if (svc?.name) svc.name = this.name(ns, String(svc.name), 'Service');
+    };
+    backend(spec.defaultBackend as Json | undefined);
+    for (const rule of asList(spec.rules)) for (const path of asList((rule.http as Json | undefined)?.paths)) backend(path.backend as Json);
+    for (const tls of asList(spec.tls)) if (tls.secretName) tls.secretName = this.name(ns, String(tls.secretName), 'Secret');
+    return { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: this.metadata(ing, 'Ingress'), spec };
+  }
+
+  /** A NetworkPolicy on the host: pod selectors translated; peers are kept inside the tenant namespace. */
+  networkPolicy(np: KubeObject): KubeObject {
+    const ns = np.metadata.namespace ?? '';
+    const spec = clone((np.spec ?? {}) as Json);
+    spec.podSelector = this.selector(ns, spec.podSelector as LabelSelector);
+    const peers = (rules: unknown, field: 'from' | 'to'): Json[] =>
+      asList(rules).map((r) => ({
+        ...r,
+        [field]: asList(r[field]).map((p) => (p.ipBlock ? { ipBlock: p.ipBlock } : { podSelector: this.selector(ns, p.podSelector as LabelSelector) })),
+      }));
+    if (spec.ingress) spec.ingress = peers(spec.ingress, 'from');
+    if (spec.egress) spec.egress = peers(spec.egress, 'to');
+    return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: this.metadata(np, 'NetworkPolicy'), spec };
+  }
+}
