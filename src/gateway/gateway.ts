@@ -48,7 +48,7 @@ export class Gateway {
     const log = o.log;
     // Fail closed: without a model and default policy there is no gateway.
     const authorizer = await Authorizer.load(o.policyDir);
-    const host = new KubeClient(o.host, { connections: 8 });
+    const host = new KubeClient(o.host);
     await ensureSystem(host);
     const verifier = new TokenVerifier(publicKeySet(await loadSigningKeys(host)));
     const onWatchError = (err: Error) => log.warn({ err: err.message }, 'tenant backends watch failed');

@@ -78,10 +78,14 @@ export class KubeClient {
   private readonly base: URL;
   private readonly auth: Record<string, string>;
 
+  /**
+   * `connections` caps the pool; by default it is not capped, because every open watch holds one
+   * HTTP/1.1 connection and a capped pool full of watches would queue every other request forever.
+   */
   constructor(readonly access: ClusterAccess, opts: { connections?: number } = {}) {
     this.base = new URL(access.server);
     this.dispatcher = new Agent({
-      connections: opts.connections ?? 16,
+      connections: opts.connections ?? null,
       pipelining: 1,
       connect: {
         ca: access.ca,

@@ -6,6 +6,7 @@ import type { ControlPlaneEndpoint, ControlPlaneProvider } from '../controlplane
 import { hostNamespace, kubeconfigSecretName } from './names.js';
 import { ANNOTATIONS, FIELD_MANAGER, FINALIZER, LABELS, tenantsRef, type Condition, type Tenant } from './resources.js';
 import { parseValues, type TenantValues } from './values.js';
+import { TenantSyncer } from '../sync/syncer.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 const RESYNC_MS = 30_000;
@@ -77,6 +78,8 @@ export class TenantController {
   private readonly dirty = new Set<string>();
   private resync?: NodeJS.Timeout;
   private stopped = false;
+  /** One syncer per Ready tenant, with what it was started from (restarted when that changes). */
+  private readonly syncers = new Map<string, { syncer: TenantSyncer; client: KubeClient; started: string }>();
 
   constructor(
     private readonly host: KubeClient,
@@ -131,6 +134,7 @@ export class TenantController {
     try {
       const endpoint = await this.provider.ensure(name);
       await this.realize(tenant, values, endpoint);
+      await this.ensureSyncer(name, values, endpoint);
       await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined);
     } catch (err) {
       await this.setStatus(tenant, 'Failed', 'False', 'ControlPlaneFailed', (err as Error).message);
@@ -169,8 +173,27 @@ export class TenantController {
     }, FIELD_MANAGER);
   }
 
+  private async ensureSyncer(name: string, values: TenantValues, endpoint: ControlPlaneEndpoint): Promise<void> {
+    const started = JSON.stringify([values, endpoint.access.server]);
+    if (this.syncers.get(name)?.started === started) return;
+    await this.stopSyncer(name);
+    const client = new KubeClient(endpoint.access);
+    const syncer = new TenantSyncer(name, client, this.host, values, this.log);
+    this.syncers.set(name, { syncer, client, started });
+    await syncer.start();
+  }
+
+  private async stopSyncer(name: string): Promise<void> {
+    const running = this.syncers.get(name);
+    if (!running) return;
+    this.syncers.delete(name);
+    await running.syncer.stop();
+    await running.client.close();
+  }
+
   private async teardown(tenant: Tenant): Promise<void> {
     const name = tenant.metadata.name!;
+    await this.stopSyncer(name);
     if (tenant.status?.phase !== 'Deleting') await this.setStatus(tenant, 'Deleting', 'False', 'Deleting', 'deleting the control plane and host namespace');
     await this.provider.destroy(name);
     const ns = hostNamespace(name);
@@ -209,5 +232,6 @@ export class TenantController {
     clearInterval(this.resync);
     await this.informer?.stop();
     await Promise.all(this.inFlight.values());
+    await Promise.all([...this.syncers.keys()].map((t) => this.stopSyncer(t)));
   }
 }

@@ -1,0 +1,224 @@
+import type { Logger } from 'pino';
+import { KubeClient, resourcePath, type KubeObject, type ResourceRef } from '../k8s/client.js';
+import { Informer } from '../k8s/informer.js';
+import { StatusError } from '../k8s/status.js';
+import type { TenantValues } from '../tenants/values.js';
+import { mirroredKinds, type MirroredKind } from './kinds.js';
+import { NodeSync } from './nodes.js';
+import { nodeNameOf, statusDiffers, tenantPodStatus } from './pod-status.js';
+import { ORIGIN, originOf, Translator } from './translate.js';
+
+export const SYNC_FIELD_MANAGER = 'kplex-syncer';
+const RESYNC_MS = 30_000;
+
+const at = (ref: ResourceRef, namespace?: string, name?: string): ResourceRef => ({ ...ref, namespace, name });
+const keyOf = (kind: string, ns: string, name: string): string => `${kind}\u0000${ns}\u0000${name}`;
+
+interface KindState {
+  kind: MirroredKind;
+  tenant: Informer<KubeObject>;
+  host: Informer<KubeObject>;
+}
+
+/**
+ * Writes one tenant object's host twin (server-side apply, so it is idempotent and repairs drift).
+ * Pods are immutable in most of their spec: an existing host pod is left as it is.
+ */
+export async function mirrorToHost(host: KubeClient, t: Translator, kind: MirroredKind, obj: KubeObject, existing?: KubeObject): Promise<KubeObject | undefined> {
+  if (kind.skip?.(obj)) return undefined;
+  const desired = kind.toHost(t, obj);
+  if (kind.kind === 'Pod' && existing) return existing;
+  return host.apply(at(kind.ref, t.hostNamespace, desired.metadata.name), desired, SYNC_FIELD_MANAGER);
+}
+
+/**
+ * Keeps one tenant's low-level objects mirrored on the host and carries status back: list + watch on
+ * both sides, one reconcile per object, decided by which side exists (tenant only: create on host;
+ * host only: delete it; both: apply and carry status back). Level-triggered: events and a periodic
+ * resync only say "look at this object again".
+ */
+export class TenantSyncer {
+  readonly translator: Translator;
+  private readonly kinds: KindState[];
+  private readonly nodes: NodeSync;
+  private readonly queue = new Set<string>();
+  private draining?: Promise<void>;
+  private resync?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    readonly tenant: string,
+    private readonly tenantClient: KubeClient,
+    private readonly host: KubeClient,
+    values: TenantValues,
+    private readonly log: Logger,
+  ) {
+    this.translator = new Translator(tenant);
+    const onError = (err: Error) => log.warn({ tenant, err: err.message }, 'sync watch failed; retrying');
+    this.kinds = mirroredKinds(values).map((kind) => ({
+      kind,
+      tenant: new Informer<KubeObject>(tenantClient, kind.ref, {
+        onUpsert: (o) => this.enqueue(kind.kind, o.metadata.namespace ?? '', o.metadata.name!),
+        onDelete: (o) => this.enqueue(kind.kind, o.metadata.namespace ?? '', o.metadata.name!),
+      }, {}, onError),
+      host: new Informer<KubeObject>(host, at(kind.ref, this.translator.hostNamespace), {
+        onUpsert: (o) => this.enqueueHost(kind.kind, o),
+        onDelete: (o) => this.enqueueHost(kind.kind, o),
+      }, { labelSelector: `${ORIGIN.tenant}=${tenant}` }, onError),
+    }));
+    this.nodes = new NodeSync(tenantClient, host, values, log, tenant);
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.kinds.flatMap((k) => [k.tenant.start(), k.host.start()]));
+    await this.nodes.start();
+    this.resyncAll();
+    this.resync = setInterval(() => this.resyncAll(), RESYNC_MS);
+  }
+
+  private resyncAll(): void {
+    this.nodes.observe(this.kinds.find((x) => x.kind.kind === 'Pod')?.host.list() ?? []);
+    for (const k of this.kinds) {
+      for (const o of k.tenant.list()) this.enqueue(k.kind.kind, o.metadata.namespace ?? '', o.metadata.name!);
+      for (const o of k.host.list()) this.enqueueHost(k.kind.kind, o);
+    }
+  }
+
+  private enqueueHost(kind: string, hostObj: KubeObject): void {
+    const origin = originOf(hostObj);
+    if (origin) this.enqueue(kind, origin.namespace, origin.name);
+  }
+
+  enqueue(kind: string, namespace: string, name: string): void {
+    if (this.stopped) return;
+    this.queue.add(keyOf(kind, namespace, name));
+    this.draining ??= this.drain().finally(() => (this.draining = undefined));
+  }
+
+  /** Works the queue with a few reconciles in flight; a key queued again while it runs is run again after. */
+  private async drain(): Promise<void> {
+    const running = new Map<string, Promise<void>>();
+    while ((this.queue.size || running.size) && !this.stopped) {
+      for (const key of this.queue) {
+        if (running.size >= 16) break;
+        if (running.has(key)) continue;
+        this.queue.delete(key);
+        const [kind, ns, name] = key.split('\u0000') as [string, string, string];
+        running.set(key, this.reconcile(kind, ns, name)
+          .catch((err: Error) => {
+            this.log.warn({ tenant: this.tenant, kind, namespace: ns, name, err: err.message }, 'sync failed; will retry');
+            setTimeout(() => this.enqueue(kind, ns, name), 1_000).unref();
+          })
+          .finally(() => running.delete(key)));
+      }
+      if (running.size) await Promise.race(running.values());
+    }
+  }
+
+  private async reconcile(kindName: string, ns: string, name: string): Promise<void> {
+    const k = this.kinds.find((x) => x.kind.kind === kindName);
+    if (!k) return;
+    const t = this.translator;
+    const hostName = t.name(ns, name, kindName);
+    const tenantObj = k.tenant.get(ns, name);
+    const hostObj = k.host.get(t.hostNamespace, hostName);
+
+    if (!tenantObj) {
+      // Only the host twin exists: its origin is gone.
+      if (hostObj) await this.host.delete(at(k.kind.ref, t.hostNamespace, hostName), { propagationPolicy: 'Background' });
+      if (kindName === 'Pod') this.nodes.observe(k.host.list());
+      return;
+    }
+    if (k.kind.skip?.(tenantObj)) return;
+    if (kindName === 'Pod') {
+      await this.reconcilePod(k, tenantObj, hostObj);
+      this.nodes.observe(k.host.list());
+      return;
+    }
+    if (kindName === 'Service') return this.reconcileService(k, tenantObj, hostObj);
+    await mirrorToHost(this.host, t, k.kind, tenantObj, hostObj);
+  }
+
+  /** A tenant Service and its host twin keep one ClusterIP: the host takes the tenant's, or the tenant is made again with the host's. */
+  private async reconcileService(k: KindState, svc: KubeObject, hostObj: KubeObject | undefined): Promise<void> {
+    const tenantIP = (svc.spec as { clusterIP?: string } | undefined)?.clusterIP;
+    let host = hostObj;
+    try {
+      host = await mirrorToHost(this.host, this.translator, k.kind, svc, hostObj);
+    } catch (err) {
+      // The tenant's IP is taken on the host (or the host twin has another): let the host choose.
+      if (!(err instanceof StatusError) || (err.code !== 422 && err.code !== 409)) throw err;
+      if (hostObj) await this.host.delete(at(k.kind.ref, this.translator.hostNamespace, hostObj.metadata.name));
+      const desired = k.kind.toHost(this.translator, svc);
+      const spec = desired.spec as Record<string, unknown>;
+      delete spec.clusterIP;
+      delete spec.clusterIPs;
+      host = await this.host.apply(at(k.kind.ref, this.translator.hostNamespace, desired.metadata.name), desired, SYNC_FIELD_MANAGER);
+    }
+    const hostIP = (host?.spec as { clusterIP?: string } | undefined)?.clusterIP;
+    if (hostIP && tenantIP && hostIP !== tenantIP && tenantIP !== 'None') {
+      this.log.info({ tenant: this.tenant, service: `${svc.metadata.namespace}/${svc.metadata.name}`, tenantIP, hostIP }, 'recreating tenant Service with the ClusterIP of its host twin');
+      const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ct, managedFields: _mf, ...metadata } = svc.metadata;
+      const spec = { ...(svc.spec as Record<string, unknown>), clusterIP: hostIP, clusterIPs: [hostIP] };
+      await this.tenantClient.delete(at(k.kind.ref, svc.metadata.namespace, svc.metadata.name));
+      await this.tenantClient.create(at(k.kind.ref, svc.metadata.namespace), { apiVersion: 'v1', kind: 'Service', metadata, spec });
+    }
+  }
+
+  private async reconcilePod(k: KindState, pod: KubeObject, hostPod: KubeObject | undefined): Promise<void> {
+    const t = this.translator;
+    const ns = pod.metadata.namespace ?? '';
+    const name = pod.metadata.name!;
+    const podRef = at(k.kind.ref, ns, name);
+    if (pod.metadata.deletionTimestamp) {
+      // No kubelet in the tenant: once the host pod is gone, the tenant pod is finally removed here.
+      if (hostPod) {
+        if (!hostPod.metadata.deletionTimestamp) await this.host.delete(at(k.kind.ref, t.hostNamespace, hostPod.metadata.name));
+        return;
+      }
+      await this.tenantClient.json('DELETE', `/api/v1/namespaces/${ns}/pods/${name}`, { body: { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid: pod.metadata.uid } } }).catch((err) => {
+        if (!(err instanceof StatusError && (err.code === 404 || err.code === 409))) throw err;
+      });
+      return;
+    }
+    if (!hostPod) {
+      await mirrorToHost(this.host, t, k.kind, pod);
+      return;
+    }
+    if (hostPod.metadata.annotations?.[ORIGIN.uid] !== pod.metadata.uid) {
+      // A twin of an earlier pod of the same name: replace it.
+      await this.host.delete(at(k.kind.ref, t.hostNamespace, hostPod.metadata.name), { propagationPolicy: 'Background' });
+      return;
+    }
+    const node = nodeNameOf(hostPod);
+    if (node && !nodeNameOf(pod)) {
+      await this.nodes.ensure(node);
+      await this.tenantClient.json('POST', resourcePath({ ...podRef, subresource: 'binding' }), {
+        body: {
+        apiVersion: 'v1',
+        kind: 'Binding',
+        metadata: { name, namespace: ns },
+        target: { apiVersion: 'v1', kind: 'Node', name: node },
+        },
+      }).catch((err) => {
+        if (!(err instanceof StatusError && err.code === 409)) throw err;
+      });
+    }
+    if (statusDiffers(hostPod, pod)) {
+      await this.tenantClient.json('PUT', `/api/v1/namespaces/${ns}/pods/${name}/status`, {
+        body: { ...pod, status: tenantPodStatus(hostPod, pod) },
+      }).catch((err) => {
+        // A newer version came meanwhile; its own event brings us back.
+        if (!(err instanceof StatusError && err.code === 409)) throw err;
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.resync);
+    await Promise.all(this.kinds.flatMap((k) => [k.tenant.stop(), k.host.stop()]));
+    await this.nodes.stop();
+    await this.draining;
+  }
+}
