@@ -5,8 +5,9 @@ import { core } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
 import { LABELS } from '../tenants/resources.js';
 
-/** How the gateway reaches one tenant's API server: a URL and a pooled TLS agent with its credential. */
+/** How the gateway reaches one API server (a tenant's, or the host's): a URL and pooled TLS connections with its credential. */
 export interface Backend {
+  /** Who answers, for error messages: the tenant's name, or "the host cluster". */
   tenant: string;
   target: URL;
   /** Keep-alive connection pool for ordinary requests (undici: the cheapest client per request). */
@@ -15,6 +16,23 @@ export interface Backend {
   agent: https.Agent;
   /** TLS options for upgraded connections (exec, attach, port-forward), which do not pool. */
   tls: { ca: string; cert: string; key: string };
+}
+
+export function backendFor(tenant: string, server: string, tls: Backend['tls']): Backend {
+  const target = new URL(server);
+  return {
+    tenant,
+    target,
+    pool: new Pool(target.origin, { connections: 128, pipelining: 1, connect: tls, headersTimeout: 0, bodyTimeout: 0 }),
+    agent: new https.Agent({ keepAlive: true, maxSockets: 16, ...tls }),
+    tls,
+  };
+}
+
+export function closeBackend(backend: Backend): void {
+  backend.agent.destroy();
+  // Requests still running on the old pool (watches) end; clients re-establish them.
+  void backend.pool.destroy().catch(() => undefined);
 }
 
 interface Secret extends KubeObject {
@@ -53,32 +71,19 @@ export class Backends {
     const tls = { ca: decode(s, 'ca.crt'), cert: decode(s, 'tls.crt'), key: decode(s, 'tls.key') };
     const old = this.byTenant.get(tenant);
     if (old && old.target.href === new URL(server).href && old.tls.cert === tls.cert) return;
-    if (old) this.close(old);
-    const target = new URL(server);
-    this.byTenant.set(tenant, {
-      tenant,
-      target,
-      pool: new Pool(target.origin, { connections: 128, pipelining: 1, connect: tls, headersTimeout: 0, bodyTimeout: 0 }),
-      agent: new https.Agent({ keepAlive: true, maxSockets: 16, ...tls }),
-      tls,
-    });
+    if (old) closeBackend(old);
+    this.byTenant.set(tenant, backendFor(tenant, server, tls));
   }
 
   private remove(tenant: string | undefined): void {
     const backend = tenant ? this.byTenant.get(tenant) : undefined;
     if (!backend) return;
-    this.close(backend);
+    closeBackend(backend);
     this.byTenant.delete(backend.tenant);
-  }
-
-  private close(backend: Backend): void {
-    backend.agent.destroy();
-    // Requests still running on the old pool (watches) end; clients re-establish them.
-    void backend.pool.destroy().catch(() => undefined);
   }
 
   async stop(): Promise<void> {
     await this.informer.stop();
-    for (const b of this.byTenant.values()) this.close(b);
+    for (const b of this.byTenant.values()) closeBackend(b);
   }
 }

@@ -11,7 +11,7 @@ import { ensureSystem, loadSigningKeys, publishGatewayInfo } from '../tenants/sy
 import { publicKeySet } from '../tenants/tokens.js';
 import { TokenVerifier } from './authenticate.js';
 import { Authorizer } from './authorize.js';
-import { Backends } from './backends.js';
+import { Backends, backendFor, closeBackend } from './backends.js';
 import type { GatewayTls } from './certs.js';
 import { GatewayMetrics } from './metrics.js';
 import { handleRequest, handleUpgrade, type Deps } from './pipeline.js';
@@ -59,7 +59,8 @@ export class Gateway {
 
     const metrics = new GatewayMetrics();
     const router = new Router(o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
-    const deps: Deps = { verifier, authorizer, backends, router, metrics };
+    const hostBackend = backendFor('host', o.host.server, { ca: o.host.ca ?? '', cert: o.host.cert ?? '', key: o.host.key ?? '' });
+    const deps: Deps = { host: hostBackend, verifier, authorizer, backends, router, metrics };
 
     const server = https.createServer({ cert: o.tls.cert, key: o.tls.key }, (req, res) => {
       const path = req.url?.split('?')[0];
@@ -86,7 +87,7 @@ export class Gateway {
     if (o.advertiseUrl) await publishGatewayInfo(host, { endpoint: o.advertiseUrl.replace('{port}', String(port)), ca: o.tls.ca });
 
     let elector: LeaderElector | undefined;
-    const parts: { stop(): Promise<void> }[] = [backends, keys, policies, { stop: async () => router.close() }];
+    const parts: { stop(): Promise<void> }[] = [backends, keys, policies, { stop: async () => { router.close(); closeBackend(hostBackend); } }];
     if (o.provider) {
       const provider = o.provider;
       let controller: TenantController | undefined;

@@ -6,18 +6,21 @@ import type { Authorizer } from './authorize.js';
 import type { Backends, Backend } from './backends.js';
 import type { GatewayMetrics } from './metrics.js';
 import { describeDenial, isLongRunning, parseRequestInfo, type RequestInfo } from './request-info.js';
-import type { Router } from './route.js';
+import { hostPodPath, type Router } from './route.js';
 import { isAccessReview, reviewAccess } from './access-review.js';
 
 /**
  * The gateway's request pipeline, in order:
  *   tenant → authenticate → request info → authorize → route
+ * (pod log/exec/attach/portforward are routed to the mirrored pod on the host API server)
  * (access reviews are answered by the tenant and the gateway's policy together: access-review.ts)
  * Each stage adds one thing to the request's context; a stage that says no throws a StatusError,
  * which is answered as a Kubernetes Status by the one handler at the top.
  */
 
 export interface Deps {
+  /** The host API server, reached with the gateway's own credential: pod logs, exec, attach, port-forward. */
+  host: Backend;
   verifier: TokenVerifier;
   authorizer: Authorizer;
   backends: Backends;
@@ -94,7 +97,9 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, d
       longRunning = true;
       deps.metrics.openWatches.inc({ tenant: described.tenant });
     }
-    if (isAccessReview(described.info)) await reviewAccess(req, res, described.backend, described.path, described.user, deps.authorizer);
+    const onHost = hostPodPath(described.tenant, described.info, described.path);
+    if (onHost) await deps.router.web(req, res, deps.host, onHost, undefined);
+    else if (isAccessReview(described.info)) await reviewAccess(req, res, described.backend, described.path, described.user, deps.authorizer);
     else await deps.router.web(req, res, described.backend, described.path, described.user);
   } catch (err) {
     writeStatus(res, err instanceof StatusError ? err : internalError((err as Error).message));
@@ -105,7 +110,9 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, d
 export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, deps: Deps): Promise<void> {
   try {
     const described = authorize(requestInfo(await authenticate(tenant({ req }, deps), deps)), deps);
-    deps.router.upgrade(req, socket, head, described.backend, described.path, described.user);
+    const onHost = hostPodPath(described.tenant, described.info, described.path);
+    if (onHost) deps.router.upgrade(req, socket, head, deps.host, onHost, undefined);
+    else deps.router.upgrade(req, socket, head, described.backend, described.path, described.user);
   } catch (err) {
     const status: Status = (err instanceof StatusError ? err : internalError((err as Error).message)).toStatus();
     const body = JSON.stringify(status);

@@ -7,6 +7,8 @@ import { entityTooLarge, tenantUnavailable, StatusError } from '../k8s/status.js
 import type { Backend } from './backends.js';
 import type { UserInfo } from './authenticate.js';
 import { roleGroup } from '../tenants/controller.js';
+import { Translator } from '../sync/translate.js';
+import type { RequestInfo } from './request-info.js';
 
 /** Headers a client may not send through the gateway: identity is the token's, nothing else. */
 const IDENTITY_HEADERS = /^(authorization|impersonate-.*)$/i;
@@ -15,10 +17,26 @@ const IDENTITY_HEADERS = /^(authorization|impersonate-.*)$/i;
  * Replaces the client's credentials with the user's identity as Kubernetes impersonation headers; the
  * gateway's own credential (the backend's client certificate) is allowed to impersonate.
  */
-export function impersonate(req: IncomingMessage, user: UserInfo): void {
+export function impersonate(req: IncomingMessage, user: UserInfo | undefined): void {
   for (const h of Object.keys(req.headers)) if (IDENTITY_HEADERS.test(h)) delete req.headers[h];
+  // On the host the gateway acts as itself: tenant users do not exist there.
+  if (!user) return;
   req.headers['impersonate-user'] = user.name;
   req.headers['impersonate-group'] = [...new Set([...user.groups, roleGroup(user.role), 'system:authenticated'])] as unknown as string;
+}
+
+/** Pod subresources served by the mirrored pod on the host (the tenant has no kubelets). */
+const HOST_POD_SUBRESOURCES = new Set(['log', 'exec', 'attach', 'portforward']);
+
+/**
+ * The host URL of a tenant's pod log/exec/attach/portforward request: the mirrored pod in the tenant's
+ * host namespace, same subresource and query. Undefined for every other request.
+ */
+export function hostPodPath(tenant: string, info: RequestInfo, path: string): string | undefined {
+  if (!info.isResourceRequest || info.apiGroup !== '' || info.resource !== 'pods' || !HOST_POD_SUBRESOURCES.has(info.subresource)) return undefined;
+  const t = new Translator(tenant);
+  const q = path.indexOf('?');
+  return `/api/v1/namespaces/${t.hostNamespace}/pods/${t.name(info.namespace, info.name, 'Pod')}/${info.subresource}${q >= 0 ? path.slice(q) : ''}`;
 }
 
 /** Counts request body bytes on their way through, failing once `limit` is passed (bodies with no length). */
@@ -56,7 +74,7 @@ export class Router {
   }
 
   /** Forwards a request with `path` (the URL below /tenants/NAME) to the backend and streams the answer back. */
-  async web(req: IncomingMessage, res: ServerResponse, backend: Backend, path: string, user: UserInfo): Promise<void> {
+  async web(req: IncomingMessage, res: ServerResponse, backend: Backend, path: string, user: UserInfo | undefined): Promise<void> {
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > this.maxBodyBytes) throw entityTooLarge(this.maxBodyBytes);
     impersonate(req, user);
@@ -88,7 +106,7 @@ export class Router {
   }
 
   /** Forwards an upgrade (SPDY or WebSocket: exec, attach, port-forward) with its raw socket. */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, backend: Backend, path: string, user: UserInfo): void {
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, backend: Backend, path: string, user: UserInfo | undefined): void {
     impersonate(req, user);
     req.url = path;
     this.proxy.ws(req, socket, head, {

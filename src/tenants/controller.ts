@@ -43,6 +43,18 @@ async function bootstrapTenant(tenant: KubeClient): Promise<void> {
   }
 }
 
+/**
+ * Ready means usable: pods can be created, which needs the "default" ServiceAccount that the tenant's
+ * controller manager makes shortly after it starts.
+ */
+async function waitUsable(tenant: KubeClient): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!(await tenant.find(core('serviceaccounts', 'default', 'default')))) {
+    if (Date.now() > deadline) throw new Error('the tenant controller manager did not create the default ServiceAccount within 60s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Objects of the host namespace in isolated mode: pod security, a quota, and no traffic from outside. */
 function isolationObjects(ns: string, values: TenantValues): { ref: Parameters<KubeClient['apply']>[0]; obj: KubeObject }[] {
   const hard: Record<string, string> = {
@@ -154,6 +166,7 @@ export class TenantController {
     const tenantClient = new KubeClient(endpoint.access, { connections: 2 });
     try {
       await bootstrapTenant(tenantClient);
+      await waitUsable(tenantClient);
     } finally {
       await tenantClient.close();
     }
