@@ -17,6 +17,7 @@ import { GatewayMetrics } from './metrics.js';
 import { handleRequest, handleUpgrade, type Deps } from './pipeline.js';
 import { watchSigningKeys, watchTenantPolicies } from './reloaders.js';
 import { Router } from './route.js';
+import { InlineMirror } from './mirror.js';
 
 export interface GatewayOptions {
   /** The host cluster, reached with the gateway's own credential. */
@@ -55,12 +56,13 @@ export class Gateway {
     const backends = new Backends(host, onWatchError);
     const keys = watchSigningKeys(host, verifier, log);
     const policies = watchTenantPolicies(host, authorizer, log);
-    await Promise.all([backends.start(), keys.start(), policies.start()]);
+    const mirror = new InlineMirror(host, o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, log);
+    await Promise.all([backends.start(), keys.start(), policies.start(), mirror.start()]);
 
     const metrics = new GatewayMetrics();
     const router = new Router(o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
     const hostBackend = backendFor('host', o.host.server, { ca: o.host.ca ?? '', cert: o.host.cert ?? '', key: o.host.key ?? '' });
-    const deps: Deps = { host: hostBackend, verifier, authorizer, backends, router, metrics };
+    const deps: Deps = { host: hostBackend, verifier, authorizer, mirror, backends, router, metrics };
 
     const server = https.createServer({ cert: o.tls.cert, key: o.tls.key }, (req, res) => {
       const path = req.url?.split('?')[0];
@@ -87,7 +89,7 @@ export class Gateway {
     if (o.advertiseUrl) await publishGatewayInfo(host, { endpoint: o.advertiseUrl.replace('{port}', String(port)), ca: o.tls.ca });
 
     let elector: LeaderElector | undefined;
-    const parts: { stop(): Promise<void> }[] = [backends, keys, policies, { stop: async () => { router.close(); closeBackend(hostBackend); } }];
+    const parts: { stop(): Promise<void> }[] = [backends, keys, policies, mirror, { stop: async () => { router.close(); closeBackend(hostBackend); } }];
     if (o.provider) {
       const provider = o.provider;
       let controller: TenantController | undefined;

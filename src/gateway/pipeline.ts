@@ -8,11 +8,13 @@ import type { GatewayMetrics } from './metrics.js';
 import { describeDenial, isLongRunning, parseRequestInfo, type RequestInfo } from './request-info.js';
 import { hostPodPath, type Router } from './route.js';
 import { isAccessReview, reviewAccess } from './access-review.js';
+import type { InlineMirror } from './mirror.js';
 
 /**
  * The gateway's request pipeline, in order:
- *   tenant → authenticate → request info → authorize → route
- * (pod log/exec/attach/portforward are routed to the mirrored pod on the host API server)
+ *   tenant → authenticate → request info → authorize → route (→ mirror)
+ * (pod log/exec/attach/portforward are routed to the mirrored pod on the host API server; writes of
+ * mirrored kinds are applied to the host before the answer: mirror.ts)
  * (access reviews are answered by the tenant and the gateway's policy together: access-review.ts)
  * Each stage adds one thing to the request's context; a stage that says no throws a StatusError,
  * which is answered as a Kubernetes Status by the one handler at the top.
@@ -23,6 +25,7 @@ export interface Deps {
   host: Backend;
   verifier: TokenVerifier;
   authorizer: Authorizer;
+  mirror: InlineMirror;
   backends: Backends;
   router: Router;
   metrics: GatewayMetrics;
@@ -98,7 +101,9 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, d
       deps.metrics.openWatches.inc({ tenant: described.tenant });
     }
     const onHost = hostPodPath(described.tenant, described.info, described.path);
+    const mirrored = deps.mirror.kindOf(described.tenant, described.info);
     if (onHost) await deps.router.web(req, res, deps.host, onHost, undefined);
+    else if (mirrored && described.info.isResourceRequest) await deps.mirror.forward(req, res, described.backend, described.path, described.user, mirrored, described.info);
     else if (isAccessReview(described.info)) await reviewAccess(req, res, described.backend, described.path, described.user, deps.authorizer);
     else await deps.router.web(req, res, described.backend, described.path, described.user);
   } catch (err) {

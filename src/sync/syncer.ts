@@ -10,6 +10,7 @@ import { ORIGIN, originOf, Translator } from './translate.js';
 
 export const SYNC_FIELD_MANAGER = 'kplex-syncer';
 const RESYNC_MS = 30_000;
+const HOST_FIRST_GRACE_MS = 30_000;
 
 const at = (ref: ResourceRef, namespace?: string, name?: string): ResourceRef => ({ ...ref, namespace, name });
 const keyOf = (kind: string, ns: string, name: string): string => `${kind}\u0000${ns}\u0000${name}`;
@@ -120,12 +121,13 @@ export class TenantSyncer {
     if (!k) return;
     const t = this.translator;
     const hostName = t.name(ns, name, kindName);
-    const tenantObj = k.tenant.get(ns, name);
     const hostObj = k.host.get(t.hostNamespace, hostName);
+    // A host twin can be seen before its tenant object reaches the cache (the gateway's inline mirror):
+    // before anything is deleted as an orphan, the tenant is asked directly.
+    const tenantObj = k.tenant.get(ns, name) ?? (hostObj ? await this.tenantClient.find(at(k.kind.ref, ns, name)) : undefined);
 
     if (!tenantObj) {
-      // Only the host twin exists: its origin is gone.
-      if (hostObj) await this.host.delete(at(k.kind.ref, t.hostNamespace, hostName), { propagationPolicy: 'Background' });
+      if (hostObj && this.isOrphan(kindName, hostObj)) await this.host.delete(at(k.kind.ref, t.hostNamespace, hostName), { propagationPolicy: 'Background' });
       if (kindName === 'Pod') this.nodes.observe(k.host.list());
       return;
     }
@@ -137,6 +139,19 @@ export class TenantSyncer {
     }
     if (kindName === 'Service') return this.reconcileService(k, tenantObj, hostObj);
     await mirrorToHost(this.host, t, k.kind, tenantObj, hostObj);
+  }
+
+  /**
+   * A host twin whose origin is gone. A Service the gateway made on the host first has no origin uid
+   * until its tenant Service is stored; it gets a grace period (a failed create is rolled back anyway).
+   */
+  private isOrphan(kind: string, hostObj: KubeObject): boolean {
+    if (hostObj.metadata.annotations?.[ORIGIN.uid]) return true;
+    const age = Date.now() - Date.parse(hostObj.metadata.creationTimestamp ?? '');
+    if (age > HOST_FIRST_GRACE_MS) return true;
+    const origin = originOf(hostObj);
+    if (origin) setTimeout(() => this.enqueue(kind, origin.namespace, origin.name), HOST_FIRST_GRACE_MS).unref();
+    return false;
   }
 
   /** A tenant Service and its host twin keep one ClusterIP: the host takes the tenant's, or the tenant is made again with the host's. */

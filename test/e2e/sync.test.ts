@@ -126,8 +126,12 @@ spec:
     const live = (await tenant(['-n', 'demo-nginx', 'get', 'pods', '-o', 'jsonpath={.items[0].metadata.name}'])).stdout;
     const pod = (await hostPods()).find((p) => p.metadata.annotations?.['kplex.dev/name'] === live);
     expect(pod, `the host twin of ${live}`).toBeDefined();
-    expect((await host(['-n', 'kplex-demo', 'delete', 'pod', pod!.metadata.name, '--wait=true'])).code).toBe(0);
-    await eventually(async () => (running(await hostPods()).some((p) => p.metadata.name === pod!.metadata.name) ? true : undefined), 60_000, 'the pod to come back');
+    const uid = (pod as unknown as { metadata: { uid: string } }).metadata.uid;
+    expect((await host(['-n', 'kplex-demo', 'delete', 'pod', pod!.metadata.name, '--wait=false'])).code).toBe(0);
+    await eventually(async () => {
+      const back = json<Pod & { metadata: { uid: string } }>(await host(['-n', 'kplex-demo', 'get', 'pod', pod!.metadata.name, '-o', 'json']));
+      return back.metadata.uid !== uid && back.status.phase === 'Running' ? true : undefined;
+    }, 60_000, 'a new host pod of that name, Running');
   });
 
   it('keeps pods of two tenants with the same names in the same namespaces apart', async () => {

@@ -1,0 +1,152 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { KubeClient, KubeObject } from '../k8s/client.js';
+import { Informer } from '../k8s/informer.js';
+import { badRequest, entityTooLarge, StatusError, tenantUnavailable } from '../k8s/status.js';
+import { kindOfResource, mirroredKinds, type MirroredKind } from '../sync/kinds.js';
+import { mirrorToHost, SYNC_FIELD_MANAGER } from '../sync/syncer.js';
+import { ORIGIN, Translator } from '../sync/translate.js';
+import { tenantsRef, type Tenant } from '../tenants/resources.js';
+import { parseValues } from '../tenants/values.js';
+import type { UserInfo } from './authenticate.js';
+import type { Backend } from './backends.js';
+import type { RequestInfo } from './request-info.js';
+import { forwardable, impersonate } from './route.js';
+
+const WRITES = new Set(['create', 'update', 'patch', 'delete']);
+
+/**
+ * The inline mirror: a write of a low-level object through the gateway is applied to the host before the
+ * gateway answers, so the host twin exists when kubectl returns. (The syncer covers every other write;
+ * this is the fast path.) A Service sent as JSON is created on the host first and the tenant's is stored
+ * with the host's ClusterIP; one sent as protobuf (kubectl create service does) is stored by the tenant
+ * first and its host twin takes the tenant's ClusterIP (both sides share one range).
+ */
+export class InlineMirror {
+  private readonly tenants: Informer<Tenant>;
+  private readonly translators = new Map<string, Translator>();
+
+  constructor(private readonly host: KubeClient, private readonly maxBodyBytes: number, private readonly log: Logger) {
+    this.tenants = new Informer<Tenant>(host, tenantsRef(), {}, {}, (err) => log.warn({ err: err.message }, 'tenant watch failed'));
+  }
+
+  start(): Promise<void> {
+    return this.tenants.start();
+  }
+
+  stop(): Promise<void> {
+    return this.tenants.stop();
+  }
+
+  /** The mirrored kind a request writes, if it is a whole-object write of one. */
+  kindOf(tenant: string, info: RequestInfo): MirroredKind | undefined {
+    if (!info.isResourceRequest || !WRITES.has(info.verb) || info.subresource || !info.namespace) return undefined;
+    const t = this.tenants.get(undefined, tenant);
+    if (!t) return undefined;
+    let values;
+    try {
+      values = parseValues(t.spec?.values);
+    } catch {
+      return undefined;
+    }
+    return kindOfResource(mirroredKinds(values), info.apiGroup, info.resource);
+  }
+
+  private translator(tenant: string): Translator {
+    let t = this.translators.get(tenant);
+    if (!t) this.translators.set(tenant, (t = new Translator(tenant)));
+    return t;
+  }
+
+  /** Forwards the write, mirrors it on success, then answers with the tenant's answer. */
+  async forward(req: IncomingMessage, res: ServerResponse, backend: Backend, path: string, user: UserInfo, kind: MirroredKind, info: RequestInfo & { isResourceRequest: true }): Promise<void> {
+    let body = await readBody(req, this.maxBodyBytes);
+    const t = this.translator(backend.tenant);
+    let hostService: KubeObject | undefined;
+    if (kind.kind === 'Service' && info.verb === 'create') {
+      ({ body, hostService } = await this.serviceOnHostFirst(t, kind, body, info.namespace, req.headers['content-type']));
+    }
+    impersonate(req, user);
+    // The answer is read here (to mirror it), so ask for JSON whatever the client prefers; clients accept it.
+    const headers = { ...forwardable(req.headers), accept: 'application/json', 'content-length': String(body.length) };
+    let answer;
+    try {
+      answer = await backend.pool.request({ path, method: req.method as 'POST', headers, body });
+    } catch (err) {
+      await this.rollback(hostService);
+      throw tenantUnavailable(backend.tenant, (err as Error).message);
+    }
+    const text = await answer.body.text();
+    if (answer.statusCode < 300) {
+      try {
+        await this.mirror(t, kind, info, text, hostService);
+      } catch (err) {
+        // The syncer will converge; the write itself succeeded.
+        this.log.warn({ tenant: backend.tenant, kind: kind.kind, err: (err as Error).message }, 'inline mirror failed; the syncer will retry');
+      }
+    } else {
+      await this.rollback(hostService);
+    }
+    res.writeHead(answer.statusCode, forwardable(answer.headers as Record<string, string | string[]>));
+    res.end(text);
+  }
+
+  private async mirror(t: Translator, kind: MirroredKind, info: RequestInfo & { isResourceRequest: true }, answer: string, hostFirst?: KubeObject): Promise<void> {
+    if (info.verb === 'delete') {
+      await this.host.delete({ ...kind.ref, namespace: t.hostNamespace, name: t.name(info.namespace, info.name, kind.kind) }, { propagationPolicy: 'Background' });
+      return;
+    }
+    const obj = JSON.parse(answer) as KubeObject;
+    if (obj.kind === 'Status' || obj.metadata?.deletionTimestamp) return;
+    if (hostFirst) {
+      // Made from the same request already; it only lacks its origin's uid.
+      await this.host.patch({ ...kind.ref, namespace: t.hostNamespace, name: hostFirst.metadata.name }, { metadata: { annotations: { [ORIGIN.uid]: obj.metadata.uid } } });
+      return;
+    }
+    const existing = kind.kind === 'Pod' && info.verb !== 'create' ? await this.host.find({ ...kind.ref, namespace: t.hostNamespace, name: t.name(info.namespace, obj.metadata.name!, kind.kind) }) : undefined;
+    await mirrorToHost(this.host, t, kind, obj, existing);
+  }
+
+  /** Creates the host Service first (without a tenant uid yet) and puts its ClusterIP into the tenant's request. */
+  private async serviceOnHostFirst(t: Translator, kind: MirroredKind, body: Buffer, namespace: string, contentType: string | undefined): Promise<{ body: Buffer; hostService?: KubeObject }> {
+    if (contentType && !contentType.includes('json')) return { body };
+    let svc: KubeObject;
+    try {
+      svc = JSON.parse(body.toString('utf8')) as KubeObject;
+    } catch {
+      throw badRequest('the Service is not valid JSON');
+    }
+    const spec = (svc.spec ?? {}) as { clusterIP?: string; clusterIPs?: string[] };
+    if (!svc.metadata?.name || spec.clusterIP === 'None') return { body };
+    const desired = t.service({ ...svc, metadata: { ...svc.metadata, namespace } });
+    let hostService: KubeObject;
+    try {
+      hostService = await this.host.create({ ...kind.ref, namespace: t.hostNamespace }, desired, { fieldManager: SYNC_FIELD_MANAGER });
+    } catch (err) {
+      // Taken already (a twin left over, or the IP asked for is in use): let the syncer sort it out.
+      if (err instanceof StatusError && (err.code === 409 || err.code === 422)) {
+        this.log.info({ tenant: t.tenant, service: `${namespace}/${svc.metadata.name}`, why: err.message }, 'host Service not made first; the syncer will match the ClusterIPs');
+        return { body };
+      }
+      throw err;
+    }
+    const ip = (hostService.spec as { clusterIP?: string }).clusterIP;
+    svc.spec = { ...spec, clusterIP: ip, clusterIPs: [ip] };
+    return { body: Buffer.from(JSON.stringify(svc)), hostService };
+  }
+
+  private async rollback(hostService: KubeObject | undefined): Promise<void> {
+    if (hostService) await this.host.delete({ group: '', version: 'v1', resource: 'services', namespace: hostService.metadata.namespace, name: hostService.metadata.name }).catch(() => undefined);
+  }
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw entityTooLarge(limit);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
