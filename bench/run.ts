@@ -1,8 +1,9 @@
 // Runs the benchmarks one after another (they share 2 cores); each prints its own table of ratios
-// against a baseline measured in the same run. `npm run bench [gateway]`.
+// against a baseline measured in the same run. `npm run bench [gateway|sync]`.
 import { benchGateway } from './gateway.js';
+import { benchSync } from './sync.js';
 
-const benches: Record<string, () => Promise<void>> = { gateway: benchGateway };
+const benches: Record<string, () => Promise<void>> = { gateway: benchGateway, sync: benchSync };
 const wanted = process.argv[2];
 const names = wanted ? [wanted] : Object.keys(benches);
 for (const name of names) {
