@@ -5,6 +5,7 @@ import { StatusError } from '../k8s/status.js';
 import type { TenantValues } from '../tenants/values.js';
 import { mirroredKinds, type MirroredKind } from './kinds.js';
 import { NodeSync } from './nodes.js';
+import { EventSync } from './events.js';
 import { nodeNameOf, statusDiffers, tenantPodStatus } from './pod-status.js';
 import { ORIGIN, originOf, Translator } from './translate.js';
 
@@ -42,6 +43,7 @@ export class TenantSyncer {
   readonly translator: Translator;
   private readonly kinds: KindState[];
   private readonly nodes: NodeSync;
+  private readonly events: EventSync;
   private readonly queue = new Set<string>();
   private draining?: Promise<void>;
   private resync?: NodeJS.Timeout;
@@ -68,11 +70,13 @@ export class TenantSyncer {
       }, { labelSelector: `${ORIGIN.tenant}=${tenant}` }, onError),
     }));
     this.nodes = new NodeSync(tenantClient, host, values, log, tenant);
+    this.events = new EventSync(tenantClient, host, this.translator.hostNamespace, (kind, name) => this.kinds.find((k) => k.kind.kind === kind)?.host.get(this.translator.hostNamespace, name), log);
   }
 
   async start(): Promise<void> {
     await Promise.all(this.kinds.flatMap((k) => [k.tenant.start(), k.host.start()]));
     await this.nodes.start();
+    await this.events.start();
     this.resyncAll();
     this.resync = setInterval(() => this.resyncAll(), RESYNC_MS);
   }
@@ -139,6 +143,17 @@ export class TenantSyncer {
     }
     if (kindName === 'Service') return this.reconcileService(k, tenantObj, hostObj);
     await mirrorToHost(this.host, t, k.kind, tenantObj, hostObj);
+    if (kindName === 'PersistentVolumeClaim' && hostObj) await this.statusBack(k, tenantObj, hostObj);
+  }
+
+  /** Host -> tenant for Services (load-balancer status) and PVCs (phase, capacity): the host owns those. */
+  private async statusBack(k: KindState, tenantObj: KubeObject, hostObj: KubeObject): Promise<void> {
+    if (JSON.stringify(hostObj.status ?? {}) === JSON.stringify(tenantObj.status ?? {})) return;
+    await this.tenantClient.json('PUT', resourcePath({ ...at(k.kind.ref, tenantObj.metadata.namespace, tenantObj.metadata.name), subresource: 'status' }), {
+      body: { ...tenantObj, status: hostObj.status },
+    }).catch((err) => {
+      if (!(err instanceof StatusError && err.code === 409)) throw err;
+    });
   }
 
   /**
@@ -171,6 +186,7 @@ export class TenantSyncer {
       host = await this.host.apply(at(k.kind.ref, this.translator.hostNamespace, desired.metadata.name), desired, SYNC_FIELD_MANAGER);
     }
     const hostIP = (host?.spec as { clusterIP?: string } | undefined)?.clusterIP;
+    if (host && (host.status as { loadBalancer?: { ingress?: unknown[] } } | undefined)?.loadBalancer?.ingress) await this.statusBack(k, svc, host);
     if (hostIP && tenantIP && hostIP !== tenantIP && tenantIP !== 'None') {
       this.log.info({ tenant: this.tenant, service: `${svc.metadata.namespace}/${svc.metadata.name}`, tenantIP, hostIP }, 'recreating tenant Service with the ClusterIP of its host twin');
       const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ct, managedFields: _mf, ...metadata } = svc.metadata;
@@ -234,6 +250,7 @@ export class TenantSyncer {
     clearInterval(this.resync);
     await Promise.all(this.kinds.flatMap((k) => [k.tenant.stop(), k.host.stop()]));
     await this.nodes.stop();
+    await this.events.stop();
     await this.draining;
   }
 }

@@ -88,6 +88,12 @@ spec:
     }
     const nodes = (await tenant(['get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}'])).stdout.split(' ').sort();
     expect(nodes).toEqual([...new Set(pods.map((p) => p.spec.nodeName!))].sort());
+    // The host scheduler's events, told in the tenant's names.
+    const events = await eventually(async () => {
+      const r = await tenant(['-n', 'demo-nginx', 'get', 'events', '--field-selector', 'reason=Scheduled', '-o', 'jsonpath={.items[*].message}']);
+      return r.stdout.includes(`Successfully assigned demo-nginx/${pods[0]!.metadata.name} to ${pods[0]!.spec.nodeName}`) ? r.stdout : undefined;
+    }, 30_000, 'the Scheduled event in the tenant');
+    expect(events).not.toContain('-x-');
   });
 
   it('gives the host Service the same ClusterIP and a selector matching exactly the mirrored pods', async () => {
