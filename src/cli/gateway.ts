@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { findBinaries } from '../controlplane/binaries.js';
 import { LocalProvider } from '../controlplane/local.js';
 import { accessFromKubeconfig } from '../k8s/kubeconfig.js';
+import { KubeClient } from '../k8s/client.js';
+import { rotateSigningKeys } from '../tenants/system.js';
 import { ensureGatewayCerts, loadGatewayCerts } from '../gateway/certs.js';
 import { DEFAULT_MAX_BODY_BYTES, Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
@@ -45,6 +47,21 @@ export function registerGateway(program: Command): void {
       console.log(`gateway listening on ${gw.url}`);
       await termination();
       await gw.stop();
+    });
+
+  gateway
+    .command('rotate-keys')
+    .description('add a new token signing key; tokens signed with the older keys keep working until they expire')
+    .option('--keep <n>', 'older keys to keep accepting', '2')
+    .option('--context <name>', 'host kubeconfig context')
+    .action(async (f: { keep: string; context?: string }) => {
+      const host = new KubeClient(accessFromKubeconfig({ context: hostContextName(f.context) }));
+      try {
+        const keys = await rotateSigningKeys(host, Number(f.keep));
+        console.log(`signing with key ${keys[0]!.kid}; ${keys.length} keys accepted (gateways reload them without a restart)`);
+      } finally {
+        await host.close();
+      }
     });
 
   gateway

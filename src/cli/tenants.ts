@@ -11,6 +11,7 @@ import { parseValues, readValuesFile, type TenantValues } from '../tenants/value
 import { CliError } from './errors.js';
 import { hostClient, readConnections, writeConnections } from './host.js';
 import { seconds, step } from './progress.js';
+import { unlessInterrupted } from './signals.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
@@ -139,7 +140,8 @@ export function registerTenants(program: Command): void {
             }
           });
           try {
-            await step(`starting the control plane of ${tenant} (namespace ${hostNamespace(tenant)})`, () => waitReady(host, tenant, timeoutMs),
+            // Ctrl-C while waiting is a failed create too: it must not leave a tenant behind.
+            await step(`starting the control plane of ${tenant} (namespace ${hostNamespace(tenant)})`, () => unlessInterrupted(waitReady(host, tenant, timeoutMs), `interrupted; tenant "${tenant}" removed again`),
               (t) => (t.status?.controlPlaneReadyMs ? `API server ready in ${seconds(t.status.controlPlaneReadyMs)}` : 'ready'));
           } catch (err) {
             // Nothing half-made: a tenant that did not come up is removed again.

@@ -1,7 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { cacheDir, packageRoot } from '../paths.js';
+import { cacheDir } from '../paths.js';
 
 /** The Kubernetes release kplex builds and tests against (see scripts/k8s-binaries.sh). */
 export const K8S_VERSION = 'v1.35.4';
@@ -54,17 +53,4 @@ export function findBinaries(dirs = searchDirs()): Binaries {
     .filter((f) => f.endsWith('.yaml'))
     .map((f) => path.join(stagesDir, f));
   return { paths, kwokStages };
-}
-
-/** Finds the binaries, building them first (with progress on stderr) if they are missing. */
-export function ensureBinaries(): Binaries {
-  try {
-    return findBinaries();
-  } catch (err) {
-    if (!(err instanceof MissingBinaryError)) throw err;
-    const script = path.join(packageRoot, 'scripts', 'k8s-binaries.sh');
-    const run = spawnSync('bash', [script], { stdio: ['ignore', 'ignore', 'inherit'] });
-    if (run.status !== 0) throw new Error(`building the Kubernetes binaries failed (${script})`);
-    return findBinaries();
-  }
 }

@@ -67,10 +67,6 @@ export class LocalProvider implements ControlPlaneProvider {
     }
   }
 
-  isRunning(tenant: string): boolean {
-    return this.running.has(tenant);
-  }
-
   async stop(tenant: string): Promise<void> {
     const cp = this.running.get(tenant);
     if (!cp) return;

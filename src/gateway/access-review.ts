@@ -1,6 +1,7 @@
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { entityTooLarge, tenantUnavailable } from '../k8s/status.js';
+import { tenantUnavailable } from '../k8s/status.js';
+import { readBody } from './body.js';
 import type { Authorizer } from './authorize.js';
 import type { UserInfo } from './authenticate.js';
 import type { Backend } from './backends.js';
@@ -42,16 +43,6 @@ export function reviewedRequest(review: AccessReview): RequestInfo | undefined {
   return n ? { isResourceRequest: false, path: n.path ?? '', verb: n.verb ?? '' } : undefined;
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_REVIEW_BYTES) throw entityTooLarge(MAX_REVIEW_BYTES);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
 
 /**
  * `kubectl auth can-i` must tell what the gateway would do: a request passes only if the gateway's
@@ -59,7 +50,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
  * gateway's policy denies, the answer is turned into a denial with the reason.
  */
 export async function reviewAccess(req: IncomingMessage, res: ServerResponse, backend: Backend, path: string, user: UserInfo, authorizer: Authorizer): Promise<void> {
-  const body = await readBody(req);
+  const body = await readBody(req, MAX_REVIEW_BYTES);
   impersonate(req, user);
   // The review may come as protobuf; the answer, asked for as JSON, echoes its spec back.
   req.headers.accept = 'application/json';
@@ -88,4 +79,3 @@ export async function reviewAccess(req: IncomingMessage, res: ServerResponse, ba
   res.writeHead(upstream.status, { 'content-type': upstream.headers['content-type'] ?? 'application/json', 'content-length': answer.length });
   res.end(answer);
 }
-

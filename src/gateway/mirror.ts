@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { KubeClient, KubeObject } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
-import { badRequest, entityTooLarge, StatusError, tenantUnavailable } from '../k8s/status.js';
+import { badRequest, StatusError, tenantUnavailable } from '../k8s/status.js';
+import { readBody } from './body.js';
 import { kindOfResource, mirroredKinds, type MirroredKind } from '../sync/kinds.js';
 import { mirrorToHost, SYNC_FIELD_MANAGER } from '../sync/syncer.js';
 import { ORIGIN, Translator } from '../sync/translate.js';
@@ -138,15 +139,4 @@ export class InlineMirror {
   private async rollback(hostService: KubeObject | undefined): Promise<void> {
     if (hostService) await this.host.delete({ group: '', version: 'v1', resource: 'services', namespace: hostService.metadata.namespace, name: hostService.metadata.name }).catch(() => undefined);
   }
-}
-
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw entityTooLarge(limit);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }

@@ -176,6 +176,20 @@ spec:
     expect(u.stderr).toMatch(/Unauthorized/);
   });
 
+  it('rotates signing keys without a restart: old tokens keep working, new ones use the new key', async () => {
+    const kidOf = (config: string) => {
+      const token = (YAML.parse(config) as { users: { user: { token: string } }[] }).users[0]!.user.token;
+      return (JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { kid: string }).kid;
+    };
+    const oldKid = kidOf(readFileSync(kc('a'), 'utf8'));
+    const rotate = await kplex(['gateway', 'rotate-keys', '--context', 'kplex-host'], env);
+    expect(rotate.code, rotate.stderr).toBe(0);
+    const fresh = await connectPrint('a-rotated', 'team-a');
+    expect(kidOf(fresh)).not.toBe(oldKid);
+    await eventually(async () => ((await k('a-rotated', ['get', 'ns', 'default'])).code === 0 ? true : undefined), 10_000, 'the new key accepted');
+    expect((await k('a', ['get', 'ns', 'default'])).code).toBe(0);
+  });
+
   it('answers a body over the limit with 413', async () => {
     const big = path.join(dir, 'big.txt');
     writeFileSync(big, 'x'.repeat(4 * 1024 * 1024));
