@@ -24,7 +24,8 @@ export async function startDevGateway(host: HostCluster, dataDir: string, port?:
     policyDir: path.join(packageRoot, 'policies'),
     advertiseUrl: 'https://127.0.0.1:{port}',
     provider: new LocalProvider({ etcdServers: host.etcdServers, baseDir: path.join(dataDir, 'tenants'), binaries: findBinaries() }),
-    log: createLogger('kplex-gateway'),
+    // Beside the other components' logs, so `kplex dev up` prints only its own progress.
+    log: createLogger('kplex-gateway', path.join(dataDir, 'logs', 'gateway.log')),
   });
   return { url: gateway.url, readyMs: Date.now() - begin, stop: () => gateway.stop() };
 }
