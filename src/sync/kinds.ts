@@ -28,6 +28,14 @@ export function mirroredKinds(values: TenantValues): MirroredKind[] {
       // The tenant's "kubernetes" Service points at its own API server, not at anything on the host.
       skip: (o) => o.metadata.namespace === 'default' && o.metadata.name === 'kubernetes',
     },
+    {
+      kind: 'Endpoints',
+      ref: core('endpoints'),
+      toHost: (t, o) => t.endpoints(o),
+      // Endpoints the tenant's endpoints controller keeps for Services with selectors (it labels them)
+      // are computed by the host for the translated selector instead.
+      skip: (o) => o.metadata.labels?.['endpoints.kubernetes.io/managed-by'] === 'endpoint-controller' || (o.metadata.namespace === 'default' && o.metadata.name === 'kubernetes'),
+    },
     { kind: 'Pod', ref: core('pods'), toHost: (t, o) => t.pod(o) },
   ];
   if (values.sync.ingresses.enabled) {

@@ -141,6 +141,19 @@ export class Translator {
     return { apiVersion: 'v1', kind: 'Service', metadata: this.metadata(svc, 'Service'), spec };
   }
 
+  /**
+   * Endpoints of a selectorless Service, which the host cannot compute: same name as the host Service,
+   * addresses kept, references to tenant pods dropped (they name tenant objects).
+   */
+  endpoints(ep: KubeObject): KubeObject {
+    const subsets = asList(ep.subsets).map((subset) => ({
+      ...subset,
+      addresses: asList(subset.addresses).map(({ targetRef: _t, ...a }) => a),
+      notReadyAddresses: asList(subset.notReadyAddresses).map(({ targetRef: _t, ...a }) => a),
+    }));
+    return { apiVersion: 'v1', kind: 'Endpoints', metadata: this.metadata(ep, 'Endpoints'), subsets };
+  }
+
   /** A Pod on the host: references translated, fields the host owns left out, scheduled by the host. */
   pod(pod: KubeObject): KubeObject {
     const ns = pod.metadata.namespace ?? '';
@@ -216,16 +229,22 @@ export class Translator {
     return { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: this.metadata(ing, 'Ingress'), spec };
   }
 
-  /** A NetworkPolicy on the host: pod selectors translated; peers are kept inside the tenant namespace. */
+  /**
+   * A NetworkPolicy on the host: pod selectors translated. A peer in the same namespace stays there; a
+   * peer with a namespace selector becomes "pods of this tenant in any namespace" (tenant namespaces and
+   * their labels do not exist on the host), so no peer rule ever reaches another tenant or the host.
+   */
   networkPolicy(np: KubeObject): KubeObject {
     const ns = np.metadata.namespace ?? '';
     const spec = clone((np.spec ?? {}) as Json);
     spec.podSelector = this.selector(ns, spec.podSelector as LabelSelector);
-    const peers = (rules: unknown, field: 'from' | 'to'): Json[] =>
-      asList(rules).map((r) => ({
-        ...r,
-        [field]: asList(r[field]).map((p) => (p.ipBlock ? { ipBlock: p.ipBlock } : { podSelector: this.selector(ns, p.podSelector as LabelSelector) })),
-      }));
+    const peer = (p: Json): Json => {
+      if (p.ipBlock) return { ipBlock: p.ipBlock };
+      const sel = this.selector(ns, p.podSelector as LabelSelector);
+      if (p.namespaceSelector) delete sel.matchLabels![ORIGIN.namespaceLabel];
+      return { podSelector: sel };
+    };
+    const peers = (rules: unknown, field: 'from' | 'to'): Json[] => asList(rules).map((r) => ({ ...r, [field]: asList(r[field]).map(peer) }));
     if (spec.ingress) spec.ingress = peers(spec.ingress, 'from');
     if (spec.egress) spec.egress = peers(spec.egress, 'to');
     return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: this.metadata(np, 'NetworkPolicy'), spec };

@@ -106,6 +106,29 @@ spec:
     expect(selected).toEqual(mirrored);
   });
 
+  it('mirrors the Endpoints of a selectorless Service, and only those', async () => {
+    const manifest = `apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: demo-nginx}
+spec: {ports: [{port: 5432}]}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: db, namespace: demo-nginx}
+subsets: [{addresses: [{ip: 192.0.2.10}], ports: [{port: 5432}]}]
+`;
+    expect((await tenant(['apply', '-f', '-'], manifest)).code).toBe(0);
+    const ip = await eventually(async () => {
+      const r = await host(['-n', 'kplex-demo', 'get', 'endpoints', 'db-x-demo-nginx-x-demo', '-o', 'jsonpath={.subsets[0].addresses[0].ip}']);
+      return r.code === 0 && r.stdout ? r.stdout : undefined;
+    }, 30_000, 'the host Endpoints');
+    expect(ip).toBe('192.0.2.10');
+    // The nginx Service has a selector: the host computes its Endpoints from the mirrored pods.
+    const nginx = json<{ metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } }>(await host(['-n', 'kplex-demo', 'get', 'endpoints', 'nginx-x-demo-nginx-x-demo', '-o', 'json']));
+    expect(nginx.metadata.labels?.['endpoints.kubernetes.io/managed-by']).toBe('endpoint-controller');
+    expect(nginx.metadata.annotations?.['kplex.dev/name']).toBeUndefined();
+  });
+
   it('serves kubectl logs and exec of a tenant pod from its host twin', async () => {
     const name = (await tenant(['-n', 'demo-nginx', 'get', 'pods', '-o', 'jsonpath={.items[0].metadata.name}'])).stdout;
     const logs = await tenant(['-n', 'demo-nginx', 'logs', name]);

@@ -79,6 +79,26 @@ describe('Translator', () => {
     expect(Object.entries(sel).every(([k, v]) => theirs[k] === v)).toBe(false);
   });
 
+  it('names the Endpoints of a selectorless Service like its Service, without tenant pod references', () => {
+    const ep = { metadata: { name: 'db', namespace: 'shop' }, subsets: [{ addresses: [{ ip: '10.0.0.5', targetRef: { kind: 'Pod', name: 'p' } }], ports: [{ port: 5432 }] }] };
+    const h = t.endpoints(ep) as { metadata: { name: string }; subsets: any[] };
+    expect(h.metadata.name).toBe(t.service({ metadata: { name: 'db', namespace: 'shop' }, spec: {} }).metadata.name);
+    expect(h.subsets[0].addresses).toEqual([{ ip: '10.0.0.5' }]);
+    expect(h.subsets[0].ports).toEqual([{ port: 5432 }]);
+  });
+
+  it('scopes NetworkPolicy pod selectors and peers to the tenant; keeps IP blocks', () => {
+    const np = { metadata: { name: 'deny', namespace: 'shop' }, spec: { podSelector: { matchLabels: { app: 'db' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }, { ipBlock: { cidr: '10.0.0.0/8' } }, { namespaceSelector: {} }] }] } };
+    const h = t.networkPolicy(np) as { spec: any };
+    expect(h.spec.podSelector.matchLabels).toEqual({ [hostLabelKey('app')]: 'db', 'kplex.dev/tenant': 'demo', 'kplex.dev/namespace': 'shop' });
+    expect(h.spec.ingress[0].from).toEqual([
+      { podSelector: { matchLabels: { [hostLabelKey('app')]: 'web', 'kplex.dev/tenant': 'demo', 'kplex.dev/namespace': 'shop' } } },
+      { ipBlock: { cidr: '10.0.0.0/8' } },
+      // Any namespace of the tenant; never another tenant's pods or the host's.
+      { podSelector: { matchLabels: { 'kplex.dev/tenant': 'demo' } } },
+    ]);
+  });
+
   it('renames Ingress backends and TLS secrets', () => {
     const ing = { metadata: { name: 'site', namespace: 'shop' }, spec: { tls: [{ secretName: 'certs' }], rules: [{ http: { paths: [{ path: '/', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] } };
     const h = t.ingress(ing) as { spec: any };
