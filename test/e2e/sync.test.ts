@@ -1,8 +1,10 @@
-import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/controlplane/ports.js';
-import { eventually, isolatedEnv, kplex, kubectl, tmpDir, type Run } from './helpers.js';
+import { eventually, isolatedEnv, kplex, kubectl, kubectlPath, tmpDir, type Run } from './helpers.js';
 
 interface Pod {
   metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> };
@@ -139,6 +141,50 @@ subsets: [{addresses: [{ip: 192.0.2.10}], ports: [{port: 5432}]}]
     const exec = await tenant(['-n', 'demo-nginx', 'exec', '-i', name, '--', 'head', '-1'], 'through the gateway\n');
     expect(exec.code, exec.stderr).toBe(0);
     expect(exec.stdout).toBe('through the gateway\n');
+  });
+
+  it('forwards a port and attaches to a tenant pod through the gateway (SPDY/WebSocket upgrades)', async () => {
+    const name = (await tenant(['-n', 'demo-nginx', 'get', 'pods', '-o', 'jsonpath={.items[0].metadata.name}'])).stdout;
+    const localPort = await freePort();
+    const forward = spawn(kubectlPath(), ['--kubeconfig', demo, '-n', 'demo-nginx', 'port-forward', `pod/${name}`, `${localPort}:80`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      forward.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      await eventually(async () => (out.includes('Forwarding from') ? true : undefined), 20_000, 'port-forward to listen');
+      // kwok answers the forwarded port with an echo.
+      const echoed = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(localPort, '127.0.0.1', () => socket.write('ping through the gateway'));
+        let got = '';
+        socket.on('data', (d) => {
+          got += d.toString();
+          if (got.includes('ping through the gateway')) {
+            socket.destroy();
+            resolve(got);
+          }
+        });
+        socket.on('error', reject);
+        setTimeout(() => reject(new Error(`no echo, got "${got}"`)), 15_000).unref();
+      });
+      expect(echoed).toBe('ping through the gateway');
+    } finally {
+      forward.kill();
+    }
+    const attach = spawn(kubectlPath(), ['--kubeconfig', demo, '-n', 'demo-nginx', 'attach', name], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      let err = '';
+      attach.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      attach.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      await eventually(async () => (err.includes("If you don't see a command prompt") ? true : undefined), 20_000, 'attach to connect');
+      // kwok's attach streams what the simulated container writes from now on: write a line as the container.
+      const line = `attached at ${Date.now()}`;
+      await eventually(async () => {
+        appendFileSync(path.join(dataDir, 'kwok', 'container.log'), `2026-01-01T00:00:02.000000000Z stdout F ${line}\n`);
+        return out.includes(line) ? true : undefined;
+      }, 20_000, 'attached output');
+    } finally {
+      attach.kill();
+    }
   });
 
   it('mirrors scaling to 5 and back to 1', async () => {
