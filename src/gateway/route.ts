@@ -85,15 +85,14 @@ export class Router {
     body?.once('error', (err) => (tooLarge = err instanceof StatusError ? err : entityTooLarge(this.maxBodyBytes)));
     try {
       // A client that goes away destroys `res`, and undici then aborts the upstream request.
-      await backend.pool.stream(
-        { path, method, headers: forwardable(req.headers), body },
-        ({ statusCode, headers }) => {
-          res.writeHead(statusCode, forwardable(headers));
-          // Watches and logs -f: send each chunk on as it comes.
-          res.flushHeaders();
-          return res;
-        },
-      );
+      await backend.pool.stream({ path, method, headers: forwardable(req.headers), body }, ({ statusCode, headers }) => {
+        res.writeHead(statusCode, forwardable(headers));
+        // A body of known length leaves with its headers in one write. Streamed bodies (watches, logs -f,
+        // chunked lists) send the headers at once; while that write is under way the first chunks gather
+        // and leave together.
+        if (headers['content-length'] === undefined) res.flushHeaders();
+        return res;
+      });
     } catch (err) {
       if (tooLarge) throw tooLarge;
       if (res.destroyed) return;
