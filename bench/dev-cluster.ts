@@ -16,17 +16,19 @@ export async function devCluster(name: string, nodes = 3) {
   const cli = path.join(packageRoot, 'bin', 'kplex.js');
   const kplexOut = async (args: string[]): Promise<string> => (await run(process.execPath, [cli, ...args], { env, maxBuffer: 64 << 20 })).stdout;
   const kplex = async (args: string[]): Promise<void> => void (await kplexOut(args));
-  await kplex(['dev', 'up', '--detach', '--nodes', String(nodes), '--gateway-port', '0', '--data-dir', path.join(dir, 'data')]);
+  const dataDir = path.join(dir, 'data');
+  await kplex(['dev', 'up', '--detach', '--nodes', String(nodes), '--gateway-port', '0', '--data-dir', dataDir]);
   const host = new KubeClient(accessFromKubeconfig({ file: env.KUBECONFIG, context: 'kplex-host' }));
   return {
     dir,
+    dataDir,
     env,
     host,
     kplex,
     kplexOut,
     down: async () => {
       await host.close();
-      await kplex(['dev', 'down', '--data-dir', path.join(dir, 'data')]);
+      await kplex(['dev', 'down', '--data-dir', dataDir]);
     },
   };
 }

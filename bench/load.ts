@@ -7,6 +7,8 @@ export interface LoadResult {
   throughput: number;
   p50ms: number;
   p99ms: number;
+  /** Each successful request's latency in ms, ascending. */
+  latencies: number[];
 }
 
 const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
@@ -36,6 +38,15 @@ export async function load(url: string, o: { dispatcher: Agent; headers?: Record
   };
   await Promise.all(Array.from({ length: o.concurrency }, client));
   const seconds = (performance.now() - begin) / 1000;
+  return summarize(latencies, errors, seconds);
+}
+
+function summarize(latencies: number[], errors: number, seconds: number): LoadResult {
   latencies.sort((a, b) => a - b);
-  return { requests: latencies.length, errors, seconds, throughput: latencies.length / seconds, p50ms: percentile(latencies, 50), p99ms: percentile(latencies, 99) };
+  return { requests: latencies.length, errors, seconds, throughput: latencies.length / seconds, p50ms: percentile(latencies, 50), p99ms: percentile(latencies, 99), latencies };
+}
+
+/** Several runs of the same load as one: rounds interleaved with a baseline's cancel out drift of the machine. */
+export function combine(runs: LoadResult[]): LoadResult {
+  return summarize(runs.flatMap((r) => r.latencies), runs.reduce((n, r) => n + r.errors, 0), runs.reduce((n, r) => n + r.seconds, 0));
 }
