@@ -99,6 +99,9 @@ export class InlineMirror {
     }
     const obj = JSON.parse(answer) as KubeObject;
     if (obj.kind === 'Status' || obj.metadata?.deletionTimestamp) return;
+    // A ConfigMap or Secret no pod uses yet stays in the tenant; once a pod uses it the syncer mirrors it,
+    // and from then on its writes are mirrored here.
+    if (kind.onlyWhenUsed && !(await this.host.find({ ...kind.ref, namespace: t.hostNamespace, name: t.name(info.namespace, obj.metadata.name!, kind.kind) }))) return;
     if (hostFirst) {
       // Made from the same request already; it only lacks its origin's uid.
       await this.host.patch({ ...kind.ref, namespace: t.hostNamespace, name: hostFirst.metadata.name }, { metadata: { annotations: { [ORIGIN.uid]: obj.metadata.uid } } });

@@ -10,6 +10,8 @@ export interface MirroredKind {
   toHost(t: Translator, obj: KubeObject): KubeObject;
   /** Objects never mirrored, e.g. the tenant's own API server Service. */
   skip?(obj: KubeObject): boolean;
+  /** Mirrored only while a tenant pod (or Ingress) uses it: ConfigMaps and Secrets (references.ts). */
+  onlyWhenUsed?: boolean;
 }
 
 const core = (resource: string): ResourceRef => ({ group: '', version: 'v1', resource });
@@ -17,8 +19,8 @@ const core = (resource: string): ResourceRef => ({ group: '', version: 'v1', res
 /** The one table of mirrored kinds; ingresses and network policies when the tenant's values enable them. */
 export function mirroredKinds(values: TenantValues): MirroredKind[] {
   const kinds: MirroredKind[] = [
-    { kind: 'ConfigMap', ref: core('configmaps'), toHost: (t, o) => t.configMap(o) },
-    { kind: 'Secret', ref: core('secrets'), toHost: (t, o) => t.secret(o) },
+    { kind: 'ConfigMap', ref: core('configmaps'), toHost: (t, o) => t.configMap(o), onlyWhenUsed: true },
+    { kind: 'Secret', ref: core('secrets'), toHost: (t, o) => t.secret(o), onlyWhenUsed: true },
     { kind: 'ServiceAccount', ref: core('serviceaccounts'), toHost: (t, o) => t.serviceAccount(o) },
     { kind: 'PersistentVolumeClaim', ref: core('persistentvolumeclaims'), toHost: (t, o) => t.persistentVolumeClaim(o) },
     {

@@ -8,6 +8,7 @@ import { NodeSync } from './nodes.js';
 import { EventSync } from './events.js';
 import { nodeNameOf, statusDiffers, tenantPodStatus } from './pod-status.js';
 import { ORIGIN, originOf, Translator } from './translate.js';
+import { referencesOf, Usage, type Reference } from './references.js';
 
 export const SYNC_FIELD_MANAGER = 'kplex-syncer';
 const RESYNC_MS = 30_000;
@@ -44,9 +45,12 @@ export class TenantSyncer {
   private readonly kinds: KindState[];
   private readonly nodes: NodeSync;
   private readonly events: EventSync;
+  private readonly usage = new Usage();
   private readonly queue = new Set<string>();
   private draining?: Promise<void>;
   private resync?: NodeJS.Timeout;
+  /** Reconciles wait for every cache to be listed: a ConfigMap looks unused until the pods are known. */
+  private started = false;
   private stopped = false;
 
   constructor(
@@ -61,8 +65,14 @@ export class TenantSyncer {
     this.kinds = mirroredKinds(values).map((kind) => ({
       kind,
       tenant: new Informer<KubeObject>(tenantClient, kind.ref, {
-        onUpsert: (o) => this.enqueue(kind.kind, o.metadata.namespace ?? '', o.metadata.name!),
-        onDelete: (o) => this.enqueue(kind.kind, o.metadata.namespace ?? '', o.metadata.name!),
+        onUpsert: (o) => {
+          this.enqueueAll(this.usage.set(kind.kind, o));
+          this.enqueue(kind.kind, o.metadata.namespace ?? '', o.metadata.name!);
+        },
+        onDelete: (o) => {
+          this.enqueueAll(this.usage.remove(kind.kind, o));
+          this.enqueue(kind.kind, o.metadata.namespace ?? '', o.metadata.name!);
+        },
       }, {}, onError),
       host: new Informer<KubeObject>(host, at(kind.ref, this.translator.hostNamespace), {
         onUpsert: (o) => this.enqueueHost(kind.kind, o),
@@ -77,6 +87,7 @@ export class TenantSyncer {
     await Promise.all(this.kinds.flatMap((k) => [k.tenant.start(), k.host.start()]));
     await this.nodes.start();
     await this.events.start();
+    this.started = true;
     this.resyncAll();
     this.resync = setInterval(() => this.resyncAll(), RESYNC_MS);
   }
@@ -97,7 +108,11 @@ export class TenantSyncer {
   enqueue(kind: string, namespace: string, name: string): void {
     if (this.stopped) return;
     this.queue.add(keyOf(kind, namespace, name));
-    this.draining ??= this.drain().finally(() => (this.draining = undefined));
+    if (this.started) this.draining ??= this.drain().finally(() => (this.draining = undefined));
+  }
+
+  private enqueueAll(refs: Reference[]): void {
+    for (const r of refs) this.enqueue(r.kind, r.namespace, r.name);
   }
 
   /** Works the queue with a few reconciles in flight; a key queued again while it runs is run again after. */
@@ -136,6 +151,11 @@ export class TenantSyncer {
       return;
     }
     if (k.kind.skip?.(tenantObj)) return;
+    if (k.kind.onlyWhenUsed && !this.usage.isUsed(kindName as Reference['kind'], ns, name)) {
+      // No tenant pod needs it (any more): it stays in the tenant only.
+      if (hostObj) await this.host.delete(at(k.kind.ref, t.hostNamespace, hostName));
+      return;
+    }
     if (kindName === 'Pod') {
       await this.reconcilePod(k, tenantObj, hostObj);
       this.nodes.observe(k.host.list());
@@ -213,6 +233,8 @@ export class TenantSyncer {
       return;
     }
     if (!hostPod) {
+      // What the pod mounts goes first, so the host pod does not wait for its volumes.
+      await Promise.all(referencesOf('Pod', pod).map((r) => this.mirrorReference(r)));
       await mirrorToHost(this.host, t, k.kind, pod);
       return;
     }
@@ -243,6 +265,13 @@ export class TenantSyncer {
         if (!(err instanceof StatusError && err.code === 409)) throw err;
       });
     }
+  }
+
+  private async mirrorReference(r: Reference): Promise<void> {
+    const k = this.kinds.find((x) => x.kind.kind === r.kind);
+    const obj = k?.tenant.get(r.namespace, r.name);
+    if (!k || !obj || k.host.get(this.translator.hostNamespace, this.translator.name(r.namespace, r.name, r.kind))) return;
+    await mirrorToHost(this.host, this.translator, k.kind, obj);
   }
 
   async stop(): Promise<void> {

@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/controlplane/ports.js';
+import { Translator } from '../../src/sync/translate.js';
 import { eventually, isolatedEnv, kplex, kubectl, kubectlPath, tmpDir, type Run } from './helpers.js';
 
 interface Pod {
@@ -129,6 +130,35 @@ subsets: [{addresses: [{ip: 192.0.2.10}], ports: [{port: 5432}]}]
     const nginx = json<{ metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } }>(await host(['-n', 'kplex-demo', 'get', 'endpoints', 'nginx-x-demo-nginx-x-demo', '-o', 'json']));
     expect(nginx.metadata.labels?.['endpoints.kubernetes.io/managed-by']).toBe('endpoint-controller');
     expect(nginx.metadata.annotations?.['kplex.dev/name']).toBeUndefined();
+  });
+
+  it('mirrors only the ConfigMaps and Secrets that pods use, and only while they use them', async () => {
+    const twin = (kind: string, name: string) => new Translator('demo').name('demo-nginx', name, kind);
+    const onHost = async (resource: string, name: string) => (await host(['-n', 'kplex-demo', 'get', resource, name, '-o', 'name'])).code === 0;
+    for (const args of [['create', 'configmap', 'settings', '--from-literal=mode=fast'], ['create', 'secret', 'generic', 'api-key', '--from-literal=key=s3cret'], ['create', 'configmap', 'unused', '--from-literal=a=b']]) {
+      const r = await tenant(['-n', 'demo-nginx', ...args]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const reader = `apiVersion: v1
+kind: Pod
+metadata: {name: reader, namespace: demo-nginx}
+spec:
+  containers: [{name: app, image: busybox, envFrom: [{configMapRef: {name: settings}}], volumeMounts: [{name: key, mountPath: /key}]}]
+  volumes: [{name: key, secret: {secretName: api-key}}]
+`;
+    const apply = await tenant(['apply', '-f', '-'], reader);
+    expect(apply.code, apply.stderr).toBe(0);
+    await eventually(async () => ((await onHost('configmap', twin('ConfigMap', 'settings'))) && (await onHost('secret', twin('Secret', 'api-key'))) ? true : undefined), 30_000, 'the used ConfigMap and Secret on the host');
+    expect(await onHost('configmap', twin('ConfigMap', 'unused'))).toBe(false);
+
+    // A change to a used ConfigMap reaches its twin.
+    expect((await tenant(['-n', 'demo-nginx', 'patch', 'configmap', 'settings', '-p', '{"data":{"mode":"slow"}}'])).code).toBe(0);
+    const data = await host(['-n', 'kplex-demo', 'get', 'configmap', twin('ConfigMap', 'settings'), '-o', 'jsonpath={.data.mode}']);
+    expect(data.stdout).toBe('slow');
+
+    expect((await tenant(['-n', 'demo-nginx', 'delete', 'pod', 'reader', '--wait=false'])).code).toBe(0);
+    await eventually(async () => (!(await onHost('configmap', twin('ConfigMap', 'settings'))) && !(await onHost('secret', twin('Secret', 'api-key'))) ? true : undefined), 60_000, 'twins removed once no pod uses them');
+    expect((await tenant(['-n', 'demo-nginx', 'get', 'configmap', 'settings', '-o', 'name'])).stdout.trim()).toBe('configmap/settings');
   });
 
   it('serves kubectl logs and exec of a tenant pod from its host twin', async () => {

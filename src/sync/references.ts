@@ -1,0 +1,97 @@
+import type { KubeObject } from '../k8s/client.js';
+
+/** A ConfigMap or Secret that a pod (or an Ingress, for TLS) needs on the host. */
+export interface Reference {
+  kind: 'ConfigMap' | 'Secret';
+  namespace: string;
+  name: string;
+}
+
+type Json = Record<string, unknown>;
+const asList = (v: unknown): Json[] => (Array.isArray(v) ? (v as Json[]) : []);
+const field = (o: unknown, key: string): Json | undefined => (o && typeof o === 'object' ? ((o as Json)[key] as Json | undefined) : undefined);
+
+/**
+ * The ConfigMaps and Secrets an object uses, in its own namespace: for a Pod its volumes (also
+ * projected), env and envFrom of every container, and imagePullSecrets; for an Ingress its TLS Secrets.
+ * The tenant's own API access volume (kube-api-access-*) is left out: the host pod does not get it.
+ * Only these are mirrored, so Secrets no pod needs never leave the tenant.
+ */
+export function referencesOf(kind: string, obj: KubeObject): Reference[] {
+  const namespace = obj.metadata.namespace ?? '';
+  const found = new Map<string, Reference>();
+  const add = (k: Reference['kind'], name: unknown): void => {
+    if (typeof name === 'string' && name) found.set(`${k}/${name}`, { kind: k, namespace, name });
+  };
+  const spec = (obj.spec ?? {}) as Json;
+  if (kind === 'Ingress') {
+    for (const tls of asList(spec.tls)) add('Secret', tls.secretName);
+    return [...found.values()];
+  }
+  if (kind !== 'Pod') return [];
+  for (const v of asList(spec.volumes)) {
+    if (String(v.name).startsWith('kube-api-access-')) continue;
+    add('ConfigMap', field(v, 'configMap')?.name);
+    add('Secret', field(v, 'secret')?.secretName);
+    for (const s of asList(field(v, 'projected')?.sources)) {
+      add('ConfigMap', field(s, 'configMap')?.name);
+      add('Secret', field(s, 'secret')?.name);
+    }
+  }
+  for (const c of ['initContainers', 'containers', 'ephemeralContainers'].flatMap((f) => asList(spec[f]))) {
+    for (const e of asList(c.env)) {
+      add('ConfigMap', field(field(e, 'valueFrom'), 'configMapKeyRef')?.name);
+      add('Secret', field(field(e, 'valueFrom'), 'secretKeyRef')?.name);
+    }
+    for (const e of asList(c.envFrom)) {
+      add('ConfigMap', field(e, 'configMapRef')?.name);
+      add('Secret', field(e, 'secretRef')?.name);
+    }
+  }
+  for (const s of asList(spec.imagePullSecrets)) add('Secret', s.name);
+  return [...found.values()];
+}
+
+const keyOf = (r: Reference): string => `${r.kind}\u0000${r.namespace}\u0000${r.name}`;
+
+/**
+ * Which tenant objects use which ConfigMaps and Secrets, kept from the pod and ingress informers'
+ * events, so the syncer answers "is this one needed on the host?" without scanning every pod.
+ */
+export class Usage {
+  private readonly users = new Map<string, Set<string>>();
+  private readonly byUser = new Map<string, Reference[]>();
+
+  /** Records what `obj` (of `kind`) uses now; returns the references whose use changed. */
+  set(kind: string, obj: KubeObject): Reference[] {
+    return this.replace(`${kind}/${obj.metadata.namespace ?? ''}/${obj.metadata.name}`, referencesOf(kind, obj));
+  }
+
+  /** Forgets what a deleted object used; returns those references. */
+  remove(kind: string, obj: KubeObject): Reference[] {
+    return this.replace(`${kind}/${obj.metadata.namespace ?? ''}/${obj.metadata.name}`, []);
+  }
+
+  isUsed(kind: Reference['kind'], namespace: string, name: string): boolean {
+    return (this.users.get(keyOf({ kind, namespace, name }))?.size ?? 0) > 0;
+  }
+
+  private replace(user: string, refs: Reference[]): Reference[] {
+    const before = this.byUser.get(user) ?? [];
+    const now = new Set(refs.map(keyOf));
+    const changed = [...refs.filter((r) => !before.some((b) => keyOf(b) === keyOf(r))), ...before.filter((b) => !now.has(keyOf(b)))];
+    for (const b of before) {
+      const set = this.users.get(keyOf(b));
+      set?.delete(user);
+      if (set?.size === 0) this.users.delete(keyOf(b));
+    }
+    for (const r of refs) {
+      const set = this.users.get(keyOf(r)) ?? new Set<string>();
+      set.add(user);
+      this.users.set(keyOf(r), set);
+    }
+    if (refs.length) this.byUser.set(user, refs);
+    else this.byUser.delete(user);
+    return changed;
+  }
+}
