@@ -255,7 +255,7 @@ spec:
 
   it('mirrors an Ingress with its backend renamed once enabled with --upgrade -f values.yaml', async () => {
     const values = path.join(dir, 'values.yaml');
-    writeFileSync(values, 'sync:\n  ingresses:\n    enabled: true\n');
+    writeFileSync(values, 'sync:\n  ingresses: {enabled: true}\n  networkPolicies: {enabled: true}\n  nodes: {mode: all}\n');
     const up = await kplex(['create', 'demo', '--upgrade', '-f', values, '--context', 'kplex-host'], env);
     expect(up.code, up.stderr).toBe(0);
     const ing = 'apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: site, namespace: demo-nginx}\nspec:\n  rules: [{http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: nginx, port: {number: 80}}}}]}}]\n';
@@ -267,6 +267,26 @@ spec:
     expect(backend).toBe('nginx-x-demo-nginx-x-demo');
     // The tenant kept its data through the upgrade.
     expect((await tenant(['-n', 'demo-nginx', 'get', 'deployment', 'nginx'])).code).toBe(0);
+  });
+
+  it('mirrors a NetworkPolicy whose host selector picks exactly the mirrored pods, and shows all nodes in mode all', async () => {
+    const np = 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web-only, namespace: demo-nginx}\nspec:\n  podSelector: {matchLabels: {app: nginx}}\n  ingress: [{from: [{podSelector: {matchLabels: {role: client}}}]}]\n';
+    expect((await tenant(['apply', '-f', '-'], np)).code).toBe(0);
+    const policy = await eventually(async () => {
+      const r = await host(['-n', 'kplex-demo', 'get', 'networkpolicy', new Translator('demo').name('demo-nginx', 'web-only', 'NetworkPolicy'), '-o', 'json']);
+      return r.code === 0 ? (JSON.parse(r.stdout) as { spec: { podSelector: { matchLabels: Record<string, string> } } }) : undefined;
+    }, 60_000, 'the host NetworkPolicy');
+    const selector = Object.entries(policy.spec.podSelector.matchLabels).map(([k, v]) => `${k}=${v}`).join(',');
+    const selected = (await hostPods(selector)).map((p) => p.metadata.annotations?.['kplex.dev/name']);
+    const tenantPods = json<{ items: Pod[] }>(await tenant(['-n', 'demo-nginx', 'get', 'pods', '-l', 'app=nginx', '-o', 'json'])).items.map((p) => p.metadata.name);
+    expect(selected.sort()).toEqual(tenantPods.sort());
+    expect(selected.length).toBeGreaterThan(0);
+
+    const hostNodes = (await host(['get', 'nodes', '-o', 'name'])).stdout.trim().split('\n').sort();
+    await eventually(async () => {
+      const seen = (await tenant(['get', 'nodes', '-o', 'name'])).stdout.trim().split('\n').sort();
+      return JSON.stringify(seen) === JSON.stringify(hostNodes) ? true : undefined;
+    }, 30_000, 'every host node in the tenant');
   });
 
   it('removes everything on the host when the tenant namespace is deleted', async () => {
