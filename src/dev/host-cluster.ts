@@ -122,13 +122,14 @@ export async function startHostCluster(o: HostClusterOptions): Promise<HostClust
     }
     const kwokFiles = await writeKeyPair(pkiDir, 'kwok', kwokPair);
     const streamingConfig = await writeKwokStreamingConfig(o.dataDir);
+    const kubeletPort = await freePort();
     const kwok = ManagedProcess.start({
       name: 'kwok',
       command: o.binaries.paths.kwok,
       args: kwokArgs({
         kubeconfig: cp.kubeconfigFile,
         configs: [...o.binaries.kwokStages, streamingConfig],
-        serverPort: await freePort(),
+        serverPort: kubeletPort,
         tlsCert: kwokFiles.cert,
         tlsKey: kwokFiles.key,
         extraArgs: o.componentArgs?.kwok,
@@ -142,6 +143,9 @@ export async function startHostCluster(o: HostClusterOptions): Promise<HostClust
       for (let i = 0; i < o.nodes; i++) {
         const name = `kplex-node-${i}`;
         await client.apply(core('nodes', undefined, name), nodeObject(name), 'kplex');
+        // kwok writes the kubelet port into a node it initializes, not into one a restart finds (the
+        // data folder keeps the nodes): logs and exec would go to the port of the previous run.
+        await client.patch({ ...core('nodes', undefined, name), subresource: 'status' }, { status: { daemonEndpoints: { kubeletEndpoint: { Port: kubeletPort } } } });
       }
       await waitNodesReady(client, o.nodes, kwok);
     } finally {

@@ -73,4 +73,17 @@ spec:
     const after = await kplex(['dev', 'status', '--data-dir', dataDir], env);
     expect(after.code).not.toBe(0);
   });
+
+  it('up on the same data dir brings the cluster back with its pods, and their logs from the new kwok', async () => {
+    const up = await kplex(['dev', 'up', '--nodes', '3', '--detach', '--no-gateway', '--data-dir', dataDir], env);
+    expect(up.code, up.stderr).toBe(0);
+    const pods = await kubectl(kubeconfig, ['--context', 'kplex-host', 'get', 'pods', '-l', 'app=web', '-o', 'name']);
+    expect(pods.stdout.trim().split('\n')).toHaveLength(2);
+    // Every component got new ports; the nodes must point at the kubelet port of this run.
+    const logs = await eventually(async () => {
+      const r = await kubectl(kubeconfig, ['--context', 'kplex-host', 'logs', 'deployment/web']);
+      return r.code === 0 ? r.stdout : undefined;
+    }, 30_000, 'logs after the restart');
+    expect(logs).toContain('simulated container started');
+  });
 });
