@@ -173,6 +173,28 @@ spec:
     expect(exec.stdout).toBe('through the gateway\n');
   });
 
+  it('streams kubectl logs -f as the container writes, and serves --previous and -c', async () => {
+    const name = (await tenant(['-n', 'demo-nginx', 'get', 'pods', '-o', 'jsonpath={.items[0].metadata.name}'])).stdout;
+    for (const args of [['--previous'], ['-c', 'nginx']]) {
+      const r = await tenant(['-n', 'demo-nginx', 'logs', name, ...args]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('simulated container started');
+    }
+    const follow = spawn(kubectlPath(), ['--kubeconfig', demo, '-n', 'demo-nginx', 'logs', '-f', name], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      follow.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      await eventually(async () => (out.includes('simulated container started') ? true : undefined), 20_000, 'the log so far');
+      // A line written while kubectl follows arrives through the open stream.
+      const line = `followed at ${Date.now()}`;
+      appendFileSync(path.join(dataDir, 'kwok', 'container.log'), `2026-01-01T00:00:03.000000000Z stdout F ${line}\n`);
+      await eventually(async () => (out.includes(line) ? true : undefined), 20_000, 'the new line');
+      expect(follow.exitCode).toBeNull();
+    } finally {
+      follow.kill();
+    }
+  });
+
   it('forwards a port and attaches to a tenant pod through the gateway (SPDY/WebSocket upgrades)', async () => {
     const name = (await tenant(['-n', 'demo-nginx', 'get', 'pods', '-o', 'jsonpath={.items[0].metadata.name}'])).stdout;
     const localPort = await freePort();
