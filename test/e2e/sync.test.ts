@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -171,6 +171,16 @@ spec:
     const exec = await tenant(['-n', 'demo-nginx', 'exec', '-i', name, '--', 'head', '-1'], 'through the gateway\n');
     expect(exec.code, exec.stderr).toBe(0);
     expect(exec.stdout).toBe('through the gateway\n');
+  });
+
+  it('runs kubectl exec -it with a terminal on the host twin', async () => {
+    const name = (await tenant(['-n', 'demo-nginx', 'get', 'pods', '-o', 'jsonpath={.items[0].metadata.name}'])).stdout;
+    // script(1) gives kubectl the terminal a person would have, so -t really asks for a TTY.
+    const command = `${kubectlPath()} --kubeconfig ${demo} -n demo-nginx exec -it ${name} -- sh -c 'tty; echo interactive'`;
+    const r = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\/dev\/pts\/\d+/);
+    expect(r.stdout).toContain('interactive');
   });
 
   it('streams kubectl logs -f as the container writes, and serves --previous and -c', async () => {
