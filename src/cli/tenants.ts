@@ -89,6 +89,16 @@ function ttl(text: string): number {
   }
 }
 
+/** Removes a tenant's context from the user's kubeconfig and the connections file; whether there was one. */
+function forgetContext(tenant: string, hostContext: string): boolean {
+  const ctx = contextName(tenant);
+  const found = removeFromUserKubeconfig(ctx, { fallback: hostContext });
+  const connections = readConnections();
+  delete connections[ctx];
+  writeConnections(connections);
+  return found;
+}
+
 function values(file: string | undefined, isolate: boolean | undefined): TenantValues {
   try {
     const v = file ? readValuesFile(file) : parseValues({});
@@ -219,7 +229,12 @@ export function registerTenants(program: Command): void {
       await withHost(f.context, async (host, hostContext) => {
         await ensureSystem(host);
         const t = await host.find<Tenant>(tenantsRef(tenant));
-        if (!t) throw new CliError(`tenant "${tenant}" not found`);
+        if (!t) {
+          // Deleted already (from another machine, or a run that ended before its cleanup): finish here.
+          if (!forgetContext(tenant, hostContext)) throw new CliError(`tenant "${tenant}" not found`);
+          console.log(`tenant ${tenant} was already deleted; removed its context ${contextName(tenant)}`);
+          return;
+        }
         if (f.keepNamespace) await host.patch(tenantsRef(tenant), { metadata: { annotations: { [ANNOTATIONS.keepNamespace]: 'true' } } });
         await step(`deleting tenant ${tenant}`, async () => {
           await host.delete(tenantsRef(tenant));
@@ -229,13 +244,9 @@ export function registerTenants(program: Command): void {
             await sleep(200);
           }
         });
-        const ctx = contextName(tenant);
-        removeFromUserKubeconfig(ctx, { fallback: hostContext });
-        const connections = readConnections();
-        delete connections[ctx];
-        writeConnections(connections);
+        forgetContext(tenant, hostContext);
+        console.log(`tenant ${tenant} deleted`);
       });
-      console.log(`tenant ${tenant} deleted`);
     });
 
   program

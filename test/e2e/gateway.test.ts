@@ -244,6 +244,12 @@ spec:
     const again = await kplex(['delete', 'team-b', '--context', 'kplex-host'], env);
     expect(again.code).not.toBe(0);
     expect(again.stderr).toContain('kplex: tenant "team-b" not found');
+    // A context left behind (the tenant was deleted from elsewhere): delete finishes the job.
+    expect((await kubectl(env.KUBECONFIG!, ['config', 'set-context', 'kplex_team-b', '--cluster', 'gone'])).code).toBe(0);
+    const leftover = await kplex(['delete', 'team-b', '--context', 'kplex-host'], env);
+    expect(leftover.code, leftover.stderr).toBe(0);
+    expect(leftover.stdout).toContain('tenant team-b was already deleted; removed its context kplex_team-b');
+    expect(readFileSync(env.KUBECONFIG!, 'utf8')).not.toContain('kplex_team-b');
     const hostKc = path.join(dataDir, 'admin.kubeconfig');
     const ns = await eventually(async () => {
       const r = await kubectl(hostKc, ['get', 'ns', 'kplex-team-b']);
