@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { findBinaries } from '../controlplane/binaries.js';
 import { LocalProvider } from '../controlplane/local.js';
 import { accessFromKubeconfig } from '../k8s/kubeconfig.js';
-import { KubeClient } from '../k8s/client.js';
 import { rotateSigningKeys } from '../tenants/system.js';
 import { ensureGatewayCerts, loadGatewayCerts } from '../gateway/certs.js';
 import { DEFAULT_MAX_BODY_BYTES, Gateway } from '../gateway/gateway.js';
@@ -11,7 +10,7 @@ import { createLogger } from '../log.js';
 import { packageRoot } from '../paths.js';
 import { termination } from '../dev/supervisor.js';
 import { CliError } from './errors.js';
-import { hostContextName } from './host.js';
+import { hostContextName, withHost } from './host.js';
 
 function parseListen(text: string): { host: string; port: number } {
   const m = text.match(/^(.*):(\d+)$/);
@@ -55,13 +54,8 @@ export function registerGateway(program: Command): void {
     .option('--keep <n>', 'older keys to keep accepting', '2')
     .option('--context <name>', 'host kubeconfig context')
     .action(async (f: { keep: string; context?: string }) => {
-      const host = new KubeClient(accessFromKubeconfig({ context: hostContextName(f.context) }));
-      try {
-        const keys = await rotateSigningKeys(host, Number(f.keep));
-        console.log(`signing with key ${keys[0]!.kid}; ${keys.length} keys accepted (gateways reload them without a restart)`);
-      } finally {
-        await host.close();
-      }
+      const keys = await withHost(f.context, (host) => rotateSigningKeys(host, Number(f.keep)));
+      console.log(`signing with key ${keys[0]!.kid}; ${keys.length} keys accepted (gateways reload them without a restart)`);
     });
 
   gateway

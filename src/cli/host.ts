@@ -33,3 +33,13 @@ export function hostClient(flag?: string): { client: KubeClient; context: string
   const access = accessFromKubeconfig({ context: hostContextName(flag) });
   return { client: new KubeClient(access, { connections: 4 }), context: access.context };
 }
+
+/** Runs `run` with a client of the host cluster (see hostContextName), closed afterwards. */
+export async function withHost<T>(context: string | undefined, run: (host: KubeClient, hostContext: string) => Promise<T>): Promise<T> {
+  const { client, context: ctx } = hostClient(context);
+  try {
+    return await run(client, ctx);
+  } finally {
+    await client.close();
+  }
+}

@@ -9,20 +9,21 @@ import { ensureSystem, loadSigningKeys, readGatewayInfo } from '../tenants/syste
 import { parseDuration, signToken } from '../tenants/tokens.js';
 import { parseValues, readValuesFile, type TenantValues } from '../tenants/values.js';
 import { CliError } from './errors.js';
-import { hostClient, readConnections, writeConnections } from './host.js';
+import { readConnections, withHost, writeConnections } from './host.js';
 import { seconds, step } from './progress.js';
 import { unlessInterrupted } from './signals.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
-async function withHost<T>(context: string | undefined, run: (host: KubeClient, hostContext: string) => Promise<T>): Promise<T> {
-  const { client, context: ctx } = hostClient(context);
-  try {
-    return await run(client, ctx);
-  } finally {
-    await client.close();
-  }
+/** The options of a token, shared by `connect` (which puts one in a kubeconfig) and `token`. */
+function tokenOptions(cmd: Command): Command {
+  return cmd
+    .option('--role <role>', `the token's role: ${ROLES.join(', ')}`, 'admin')
+    .option('--user <user>', 'user name in the token', 'admin')
+    .option('--group <group>', 'group in the token (repeatable)', collect, [])
+    .option('--ttl <duration>', 'token lifetime', '24h')
+    .option('--context <name>', 'host kubeconfig context');
 }
 
 function role(value: string): Role {
@@ -164,19 +165,15 @@ export function registerTenants(program: Command): void {
       console.log(`tenant ${tenant} is ready (${seconds(Date.now() - begin)} in all)`);
     });
 
-  program
-    .command('connect <name>')
-    .description("add a context for the tenant (through the gateway, with a token) to your kubeconfig and switch to it")
-    .option('--print', 'print the kubeconfig instead of changing yours')
-    .option('--role <role>', `the token's role: ${ROLES.join(', ')}`, 'admin')
-    .option('--user <user>', 'user name in the token', 'admin')
-    .option('--group <group>', 'group in the token (repeatable)', collect, [])
-    .option('--ttl <duration>', 'token lifetime', '24h')
-    .option('--context <name>', 'host kubeconfig context')
-    .action(async (tenantName: string, f: ConnectFlags) => {
-      const tenant = name(tenantName);
-      await withHost(f.context, (host, hostContext) => connect(host, hostContext, tenant, f));
-    });
+  tokenOptions(
+    program
+      .command('connect <name>')
+      .description("add a context for the tenant (through the gateway, with a token) to your kubeconfig and switch to it")
+      .option('--print', 'print the kubeconfig instead of changing yours'),
+  ).action(async (tenantName: string, f: ConnectFlags) => {
+    const tenant = name(tenantName);
+    await withHost(f.context, (host, hostContext) => connect(host, hostContext, tenant, f));
+  });
 
   program
     .command('disconnect')
@@ -249,20 +246,12 @@ export function registerTenants(program: Command): void {
       });
     });
 
-  program
-    .command('token <name>')
-    .description("print a bearer token for the tenant, signed by the gateway's keys")
-    .option('--role <role>', `role: ${ROLES.join(', ')}`, 'admin')
-    .option('--user <user>', 'user name', 'admin')
-    .option('--group <group>', 'group (repeatable)', collect, [])
-    .option('--ttl <duration>', 'lifetime', '24h')
-    .option('--context <name>', 'host kubeconfig context')
-    .action(async (tenantName: string, f: ConnectFlags) => {
-      const tenant = name(tenantName);
-      const token = await withHost(f.context, async (host) => {
-        if (!(await host.find(tenantsRef(tenant)))) throw new CliError(`tenant "${tenant}" not found`);
-        return signToken(await loadSigningKeys(host), { tenant, user: f.user, groups: f.group, role: role(f.role), ttlSeconds: ttl(f.ttl) });
-      });
-      console.log(token);
+  tokenOptions(program.command('token <name>').description("print a bearer token for the tenant, signed by the gateway's keys")).action(async (tenantName: string, f: ConnectFlags) => {
+    const tenant = name(tenantName);
+    const token = await withHost(f.context, async (host) => {
+      if (!(await host.find(tenantsRef(tenant)))) throw new CliError(`tenant "${tenant}" not found`);
+      return signToken(await loadSigningKeys(host), { tenant, user: f.user, groups: f.group, role: role(f.role), ttlSeconds: ttl(f.ttl) });
     });
+    console.log(token);
+  });
 }
