@@ -175,8 +175,10 @@ spec:
 
   it('runs kubectl exec -it with a terminal on the host twin', async () => {
     const name = (await tenant(['-n', 'demo-nginx', 'get', 'pods', '-o', 'jsonpath={.items[0].metadata.name}'])).stdout;
-    // script(1) gives kubectl the terminal a person would have, so -t really asks for a TTY.
-    const command = `${kubectlPath()} --kubeconfig ${demo} -n demo-nginx exec -it ${name} -- sh -c 'tty; echo interactive'`;
+    // script(1) gives kubectl the terminal a person would have, so -t really asks for a TTY. kwok closes
+    // the pty as soon as the command exits, racing its copy of the last output, so the command waits a
+    // moment after writing (without the wait, 'interactive' went missing in one CI run in several).
+    const command = `${kubectlPath()} --kubeconfig ${demo} -n demo-nginx exec -it ${name} -- sh -c 'tty; echo interactive; sleep 1'`;
     const r = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/\/dev\/pts\/\d+/);
