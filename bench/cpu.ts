@@ -11,6 +11,7 @@ const TICK_MS = 1000 / 100; // USER_HZ is 100 on Linux
 function roleOf(pid: number, cmdline: string[]): string {
   if (pid === process.pid) return 'client';
   const exe = cmdline[0]?.split('/').pop() ?? '';
+  if (exe === 'node' && cmdline.some((a) => a.endsWith('reference-proxy.js'))) return 'reference proxy';
   if (exe === 'node' && cmdline.includes('dev')) return 'gateway';
   if (exe === 'kube-apiserver') return cmdline.some((a) => a.includes('/tenants/')) ? 'tenant API server' : 'host API server';
   return exe;

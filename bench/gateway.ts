@@ -1,20 +1,30 @@
 // Gateway overhead: GET and LIST through the gateway against the same tenant API server directly, in one
 // run. Targets: >= 0.8x direct throughput at 32 concurrent clients, <= 2 ms added p99 for GET.
-// Direct and gateway runs alternate for a few rounds so that drift of a noisy machine hits both alike,
-// and the CPU each process spends per request shows where the difference goes.
+// A reference proxy (bench/reference-proxy.ts: TLS and forwarding only) runs beside them, so the same run
+// shows what any Node proxy hop costs here. Direct, reference and gateway runs alternate for a few rounds
+// so that drift of a noisy machine hits all alike, and the CPU each process spends per request shows
+// where the difference goes.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Agent } from 'undici';
 import YAML from 'yaml';
 import { KubeClient, core, type KubeObject } from '../src/k8s/client.js';
 import { combine, load, type LoadResult } from './load.js';
 import { addCpu, sampleCpu, type CpuSample } from './cpu.js';
 import { devCluster } from './dev-cluster.js';
+import type { ReferenceProxyConfig } from './reference-proxy.js';
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Long enough for the JIT to have compiled the gateway's request path: steady state is what is measured. */
 const WARMUP_SECONDS = 3;
-const ROLES = ['client', 'gateway', 'tenant API server', 'etcd'];
+const ROLES = ['client', 'reference proxy', 'gateway', 'tenant API server', 'etcd'];
+const PATHS = ['direct', 'reference', 'gateway'] as const;
+type Path = (typeof PATHS)[number];
 
 interface Kubeconfig {
   clusters: { cluster: { server: string; 'certificate-authority-data': string } }[];
@@ -47,59 +57,95 @@ export async function benchGateway(): Promise<void> {
     }
     await tenant.close();
 
+    const reference = await startReferenceProxy(cluster.dataDir, {
+      ...direct,
+      servingCert: readFileSync(path.join(cluster.dataDir, 'gateway', 'gateway.crt'), 'utf8'),
+      servingKey: readFileSync(path.join(cluster.dataDir, 'gateway', 'gateway.key'), 'utf8'),
+      prefix: '/tenants/bench',
+    });
     const directAgent = new Agent({ connections: CONCURRENCY, connect: { ca: direct.ca, cert: direct.cert, key: direct.key } });
+    // The reference proxy serves the gateway's certificate, so one agent trusts both.
     const gatewayAgent = new Agent({ connections: CONCURRENCY, connect: { ca: gatewayCa } });
-    const cases = [
-      [`GET, ${CONCURRENCY} clients`, '/api/v1/namespaces/default/configmaps/cm-0', CONCURRENCY],
-      [`LIST 100, ${CONCURRENCY} clients`, '/api/v1/namespaces/default/configmaps', CONCURRENCY],
-      // Unsaturated: what the gateway adds to one request, without queueing on the shared cores.
-      ['GET, 1 client', '/api/v1/namespaces/default/configmaps/cm-0', 1],
-    ] as const;
-    const rows: [string, Measured, Measured][] = [];
-    for (const [what, p, concurrency] of cases) {
-      const paths = {
-        direct: (seconds: number) => load(`${direct.server}${p}`, { dispatcher: directAgent, concurrency, seconds }),
-        gateway: (seconds: number) => load(`${gatewayServer}${p}`, { dispatcher: gatewayAgent, headers: { authorization: `Bearer ${token}` }, concurrency, seconds }),
-      };
-      await paths.direct(WARMUP_SECONDS);
-      await paths.gateway(WARMUP_SECONDS);
-      const runs = { direct: [] as LoadResult[], gateway: [] as LoadResult[] };
-      const cpu: Record<'direct' | 'gateway', CpuSample> = { direct: new Map(), gateway: new Map() };
-      for (let round = 0; round < ROUNDS; round++) {
-        for (const which of ['direct', 'gateway'] as const) {
-          const before = sampleCpu(cluster.dataDir);
-          runs[which].push(await paths[which](SECONDS));
-          addCpu(cpu[which], before, sampleCpu(cluster.dataDir));
+    try {
+      const cases = [
+        [`GET, ${CONCURRENCY} clients`, '/api/v1/namespaces/default/configmaps/cm-0', CONCURRENCY],
+        [`LIST 100, ${CONCURRENCY} clients`, '/api/v1/namespaces/default/configmaps', CONCURRENCY],
+        // Unsaturated: what the gateway adds to one request, without queueing on the shared cores.
+        ['GET, 1 client', '/api/v1/namespaces/default/configmaps/cm-0', 1],
+      ] as const;
+      const rows: Row[] = [];
+      for (const [what, p, concurrency] of cases) {
+        const paths: Record<Path, (seconds: number) => Promise<LoadResult>> = {
+          direct: (seconds) => load(`${direct.server}${p}`, { dispatcher: directAgent, concurrency, seconds }),
+          reference: (seconds) => load(`https://127.0.0.1:${reference.port}/tenants/bench${p}`, { dispatcher: gatewayAgent, concurrency, seconds }),
+          gateway: (seconds) => load(`${gatewayServer}${p}`, { dispatcher: gatewayAgent, headers: { authorization: `Bearer ${token}` }, concurrency, seconds }),
+        };
+        for (const which of PATHS) await paths[which](WARMUP_SECONDS);
+        const runs: Record<Path, LoadResult[]> = { direct: [], reference: [], gateway: [] };
+        const cpu: Record<Path, CpuSample> = { direct: new Map(), reference: new Map(), gateway: new Map() };
+        for (let round = 0; round < ROUNDS; round++) {
+          for (const which of PATHS) {
+            const before = sampleCpu(cluster.dataDir);
+            runs[which].push(await paths[which](SECONDS));
+            addCpu(cpu[which], before, sampleCpu(cluster.dataDir));
+          }
         }
+        const measured = (which: Path): Measured => {
+          const result = combine(runs[which]);
+          const perRequest = [...cpu[which]].map(([role, ms]): [string, number] => [role, (ms * 1000) / Math.max(1, result.requests)]);
+          return { result, cpuPerRequest: new Map(perRequest) };
+        };
+        rows.push({ what, direct: measured('direct'), reference: measured('reference'), gateway: measured('gateway') });
       }
-      const measured = (which: 'direct' | 'gateway'): Measured => {
-        const result = combine(runs[which]);
-        const perRequest = [...cpu[which]].map(([role, ms]): [string, number] => [role, (ms * 1000) / Math.max(1, result.requests)]);
-        return { result, cpuPerRequest: new Map(perRequest) };
-      };
-      rows.push([what, measured('direct'), measured('gateway')]);
+      report(rows);
+    } finally {
+      await directAgent.close();
+      await gatewayAgent.close();
+      reference.process.kill('SIGTERM');
     }
-    await directAgent.close();
-    await gatewayAgent.close();
-    report(rows);
   } finally {
     await cluster.down();
   }
 }
 
-function report(rows: [string, Measured, Measured][]): void {
-  console.log(`\ngateway vs direct: ${ROUNDS} alternating rounds of ${SECONDS}s each (same run, same tenant API server)`);
-  console.log('request               direct req/s  gateway req/s  ratio   direct p50/p99 ms   gateway p50/p99 ms   added p99 ms  errors');
-  for (const [what, { result: a }, { result: b }] of rows) {
-    console.log(
-      `${what.padEnd(22)}${a.throughput.toFixed(0).padStart(12)}${b.throughput.toFixed(0).padStart(15)}${(b.throughput / a.throughput).toFixed(2).padStart(7)}x` +
-        `${`${a.p50ms.toFixed(2)}/${a.p99ms.toFixed(2)}`.padStart(20)}${`${b.p50ms.toFixed(2)}/${b.p99ms.toFixed(2)}`.padStart(21)}${(b.p99ms - a.p99ms).toFixed(2).padStart(15)}${String(a.errors + b.errors).padStart(8)}`,
-    );
-  }
-  console.log('\nCPU per request, µs (direct → through the gateway); on 2 shared cores, throughput follows their sum');
+/** Starts bench/reference-proxy.js as a child whose command line names `dataDir`, so its CPU is sampled. */
+async function startReferenceProxy(dataDir: string, config: ReferenceProxyConfig): Promise<{ process: ChildProcess; port: number }> {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference-proxy.js');
+  const child = spawn(process.execPath, [script, dataDir], { stdio: ['pipe', 'pipe', 'inherit'] });
+  child.stdin!.end(JSON.stringify(config));
+  const [line] = (await Promise.race([once(child.stdout!, 'data'), once(child, 'exit').then(() => { throw new Error('the reference proxy exited at start'); })])) as [Buffer];
+  return { process: child, port: Number(line.toString().trim()) };
+}
+
+interface Row {
+  what: string;
+  direct: Measured;
+  reference: Measured;
+  gateway: Measured;
+}
+
+function report(rows: Row[]): void {
+  const ratio = (m: Measured, base: Measured) => `${(m.result.throughput / base.result.throughput).toFixed(2)}x`;
+  const latency = (m: Measured) => `${m.result.p50ms.toFixed(2)}/${m.result.p99ms.toFixed(2)}`;
+  const columns: [string, number, (row: Row) => string][] = [
+    ['direct req/s', 14, (r) => r.direct.result.throughput.toFixed(0)],
+    ['reference req/s', 17, (r) => r.reference.result.throughput.toFixed(0)],
+    ['ratio', 7, (r) => ratio(r.reference, r.direct)],
+    ['gateway req/s', 15, (r) => r.gateway.result.throughput.toFixed(0)],
+    ['ratio', 7, (r) => ratio(r.gateway, r.direct)],
+    ['direct p50/p99 ms', 19, (r) => latency(r.direct)],
+    ['reference p50/p99', 19, (r) => latency(r.reference)],
+    ['gateway p50/p99', 17, (r) => latency(r.gateway)],
+    ['gateway added p99', 19, (r) => (r.gateway.result.p99ms - r.direct.result.p99ms).toFixed(2)],
+    ['errors', 8, (r) => String(r.direct.result.errors + r.reference.result.errors + r.gateway.result.errors)],
+  ];
+  console.log(`\ndirect, reference proxy and gateway: ${ROUNDS} alternating rounds of ${SECONDS}s each (same run, same tenant API server)`);
+  console.log(`${'request'.padEnd(22)}${columns.map(([title, width]) => title.padStart(width)).join('')}`);
+  for (const row of rows) console.log(`${row.what.padEnd(22)}${columns.map(([, width, cell]) => cell(row).padStart(width)).join('')}`);
+  console.log('\nCPU per request, µs (direct / reference proxy / gateway); on 2 shared cores, throughput follows their sum');
   console.log(`request               ${ROLES.map((r) => r.padStart(22)).join('')}`);
-  for (const [what, a, b] of rows) {
-    const cell = (role: string) => `${(a.cpuPerRequest.get(role) ?? 0).toFixed(0)} → ${(b.cpuPerRequest.get(role) ?? 0).toFixed(0)}`.padStart(22);
-    console.log(`${what.padEnd(22)}${ROLES.map(cell).join('')}`);
+  for (const row of rows) {
+    const cell = (role: string) => PATHS.map((which) => (row[which].cpuPerRequest.get(role) ?? 0).toFixed(0)).join(' / ').padStart(22);
+    console.log(`${row.what.padEnd(22)}${ROLES.map(cell).join('')}`);
   }
 }
