@@ -54,6 +54,7 @@ export interface ApiServerConfig {
   pkiDir: string;
   /** "Node,RBAC" on the host (kubelets), "RBAC" in tenants. */
   authorizationModes: string;
+  admissionConfigFile?: string;
   extraArgs?: string[];
 }
 
@@ -79,6 +80,7 @@ export function apiServerArgs(c: ApiServerConfig): string[] {
     `--kubelet-client-key=${f.adminKey}`,
     '--kubelet-preferred-address-types=InternalIP',
     '--profiling=false',
+    ...(c.admissionConfigFile ? [`--admission-control-config-file=${c.admissionConfigFile}`] : []),
     ...(c.extraArgs ?? []),
   ];
 }

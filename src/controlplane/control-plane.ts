@@ -1,6 +1,7 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import YAML from 'yaml';
 import type { ClusterAccess } from '../k8s/client.js';
 import { kubeconfigFor, toYaml, writePrivateFile } from '../k8s/kubeconfig.js';
 import type { Binaries, Program } from './binaries.js';
@@ -22,6 +23,8 @@ export interface ControlPlaneOptions {
   controllers: string;
   withScheduler: boolean;
   apiServerPort?: number;
+  /** kube-apiserver's AdmissionConfiguration (e.g. PodSecurity defaults), if any. */
+  admissionConfiguration?: Record<string, unknown>;
   /** Extra flags per component, for operators (and for tests of start failures). */
   componentArgs?: Partial<Record<Program, string[]>>;
 }
@@ -94,6 +97,9 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
   const access: ClusterAccess = { server: `https://127.0.0.1:${port}`, ca: pki.ca, ...pki.admin };
   const kubeconfigFile = path.join(o.dir, 'admin.kubeconfig');
   writePrivateFile(kubeconfigFile, toYaml(kubeconfigFor(`kplex-${o.name}`, access)));
+  const admissionFile = path.join(o.dir, 'admission.yaml');
+  if (o.admissionConfiguration) await writeFile(admissionFile, YAML.stringify(o.admissionConfiguration));
+  else await rm(admissionFile, { force: true });
 
   const started: ManagedProcess[] = [];
   const stop = async (): Promise<void> => {
@@ -111,6 +117,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
         port,
         pkiDir,
         authorizationModes: o.authorizationModes,
+        admissionConfigFile: o.admissionConfiguration ? admissionFile : undefined,
         extraArgs: o.componentArgs?.['kube-apiserver'],
       }),
       logFile: path.join(logDir, 'kube-apiserver.log'),

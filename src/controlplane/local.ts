@@ -4,7 +4,8 @@ import { request } from 'undici';
 import type { Binaries, Program } from './binaries.js';
 import { TENANT_CONTROLLERS } from './components.js';
 import { startControlPlane, type RunningControlPlane } from './control-plane.js';
-import type { ControlPlaneEndpoint, ControlPlaneProvider } from './provider.js';
+import { admissionConfiguration } from './pod-security.js';
+import { DEFAULT_SPEC, type ControlPlaneEndpoint, type ControlPlaneProvider, type ControlPlaneSpec } from './provider.js';
 
 export interface LocalProviderOptions {
   /** The etcd all tenants share; each tenant's data lives under its own key prefix. */
@@ -24,7 +25,7 @@ export const tenantEtcdPrefix = (tenant: string): string => `/kplex/tenants/${te
 export class LocalProvider implements ControlPlaneProvider {
   readonly name = 'local';
   onDown?: (tenant: string) => void;
-  private readonly running = new Map<string, Promise<RunningControlPlane>>();
+  private readonly running = new Map<string, { spec: string; controlPlane: Promise<RunningControlPlane> }>();
 
   constructor(private readonly o: LocalProviderOptions) {}
 
@@ -32,12 +33,15 @@ export class LocalProvider implements ControlPlaneProvider {
     return path.join(this.o.baseDir, tenant);
   }
 
-  async ensure(tenant: string): Promise<ControlPlaneEndpoint> {
+  async ensure(tenant: string, spec: ControlPlaneSpec = DEFAULT_SPEC): Promise<ControlPlaneEndpoint> {
+    const wanted = JSON.stringify(spec);
     const existing = this.running.get(tenant);
-    if (existing) {
-      const cp = await existing;
+    if (existing?.spec === wanted) {
+      const cp = await existing.controlPlane;
       return { access: cp.access, readyMs: 0 };
     }
+    // Admission settings are read by kube-apiserver at start only.
+    if (existing) await this.stop(tenant);
     const starting = startControlPlane({
       name: tenant,
       dir: this.tenantDir(tenant),
@@ -47,15 +51,17 @@ export class LocalProvider implements ControlPlaneProvider {
       authorizationModes: 'RBAC',
       controllers: TENANT_CONTROLLERS,
       withScheduler: false,
+      admissionConfiguration: admissionConfiguration(spec.podSecurity),
       componentArgs: this.o.componentArgs,
     });
-    this.running.set(tenant, starting);
+    const entry = { spec: wanted, controlPlane: starting };
+    this.running.set(tenant, entry);
     try {
       const cp = await starting;
       // A control plane that dies is forgotten, so the next ensure() starts it again.
       for (const p of cp.processes) {
         p.onCrash(() => {
-          if (this.running.get(tenant) !== starting) return;
+          if (this.running.get(tenant) !== entry) return;
           this.running.delete(tenant);
           void cp.stop().finally(() => this.onDown?.(tenant));
         });
@@ -68,10 +74,10 @@ export class LocalProvider implements ControlPlaneProvider {
   }
 
   async stop(tenant: string): Promise<void> {
-    const cp = this.running.get(tenant);
-    if (!cp) return;
+    const entry = this.running.get(tenant);
+    if (!entry) return;
     this.running.delete(tenant);
-    await (await cp.catch(() => undefined))?.stop();
+    await (await entry.controlPlane.catch(() => undefined))?.stop();
   }
 
   async destroy(tenant: string): Promise<void> {

@@ -1,4 +1,12 @@
 import type { ClusterAccess } from '../k8s/client.js';
+import { UNRESTRICTED, type PodSecurity } from './pod-security.js';
+
+/** What a tenant's control plane is started with; a change restarts it (its data is kept). */
+export interface ControlPlaneSpec {
+  podSecurity: PodSecurity;
+}
+
+export const DEFAULT_SPEC: ControlPlaneSpec = { podSecurity: UNRESTRICTED };
 
 /** Where and how the gateway reaches a tenant's control plane, with a credential that may impersonate. */
 export interface ControlPlaneEndpoint {
@@ -15,8 +23,8 @@ export interface ControlPlaneProvider {
   readonly name: string;
   /** Called when a control plane this provider runs goes down by itself, so its owner can bring it back. */
   onDown?: (tenant: string) => void;
-  /** Starts the tenant's control plane if it is not running; resolves once it is ready. */
-  ensure(tenant: string): Promise<ControlPlaneEndpoint>;
+  /** Starts the tenant's control plane if it is not running with `spec`; resolves once it is ready. */
+  ensure(tenant: string, spec?: ControlPlaneSpec): Promise<ControlPlaneEndpoint>;
   /** Stops it, keeping its data (so a later ensure() brings the same cluster back). */
   stop(tenant: string): Promise<void>;
   /** Stops it and deletes its data. Idempotent. */

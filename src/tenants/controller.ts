@@ -3,9 +3,10 @@ import { core, KubeClient, type KubeObject } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
 import { kubeconfigFor, toYaml } from '../k8s/kubeconfig.js';
 import type { ControlPlaneEndpoint, ControlPlaneProvider } from '../controlplane/provider.js';
+import { podSecurityLabels } from '../controlplane/pod-security.js';
 import { hostNamespace, kubeconfigSecretName } from './names.js';
 import { ANNOTATIONS, FIELD_MANAGER, FINALIZER, LABELS, tenantsRef, type Condition, type Tenant } from './resources.js';
-import { parseValues, type TenantValues } from './values.js';
+import { parseValues, podSecurityOf, type TenantValues } from './values.js';
 import { TenantSyncer } from '../sync/syncer.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -144,7 +145,7 @@ export class TenantController {
     }
     if (tenant.status?.phase !== 'Ready') await this.setStatus(tenant, 'Pending', 'False', 'Starting', 'starting the control plane');
     try {
-      const endpoint = await this.provider.ensure(name);
+      const endpoint = await this.provider.ensure(name, { podSecurity: podSecurityOf(values) });
       await this.realize(tenant, values, endpoint);
       await this.ensureSyncer(name, values, endpoint);
       await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined);
@@ -159,7 +160,7 @@ export class TenantController {
     const name = tenant.metadata.name!;
     const ns = hostNamespace(name);
     const labels = { [LABELS.tenant]: name, [LABELS.managedBy]: 'kplex' };
-    const podSecurity: Record<string, string> = values.isolate ? { 'pod-security.kubernetes.io/enforce': 'baseline', 'pod-security.kubernetes.io/warn': 'restricted' } : {};
+    const podSecurity = podSecurityLabels(podSecurityOf(values));
     await this.host.apply(core('namespaces', undefined, ns), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { ...labels, ...podSecurity } } }, FIELD_MANAGER);
     if (values.isolate) for (const { ref, obj } of isolationObjects(ns, values)) await this.host.apply(ref, obj, FIELD_MANAGER);
 

@@ -1,11 +1,15 @@
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { UNRESTRICTED, type PodSecurity } from '../controlplane/pod-security.js';
 
 /** A tenant's configuration (the values file). Unknown keys are errors, so typos do not pass silently. */
 export const TenantValues = z
   .object({
-    /** Isolated mode: pod security "baseline" enforced, a quota and a default-deny network policy on the host namespace. */
+    /**
+     * Isolated mode: pod security "baseline" enforced (by the tenant API server and the host namespace),
+     * a quota and a default-deny network policy on the host namespace.
+     */
     isolate: z.boolean().default(false),
     controlPlane: z
       .object({ provider: z.enum(['local']).default('local') })
@@ -38,6 +42,9 @@ export const TenantValues = z
   .strict();
 
 export type TenantValues = z.infer<typeof TenantValues>;
+
+/** Isolated mode enforces "baseline" and warns about "restricted", in the tenant and on the host alike. */
+export const podSecurityOf = (values: TenantValues): PodSecurity => (values.isolate ? { enforce: 'baseline', warn: 'restricted' } : UNRESTRICTED);
 
 export class ValuesError extends Error {}
 

@@ -323,6 +323,43 @@ spec:
     }, 30_000, 'every host node in the tenant');
   });
 
+  it('in isolated mode refuses a privileged pod when it is written, as the host would, until isolation is lifted', async () => {
+    const iso = path.join(dir, 'iso.kubeconfig');
+    const c = await kplex(['create', 'iso', '--isolate', '--connect=false', '--context', 'kplex-host'], env);
+    expect(c.code, c.stderr).toBe(0);
+    writeFileSync(iso, (await kplex(['connect', 'iso', '--print', '--context', 'kplex-host'], env)).stdout);
+    const pod = (name: string, securityContext: string) => `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}}\nspec: {containers: [{name: c, image: busybox, securityContext: ${securityContext}}]}\n`;
+    const twinOf = (name: string) => new Translator('iso').name('default', name, 'Pod');
+
+    // The tenant API server refuses it with Kubernetes' own words; nothing is stored, nothing mirrored.
+    const refused = await tenant(['apply', '-f', '-'], pod('priv', '{privileged: true}'), iso);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('pods "priv" is forbidden: violates PodSecurity "baseline:latest": privileged (container "c" must not set securityContext.privileged=true)');
+    expect((await tenant(['get', 'pod', 'priv'], undefined, iso)).stderr).toContain('NotFound');
+
+    // A baseline pod is accepted with the "restricted" warning, and the isolated host namespace runs it.
+    const plain = await tenant(['apply', '-f', '-'], pod('plain', '{}'), iso);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr).toContain('would violate PodSecurity "restricted:latest"');
+    await eventually(async () => {
+      const r = await host(['-n', 'kplex-iso', 'get', 'pod', twinOf('plain'), '-o', 'jsonpath={.status.phase}']);
+      return r.stdout === 'Running' ? true : undefined;
+    }, 60_000, 'the baseline pod running on the host');
+
+    // Lifting isolation (the control plane restarts with its data) lifts it on both sides.
+    const values = path.join(dir, 'iso-values.yaml');
+    writeFileSync(values, 'isolate: false\n');
+    const up = await kplex(['create', 'iso', '--upgrade', '-f', values, '--context', 'kplex-host'], env);
+    expect(up.code, up.stderr).toBe(0);
+    await eventually(async () => ((await tenant(['apply', '-f', '-'], pod('priv', '{privileged: true}'), iso)).code === 0 ? true : undefined), 30_000, 'the privileged pod accepted');
+    await eventually(async () => {
+      const r = await host(['-n', 'kplex-iso', 'get', 'pod', twinOf('priv'), '-o', 'jsonpath={.status.phase}']);
+      return r.stdout === 'Running' ? true : undefined;
+    }, 60_000, 'the privileged pod running on the host');
+    expect((await tenant(['get', 'pod', 'plain', '-o', 'name'], undefined, iso)).stdout.trim()).toBe('pod/plain');
+    expect((await kplex(['delete', 'iso', '--context', 'kplex-host'], env)).code).toBe(0);
+  });
+
   it('removes everything on the host when the tenant namespace is deleted', async () => {
     expect((await tenant(['delete', 'ns', 'demo-nginx'], undefined)).code).toBe(0);
     await eventually(async () => {
