@@ -162,7 +162,11 @@ export class TenantController {
     const labels = { [LABELS.tenant]: name, [LABELS.managedBy]: 'kplex' };
     const podSecurity = podSecurityLabels(podSecurityOf(values));
     await this.host.apply(core('namespaces', undefined, ns), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { ...labels, ...podSecurity } } }, FIELD_MANAGER);
-    if (values.isolate) for (const { ref, obj } of isolationObjects(ns, values)) await this.host.apply(ref, obj, FIELD_MANAGER);
+    // Lifting isolation removes what it made, so no quota or deny policy is left behind.
+    for (const { ref, obj } of isolationObjects(ns, values)) {
+      if (values.isolate) await this.host.apply(ref, obj, FIELD_MANAGER);
+      else await this.host.delete(ref);
+    }
 
     const tenantClient = new KubeClient(endpoint.access, { connections: 2 });
     try {
