@@ -5,7 +5,7 @@ import { Informer } from '../k8s/informer.js';
 import { badRequest, StatusError, tenantUnavailable } from '../k8s/status.js';
 import { readBody } from './body.js';
 import { kindOfResource, mirroredKinds, type MirroredKind } from '../sync/kinds.js';
-import { mirrorToHost, SYNC_FIELD_MANAGER } from '../sync/syncer.js';
+import { HostRefused, mirrorToHost, SYNC_FIELD_MANAGER } from '../sync/syncer.js';
 import { ORIGIN, Translator } from '../sync/translate.js';
 import { tenantsRef, type Tenant } from '../tenants/resources.js';
 import { parseValues } from '../tenants/values.js';
@@ -78,17 +78,20 @@ export class InlineMirror {
       throw tenantUnavailable(backend.tenant, (err as Error).message);
     }
     const text = await answer.body.text();
+    const answerHeaders = forwardable(answer.headers as Record<string, string | string[]>);
     if (answer.statusCode < 300) {
       try {
         await this.mirror(t, kind, info, text, hostService);
       } catch (err) {
         // The syncer will converge; the write itself succeeded.
         this.log.warn({ tenant: backend.tenant, kind: kind.kind, err: (err as Error).message }, 'inline mirror failed; the syncer will retry');
+        // kubectl prints Warning headers: the user learns at once why the object will not run.
+        if (err instanceof HostRefused) answerHeaders.warning = [...[answerHeaders.warning ?? []].flat(), warningHeader(`the host cluster refused it: ${err.message}`)];
       }
     } else {
       await this.rollback(hostService);
     }
-    res.writeHead(answer.statusCode, forwardable(answer.headers as Record<string, string | string[]>));
+    res.writeHead(answer.statusCode, answerHeaders);
     res.end(text);
   }
 
@@ -143,3 +146,6 @@ export class InlineMirror {
     if (hostService) await this.host.delete({ group: '', version: 'v1', resource: 'services', namespace: hostService.metadata.namespace, name: hostService.metadata.name }).catch(() => undefined);
   }
 }
+
+/** An RFC 9111 Warning header value, code 299 (miscellaneous persistent warning), as kube-apiserver sends. */
+export const warningHeader = (text: string): string => `299 - "${text.replace(/[\\"]/g, (c) => `\\${c}`).replace(/[^\x20-\x7e]/g, '?')}"`;

@@ -3,6 +3,9 @@ import { core, type KubeClient, type KubeObject } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
 import { originOf } from './translate.js';
 
+/** The component name kplex's own events carry. */
+const SYNC_COMPONENT = 'kplex-syncer';
+
 interface Event extends KubeObject {
   involvedObject?: { kind?: string; name?: string; namespace?: string; uid?: string; apiVersion?: string };
   reason?: string;
@@ -79,4 +82,43 @@ export class EventSync {
       this.log.debug({ err: (err as Error).message }, 'event not copied');
     }
   }
+}
+
+/** The tenant object an event of kplex's own is about. */
+export interface InvolvedObject {
+  group: string;
+  version: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  uid?: string;
+}
+
+/**
+ * Records a Warning event about a tenant object, or counts it once more, as Kubernetes components do
+ * (one event object per object and reason, with a count and the last time); the kind is in the name
+ * since a Pod and a ConfigMap may share one.
+ */
+export async function recordEvent(client: KubeClient, o: InvolvedObject, reason: string, message: string): Promise<void> {
+  const name = `${o.name.slice(0, 200)}.kplex-${o.kind.toLowerCase()}-${reason.toLowerCase()}`;
+  const now = new Date().toISOString();
+  const involvedObject = { apiVersion: o.group ? `${o.group}/${o.version}` : o.version, kind: o.kind, namespace: o.namespace, name: o.name, uid: o.uid };
+  const existing = await client.find<Event>(core('events', o.namespace, name));
+  if (existing) {
+    await client.update(core('events', o.namespace, name), { ...existing, involvedObject, message, count: (existing.count ?? 1) + 1, lastTimestamp: now });
+    return;
+  }
+  await client.create(core('events', o.namespace), {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name, namespace: o.namespace },
+    involvedObject,
+    reason,
+    message,
+    type: 'Warning',
+    count: 1,
+    firstTimestamp: now,
+    lastTimestamp: now,
+    source: { component: SYNC_COMPONENT },
+  } as Event);
 }

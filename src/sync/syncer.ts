@@ -5,7 +5,7 @@ import { StatusError } from '../k8s/status.js';
 import type { TenantValues } from '../tenants/values.js';
 import { mirroredKinds, type MirroredKind } from './kinds.js';
 import { NodeSync } from './nodes.js';
-import { EventSync } from './events.js';
+import { EventSync, recordEvent } from './events.js';
 import { nodeNameOf, statusDiffers, tenantPodStatus } from './pod-status.js';
 import { ORIGIN, originOf, Translator } from './translate.js';
 import { referencesOf, Usage, type Reference } from './references.js';
@@ -13,6 +13,8 @@ import { referencesOf, Usage, type Reference } from './references.js';
 export const SYNC_FIELD_MANAGER = 'kplex-syncer';
 const RESYNC_MS = 30_000;
 const HOST_FIRST_GRACE_MS = 30_000;
+const RETRY_MS = 1_000;
+const MAX_REFUSED_RETRY_MS = 30_000;
 
 const at = (ref: ResourceRef, namespace?: string, name?: string): ResourceRef => ({ ...ref, namespace, name });
 const keyOf = (kind: string, ns: string, name: string): string => `${kind}\u0000${ns}\u0000${name}`;
@@ -24,6 +26,18 @@ interface KindState {
 }
 
 /**
+ * The host API server refused a twin for what it is (quota, pod security, validation): retrying at
+ * once will not change that, and the tenant's user should be told, with the tenant's names.
+ */
+export class HostRefused extends StatusError {
+  constructor(err: StatusError, hostName: string, tenantName: string) {
+    super(err.code, err.reason, err.message.split(hostName).join(tenantName), err.details);
+  }
+}
+
+const REFUSALS = new Set([400, 403, 422]);
+
+/**
  * Writes one tenant object's host twin (server-side apply, so it is idempotent and repairs drift).
  * Pods are immutable in most of their spec: an existing host pod is left as it is.
  */
@@ -31,7 +45,12 @@ export async function mirrorToHost(host: KubeClient, t: Translator, kind: Mirror
   if (kind.skip?.(obj)) return undefined;
   const desired = kind.toHost(t, obj);
   if (kind.kind === 'Pod' && existing) return existing;
-  return host.apply(at(kind.ref, t.hostNamespace, desired.metadata.name), desired, SYNC_FIELD_MANAGER);
+  try {
+    return await host.apply(at(kind.ref, t.hostNamespace, desired.metadata.name), desired, SYNC_FIELD_MANAGER);
+  } catch (err) {
+    if (err instanceof StatusError && REFUSALS.has(err.code)) throw new HostRefused(err, desired.metadata.name!, obj.metadata.name!);
+    throw err;
+  }
 }
 
 /**
@@ -47,6 +66,8 @@ export class TenantSyncer {
   private readonly events: EventSync;
   private readonly usage = new Usage();
   private readonly queue = new Set<string>();
+  /** How many times in a row the host refused each key's twin: its retries back off. */
+  private readonly refusals = new Map<string, number>();
   private draining?: Promise<void>;
   private resync?: NodeJS.Timeout;
   /** Reconciles wait for every cache to be listed: a ConfigMap looks unused until the pods are known. */
@@ -125,14 +146,36 @@ export class TenantSyncer {
         this.queue.delete(key);
         const [kind, ns, name] = key.split('\u0000') as [string, string, string];
         running.set(key, this.reconcile(kind, ns, name)
-          .catch((err: Error) => {
-            this.log.warn({ tenant: this.tenant, kind, namespace: ns, name, err: err.message }, 'sync failed; will retry');
-            setTimeout(() => this.enqueue(kind, ns, name), 1_000).unref();
-          })
+          .then(() => void this.refusals.delete(key))
+          .catch((err: Error) => this.failed(kind, ns, name, err))
           .finally(() => running.delete(key)));
       }
       if (running.size) await Promise.race(running.values());
     }
+  }
+
+  /**
+   * Retries a failed reconcile: soon, unless the host refused the twin; then the tenant object gets a
+   * Warning event saying why (what `kubectl describe` shows), and retries back off, since only a change
+   * (freed quota, an edited object, lifted isolation) makes the host say yes.
+   */
+  private failed(kind: string, ns: string, name: string, err: Error): void {
+    const key = keyOf(kind, ns, name);
+    if (!(err instanceof HostRefused)) {
+      this.log.warn({ tenant: this.tenant, kind, namespace: ns, name, err: err.message }, 'sync failed; will retry');
+      setTimeout(() => this.enqueue(kind, ns, name), RETRY_MS).unref();
+      return;
+    }
+    const attempt = (this.refusals.get(key) ?? 0) + 1;
+    this.refusals.set(key, attempt);
+    this.log.info({ tenant: this.tenant, kind, namespace: ns, name, err: err.message, attempt }, 'the host refused a twin; will retry');
+    const k = this.kinds.find((x) => x.kind.kind === kind);
+    const obj = k?.tenant.get(ns, name);
+    if (k && obj) {
+      const involved = { ...k.kind.ref, kind, namespace: ns, name, uid: obj.metadata.uid };
+      recordEvent(this.tenantClient, involved, 'HostRefused', `the host cluster refused it: ${err.message}`).catch((e: Error) => this.log.debug({ err: e.message }, 'event not recorded'));
+    }
+    setTimeout(() => this.enqueue(kind, ns, name), Math.min(MAX_REFUSED_RETRY_MS, RETRY_MS * 2 ** (attempt - 1))).unref();
   }
 
   private async reconcile(kindName: string, ns: string, name: string): Promise<void> {

@@ -323,9 +323,11 @@ spec:
     }, 30_000, 'every host node in the tenant');
   });
 
-  it('in isolated mode refuses a privileged pod when it is written, as the host would, until isolation is lifted', async () => {
+  it('in isolated mode refuses a privileged pod when it is written, tells why the host refuses a pod, until isolation is lifted', async () => {
     const iso = path.join(dir, 'iso.kubeconfig');
-    const c = await kplex(['create', 'iso', '--isolate', '--connect=false', '--context', 'kplex-host'], env);
+    const values = path.join(dir, 'iso-values.yaml');
+    writeFileSync(values, 'isolate: true\nquota: {pods: 1}\n');
+    const c = await kplex(['create', 'iso', '-f', values, '--connect=false', '--context', 'kplex-host'], env);
     expect(c.code, c.stderr).toBe(0);
     writeFileSync(iso, (await kplex(['connect', 'iso', '--print', '--context', 'kplex-host'], env)).stdout);
     const pod = (name: string, securityContext: string) => `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}}\nspec: {containers: [{name: c, image: busybox, securityContext: ${securityContext}}]}\n`;
@@ -346,8 +348,17 @@ spec:
       return r.stdout === 'Running' ? true : undefined;
     }, 60_000, 'the baseline pod running on the host');
 
-    // Lifting isolation (the control plane restarts with its data) lifts it on both sides.
-    const values = path.join(dir, 'iso-values.yaml');
+    // The host's quota (one pod) refuses a second twin: kubectl prints why, and the tenant pod gets an event.
+    const extra = await tenant(['apply', '-f', '-'], pod('extra', '{}'), iso);
+    expect(extra.code, extra.stderr).toBe(0);
+    expect(extra.stderr).toContain('Warning: the host cluster refused it: pods "extra" is forbidden: exceeded quota: kplex-quota');
+    await eventually(async () => {
+      const r = await tenant(['get', 'events', '--field-selector', 'involvedObject.name=extra,reason=HostRefused', '-o', 'jsonpath={.items[*].message}'], undefined, iso);
+      return r.stdout.includes('exceeded quota: kplex-quota') ? true : undefined;
+    }, 30_000, 'a HostRefused event on the tenant pod');
+    expect((await host(['-n', 'kplex-iso', 'get', 'pod', twinOf('extra')])).stderr).toContain('NotFound');
+
+    // Lifting isolation (the control plane restarts with its data) lifts it on both sides, quota included.
     writeFileSync(values, 'isolate: false\n');
     const up = await kplex(['create', 'iso', '--upgrade', '-f', values, '--context', 'kplex-host'], env);
     expect(up.code, up.stderr).toBe(0);
@@ -356,6 +367,11 @@ spec:
       const r = await host(['-n', 'kplex-iso', 'get', 'pod', twinOf('priv'), '-o', 'jsonpath={.status.phase}']);
       return r.stdout === 'Running' ? true : undefined;
     }, 60_000, 'the privileged pod running on the host');
+    expect((await host(['-n', 'kplex-iso', 'get', 'resourcequota,networkpolicy', '-o', 'name'])).stdout.trim()).toBe('');
+    await eventually(async () => {
+      const r = await host(['-n', 'kplex-iso', 'get', 'pod', twinOf('extra'), '-o', 'jsonpath={.status.phase}']);
+      return r.stdout === 'Running' ? true : undefined;
+    }, 60_000, 'the pod the quota held back running on the host');
     expect((await tenant(['get', 'pod', 'plain', '-o', 'name'], undefined, iso)).stdout.trim()).toBe('pod/plain');
     expect((await kplex(['delete', 'iso', '--context', 'kplex-host'], env)).code).toBe(0);
   });
