@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { KubeClient, KubeObject } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
 import { badRequest, StatusError, tenantUnavailable } from '../k8s/status.js';
+import { admitOnHost } from './admission.js';
 import { readBody } from './body.js';
 import { kindOfResource, mirroredKinds, type MirroredKind } from '../sync/kinds.js';
 import { HostRefused, mirrorToHost, SYNC_FIELD_MANAGER } from '../sync/syncer.js';
@@ -19,7 +20,7 @@ const WRITES = new Set(['create', 'update', 'patch', 'delete']);
 /**
  * The inline mirror: a write of a low-level object through the gateway is applied to the host before the
  * gateway answers, so the host twin exists when kubectl returns. (The syncer covers every other write;
- * this is the fast path.) A Service sent as JSON is created on the host first and the tenant's is stored
+ * this is the fast path.) A Pod or Service the host would refuse is refused before it is stored. A Service sent as JSON is created on the host first and the tenant's is stored
  * with the host's ClusterIP; one sent as protobuf (kubectl create service does) is stored by the tenant
  * first and its host twin takes the tenant's ClusterIP (both sides share one range).
  */
@@ -64,6 +65,7 @@ export class InlineMirror {
     let body = await readBody(req, this.maxBodyBytes);
     const t = this.translator(backend.tenant);
     let hostService: KubeObject | undefined;
+    if (kind.kind === 'Pod' && info.verb === 'create') await admitOnHost(this.host, t, kind, body, info.namespace, req.headers['content-type'], this.log);
     if (kind.kind === 'Service' && info.verb === 'create') {
       ({ body, hostService } = await this.serviceOnHostFirst(t, kind, body, info.namespace, req.headers['content-type']));
     }
@@ -130,6 +132,8 @@ export class InlineMirror {
     try {
       hostService = await this.host.create({ ...kind.ref, namespace: t.hostNamespace }, desired, { fieldManager: SYNC_FIELD_MANAGER });
     } catch (err) {
+      // Over the tenant's quota: refused before the tenant stores it, as the pod admission stage does.
+      if (err instanceof StatusError && err.code === 403) throw new HostRefused(err, desired.metadata.name!, svc.metadata.name);
       // Taken already (a twin left over, or the IP asked for is in use): let the syncer sort it out.
       if (err instanceof StatusError && (err.code === 409 || err.code === 422)) {
         this.log.info({ tenant: t.tenant, service: `${namespace}/${svc.metadata.name}`, why: err.message }, 'host Service not made first; the syncer will match the ClusterIPs');

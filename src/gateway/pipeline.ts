@@ -12,7 +12,7 @@ import type { InlineMirror } from './mirror.js';
 
 /**
  * The gateway's request pipeline, in order:
- *   tenant → authenticate → request info → authorize → route (→ mirror)
+ *   tenant → authenticate → request info → authorize → route (→ admission on the host, mirror)
  * (pod log/exec/attach/portforward are routed to the mirrored pod on the host API server; writes of
  * mirrored kinds are applied to the host before the answer: mirror.ts)
  * (access reviews are answered by the tenant and the gateway's policy together: access-review.ts)

@@ -31,7 +31,8 @@ interface KindState {
  */
 export class HostRefused extends StatusError {
   constructor(err: StatusError, hostName: string, tenantName: string) {
-    super(err.code, err.reason, err.message.split(hostName).join(tenantName), err.details);
+    const details = err.details?.name === hostName ? { ...err.details, name: tenantName } : err.details;
+    super(err.code, err.reason, err.message.split(hostName).join(tenantName), details);
   }
 }
 

@@ -323,10 +323,10 @@ spec:
     }, 30_000, 'every host node in the tenant');
   });
 
-  it('in isolated mode refuses a privileged pod when it is written, tells why the host refuses a pod, until isolation is lifted', async () => {
+  it('in isolated mode refuses a privileged pod when it is written, refuses what is over quota or tells why, until isolation is lifted', async () => {
     const iso = path.join(dir, 'iso.kubeconfig');
     const values = path.join(dir, 'iso-values.yaml');
-    writeFileSync(values, 'isolate: true\nquota: {pods: 1}\n');
+    writeFileSync(values, 'isolate: true\nquota: {pods: 1, services: 1}\n');
     const c = await kplex(['create', 'iso', '-f', values, '--connect=false', '--context', 'kplex-host'], env);
     expect(c.code, c.stderr).toBe(0);
     writeFileSync(iso, (await kplex(['connect', 'iso', '--print', '--context', 'kplex-host'], env)).stdout);
@@ -348,15 +348,24 @@ spec:
       return r.stdout === 'Running' ? true : undefined;
     }, 60_000, 'the baseline pod running on the host');
 
-    // The host's quota (one pod) refuses a second twin: kubectl prints why, and the tenant pod gets an event.
+    // Over the host namespace's quota (one pod, one Service), a pod or Service written through the
+    // gateway is refused before it is stored, in Kubernetes' words with the tenant's names...
     const extra = await tenant(['apply', '-f', '-'], pod('extra', '{}'), iso);
-    expect(extra.code, extra.stderr).toBe(0);
-    expect(extra.stderr).toContain('Warning: the host cluster refused it: pods "extra" is forbidden: exceeded quota: kplex-quota');
+    expect(extra.code).not.toBe(0);
+    expect(extra.stderr).toContain('pods "extra" is forbidden: exceeded quota: kplex-quota, requested: pods=1, used: pods=1, limited: pods=1');
+    expect((await tenant(['get', 'pod', 'extra'], undefined, iso)).stderr).toContain('NotFound');
+    const service = (name: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {ports: [{port: 80}]}\n`;
+    expect((await tenant(['apply', '-f', '-'], service('s1'), iso)).code).toBe(0);
+    const s2 = await tenant(['apply', '-f', '-'], service('s2'), iso);
+    expect(s2.stderr).toContain('services "s2" is forbidden: exceeded quota: kplex-quota');
+    expect((await tenant(['get', 'service', 's2'], undefined, iso)).stderr).toContain('NotFound');
+    // ...and a pod the tenant's own controllers make stays Pending with an event telling why.
+    expect((await tenant(['create', 'deployment', 'more', '--image=busybox'], undefined, iso)).code).toBe(0);
     await eventually(async () => {
-      const r = await tenant(['get', 'events', '--field-selector', 'involvedObject.name=extra,reason=HostRefused', '-o', 'jsonpath={.items[*].message}'], undefined, iso);
-      return r.stdout.includes('exceeded quota: kplex-quota') ? true : undefined;
-    }, 30_000, 'a HostRefused event on the tenant pod');
-    expect((await host(['-n', 'kplex-iso', 'get', 'pod', twinOf('extra')])).stderr).toContain('NotFound');
+      const r = await tenant(['get', 'events', '--field-selector', 'reason=HostRefused,involvedObject.kind=Pod', '-o', 'jsonpath={.items[*].message}'], undefined, iso);
+      return r.stdout.includes('the host cluster refused it: pods "more-') && r.stdout.includes('exceeded quota: kplex-quota') ? true : undefined;
+    }, 30_000, 'a HostRefused event on the Deployment\'s pod');
+    expect((await host(['-n', 'kplex-iso', 'get', 'pods', '-o', 'name'])).stdout.trim().split('\n')).toEqual([`pod/${twinOf('plain')}`]);
 
     // Lifting isolation (the control plane restarts with its data) lifts it on both sides, quota included.
     writeFileSync(values, 'isolate: false\n');
@@ -369,9 +378,9 @@ spec:
     }, 60_000, 'the privileged pod running on the host');
     expect((await host(['-n', 'kplex-iso', 'get', 'resourcequota,networkpolicy', '-o', 'name'])).stdout.trim()).toBe('');
     await eventually(async () => {
-      const r = await host(['-n', 'kplex-iso', 'get', 'pod', twinOf('extra'), '-o', 'jsonpath={.status.phase}']);
+      const r = await tenant(['get', 'pods', '-l', 'app=more', '-o', 'jsonpath={.items[*].status.phase}'], undefined, iso);
       return r.stdout === 'Running' ? true : undefined;
-    }, 60_000, 'the pod the quota held back running on the host');
+    }, 60_000, 'the pod the quota held back running');
     expect((await tenant(['get', 'pod', 'plain', '-o', 'name'], undefined, iso)).stdout.trim()).toBe('pod/plain');
     expect((await kplex(['delete', 'iso', '--context', 'kplex-host'], env)).code).toBe(0);
   });
