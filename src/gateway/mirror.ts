@@ -9,7 +9,7 @@ import { kindOfResource, mirroredKinds, type MirroredKind } from '../sync/kinds.
 import { HostRefused, mirrorToHost, SYNC_FIELD_MANAGER } from '../sync/syncer.js';
 import { ORIGIN, Translator } from '../sync/translate.js';
 import { tenantsRef, type Tenant } from '../tenants/resources.js';
-import { parseValues } from '../tenants/values.js';
+import { parseValues, type TenantValues } from '../tenants/values.js';
 import type { UserInfo } from './authenticate.js';
 import type { Backend } from './backends.js';
 import type { RequestInfo } from './request-info.js';
@@ -40,18 +40,21 @@ export class InlineMirror {
     return this.tenants.stop();
   }
 
-  /** The mirrored kind a request writes, if it is a whole-object write of one. */
-  kindOf(tenant: string, info: RequestInfo): MirroredKind | undefined {
-    if (!info.isResourceRequest || !WRITES.has(info.verb) || info.subresource || !info.namespace) return undefined;
+  private values(tenant: string): TenantValues | undefined {
     const t = this.tenants.get(undefined, tenant);
     if (!t) return undefined;
-    let values;
     try {
-      values = parseValues(t.spec?.values);
+      return parseValues(t.spec?.values);
     } catch {
       return undefined;
     }
-    return kindOfResource(mirroredKinds(values), info.apiGroup, info.resource);
+  }
+
+  /** The mirrored kind a request writes, if it is a whole-object write of one. */
+  kindOf(tenant: string, info: RequestInfo): MirroredKind | undefined {
+    if (!info.isResourceRequest || !WRITES.has(info.verb) || info.subresource || !info.namespace) return undefined;
+    const values = this.values(tenant);
+    return values && kindOfResource(mirroredKinds(values), info.apiGroup, info.resource);
   }
 
   private translator(tenant: string): Translator {
@@ -65,7 +68,9 @@ export class InlineMirror {
     let body = await readBody(req, this.maxBodyBytes);
     const t = this.translator(backend.tenant);
     let hostService: KubeObject | undefined;
-    if (kind.kind === 'Pod' && info.verb === 'create') await admitOnHost(this.host, t, kind, body, info.namespace, req.headers['content-type'], this.log);
+    // Only an isolated tenant's host namespace limits pods (quota, pod security): only there is the host
+    // asked first, a round trip; elsewhere a refusal still reaches the user, as a warning and an event.
+    if (kind.kind === 'Pod' && info.verb === 'create' && this.values(backend.tenant)?.isolate) await admitOnHost(this.host, t, kind, body, info.namespace, req.headers['content-type'], this.log);
     if (kind.kind === 'Service' && info.verb === 'create') {
       ({ body, hostService } = await this.serviceOnHostFirst(t, kind, body, info.namespace, req.headers['content-type']));
     }
