@@ -5,6 +5,7 @@ import type { Binaries, Program } from './binaries.js';
 import { TENANT_CONTROLLERS } from './components.js';
 import { startControlPlane, type RunningControlPlane } from './control-plane.js';
 import { admissionConfiguration } from './pod-security.js';
+import { portInUse } from './ports.js';
 import { DEFAULT_SPEC, type ControlPlaneEndpoint, type ControlPlaneProvider, type ControlPlaneSpec } from './provider.js';
 
 export interface LocalProviderOptions {
@@ -26,6 +27,12 @@ export class LocalProvider implements ControlPlaneProvider {
   readonly name = 'local';
   onDown?: (tenant: string) => void;
   private readonly running = new Map<string, { spec: string; controlPlane: Promise<RunningControlPlane> }>();
+  /**
+   * The port each tenant's API server last listened on. A restart (new settings, or after a crash)
+   * takes it again when it is free, so the tenant's URL stays the same and gateways, whose routes
+   * point at it, serve the tenant again as soon as it is ready.
+   */
+  private readonly ports = new Map<string, number>();
 
   constructor(private readonly o: LocalProviderOptions) {}
 
@@ -42,7 +49,9 @@ export class LocalProvider implements ControlPlaneProvider {
     }
     // Admission settings are read by kube-apiserver at start only.
     if (existing) await this.stop(tenant);
+    const previousPort = this.ports.get(tenant);
     const starting = startControlPlane({
+      apiServerPort: previousPort !== undefined && !(await portInUse(previousPort)) ? previousPort : undefined,
       name: tenant,
       dir: this.tenantDir(tenant),
       binaries: this.o.binaries,
@@ -58,6 +67,7 @@ export class LocalProvider implements ControlPlaneProvider {
     this.running.set(tenant, entry);
     try {
       const cp = await starting;
+      this.ports.set(tenant, Number(new URL(cp.access.server).port));
       // A control plane that dies is forgotten, so the next ensure() starts it again.
       for (const p of cp.processes) {
         p.onCrash(() => {
@@ -82,6 +92,7 @@ export class LocalProvider implements ControlPlaneProvider {
 
   async destroy(tenant: string): Promise<void> {
     await this.stop(tenant);
+    this.ports.delete(tenant);
     await deleteEtcdPrefix(this.o.etcdServers, `${tenantEtcdPrefix(tenant)}/`);
     await rm(this.tenantDir(tenant), { recursive: true, force: true });
   }
