@@ -1,12 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { KubeClient, KubeObject } from '../k8s/client.js';
+import { resourcePath, type KubeClient, type KubeObject } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
 import { badRequest, StatusError, tenantUnavailable } from '../k8s/status.js';
 import { admitOnHost } from './admission.js';
 import { readBody } from './body.js';
 import { kindOfResource, mirroredKinds, type MirroredKind } from '../sync/kinds.js';
 import { HostRefused, mirrorToHost, SYNC_FIELD_MANAGER } from '../sync/syncer.js';
+import { referencesOf } from '../sync/references.js';
 import { ORIGIN, Translator } from '../sync/translate.js';
 import { tenantsRef, type Tenant } from '../tenants/resources.js';
 import { parseValues, type TenantValues } from '../tenants/values.js';
@@ -88,7 +89,7 @@ export class InlineMirror {
     const answerHeaders = forwardable(answer.headers as Record<string, string | string[]>);
     if (answer.statusCode < 300) {
       try {
-        await this.mirror(t, kind, info, text, hostService);
+        await this.mirror(backend, t, kind, info, text, hostService);
       } catch (err) {
         // The syncer will converge; the write itself succeeded.
         this.log.warn({ tenant: backend.tenant, kind: kind.kind, err: (err as Error).message }, 'inline mirror failed; the syncer will retry');
@@ -102,7 +103,7 @@ export class InlineMirror {
     res.end(text);
   }
 
-  private async mirror(t: Translator, kind: MirroredKind, info: RequestInfo & { isResourceRequest: true }, answer: string, hostFirst?: KubeObject): Promise<void> {
+  private async mirror(backend: Backend, t: Translator, kind: MirroredKind, info: RequestInfo & { isResourceRequest: true }, answer: string, hostFirst?: KubeObject): Promise<void> {
     if (info.verb === 'delete') {
       await this.host.delete({ ...kind.ref, namespace: t.hostNamespace, name: t.name(info.namespace, info.name, kind.kind) }, { propagationPolicy: 'Background' });
       return;
@@ -118,7 +119,30 @@ export class InlineMirror {
       return;
     }
     const existing = kind.kind === 'Pod' && info.verb !== 'create' ? await this.host.find({ ...kind.ref, namespace: t.hostNamespace, name: t.name(info.namespace, obj.metadata.name!, kind.kind) }) : undefined;
+    if (kind.kind === 'Pod' && info.verb === 'create') await this.mirrorReferences(backend, t, obj);
     await mirrorToHost(this.host, t, kind, obj, existing);
+  }
+
+  /**
+   * What a new pod mounts or reads (ConfigMaps, Secrets) goes to the host before the pod, as the syncer
+   * does, so a kubelet never starts the host pod without them (FailedMount, CreateContainerConfigError).
+   * They are read from the tenant with the gateway's own credential: the user may create a pod that
+   * uses a Secret without being allowed to read it, as in any cluster.
+   */
+  private async mirrorReferences(backend: Backend, t: Translator, pod: KubeObject): Promise<void> {
+    const values = this.values(t.tenant);
+    if (!values) return;
+    const kinds = mirroredKinds(values);
+    await Promise.all(referencesOf('Pod', pod).map(async (r) => {
+      const kind = kinds.find((k) => k.kind === r.kind);
+      if (!kind) return;
+      const answer = await backend.pool.request({ path: resourcePath({ ...kind.ref, namespace: r.namespace, name: r.name }), method: 'GET', headers: { accept: 'application/json' } });
+      const text = await answer.body.text();
+      // Not made yet: the pod waits for it, as on any cluster, and the syncer mirrors it once it is.
+      if (answer.statusCode === 404) return;
+      if (answer.statusCode >= 300) throw new Error(`reading ${r.kind} ${r.namespace}/${r.name} from the tenant: ${answer.statusCode} ${text}`);
+      await mirrorToHost(this.host, t, kind, JSON.parse(text) as KubeObject);
+    }));
   }
 
   /** Creates the host Service first (without a tenant uid yet) and puts its ClusterIP into the tenant's request. */

@@ -13,10 +13,12 @@ import { referencesOf, Usage, type Reference } from './references.js';
 export const SYNC_FIELD_MANAGER = 'kplex-syncer';
 const RESYNC_MS = 30_000;
 const HOST_FIRST_GRACE_MS = 30_000;
+const JUST_MIRRORED_MS = 5_000;
 const RETRY_MS = 1_000;
 const MAX_REFUSED_RETRY_MS = 30_000;
 
 const at = (ref: ResourceRef, namespace?: string, name?: string): ResourceRef => ({ ...ref, namespace, name });
+const ageMs = (o: KubeObject): number => Date.now() - Date.parse(o.metadata.creationTimestamp ?? '');
 const keyOf = (kind: string, ns: string, name: string): string => `${kind}\u0000${ns}\u0000${name}`;
 
 interface KindState {
@@ -196,6 +198,11 @@ export class TenantSyncer {
     }
     if (k.kind.skip?.(tenantObj)) return;
     if (k.kind.onlyWhenUsed && !this.usage.isUsed(kindName as Reference['kind'], ns, name)) {
+      if (hostObj && ageMs(hostObj) < JUST_MIRRORED_MS) {
+        // The gateway mirrors what a new pod uses just before the pod, which may not be in this cache yet.
+        setTimeout(() => this.enqueue(kindName, ns, name), JUST_MIRRORED_MS).unref();
+        return;
+      }
       // No tenant pod needs it (any more): it stays in the tenant only.
       if (hostObj) await this.host.delete(at(k.kind.ref, t.hostNamespace, hostName));
       return;
@@ -226,8 +233,7 @@ export class TenantSyncer {
    */
   private isOrphan(kind: string, hostObj: KubeObject): boolean {
     if (hostObj.metadata.annotations?.[ORIGIN.uid]) return true;
-    const age = Date.now() - Date.parse(hostObj.metadata.creationTimestamp ?? '');
-    if (age > HOST_FIRST_GRACE_MS) return true;
+    if (ageMs(hostObj) > HOST_FIRST_GRACE_MS) return true;
     const origin = originOf(hostObj);
     if (origin) setTimeout(() => this.enqueue(kind, origin.namespace, origin.name), HOST_FIRST_GRACE_MS).unref();
     return false;

@@ -148,7 +148,9 @@ spec:
 `;
     const apply = await tenant(['apply', '-f', '-'], reader);
     expect(apply.code, apply.stderr).toBe(0);
-    await eventually(async () => ((await onHost('configmap', twin('ConfigMap', 'settings'))) && (await onHost('secret', twin('Secret', 'api-key'))) ? true : undefined), 30_000, 'the used ConfigMap and Secret on the host');
+    // What the pod uses is on the host before the pod, already when kubectl returns.
+    expect(await onHost('configmap', twin('ConfigMap', 'settings'))).toBe(true);
+    expect(await onHost('secret', twin('Secret', 'api-key'))).toBe(true);
     expect(await onHost('configmap', twin('ConfigMap', 'unused'))).toBe(false);
 
     // A change to a used ConfigMap reaches its twin.
