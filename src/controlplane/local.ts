@@ -5,7 +5,6 @@ import type { Binaries, Program } from './binaries.js';
 import { TENANT_CONTROLLERS } from './components.js';
 import { startControlPlane, type RunningControlPlane } from './control-plane.js';
 import { admissionConfiguration } from './pod-security.js';
-import { portInUse } from './ports.js';
 import { DEFAULT_SPEC, type ControlPlaneEndpoint, type ControlPlaneProvider, type ControlPlaneSpec } from './provider.js';
 
 export interface LocalProviderOptions {
@@ -49,9 +48,8 @@ export class LocalProvider implements ControlPlaneProvider {
     }
     // Admission settings are read by kube-apiserver at start only.
     if (existing) await this.stop(tenant);
-    const previousPort = this.ports.get(tenant);
     const starting = startControlPlane({
-      apiServerPort: previousPort !== undefined && !(await portInUse(previousPort)) ? previousPort : undefined,
+      preferredApiServerPort: this.ports.get(tenant),
       name: tenant,
       dir: this.tenantDir(tenant),
       binaries: this.o.binaries,
