@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { resourcePath, type KubeClient, type KubeObject } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
@@ -21,7 +22,8 @@ const WRITES = new Set(['create', 'update', 'patch', 'delete']);
 /**
  * The inline mirror: a write of a low-level object through the gateway is applied to the host before the
  * gateway answers, so the host twin exists when kubectl returns. (The syncer covers every other write;
- * this is the fast path.) A Pod or Service the host would refuse is refused before it is stored. A Service sent as JSON is created on the host first and the tenant's is stored
+ * this is the fast path.) An isolated tenant's Pod or Service that the host would refuse is refused
+ * before it is stored (admission.ts); a dry run goes to the tenant only. A Service sent as JSON is created on the host first and the tenant's is stored
  * with the host's ClusterIP; one sent as protobuf (kubectl create service does) is stored by the tenant
  * first and its host twin takes the tenant's ClusterIP (both sides share one range).
  */
@@ -68,42 +70,71 @@ export class InlineMirror {
   async forward(req: IncomingMessage, res: ServerResponse, backend: Backend, path: string, user: UserInfo, kind: MirroredKind, info: RequestInfo & { isResourceRequest: true }): Promise<void> {
     let body = await readBody(req, this.maxBodyBytes);
     const t = this.translator(backend.tenant);
-    let hostService: KubeObject | undefined;
-    // Only an isolated tenant's host namespace limits pods (quota, pod security): only there is the host
-    // asked first, a round trip; elsewhere a refusal still reaches the user, as a warning and an event.
-    if (kind.kind === 'Pod' && info.verb === 'create' && this.values(backend.tenant)?.isolate) await admitOnHost(this.host, t, kind, body, info.namespace, req.headers['content-type'], this.log);
-    if (kind.kind === 'Service' && info.verb === 'create') {
-      ({ body, hostService } = await this.serviceOnHostFirst(t, kind, body, info.namespace, req.headers['content-type']));
-    }
+    const values = this.values(backend.tenant);
     impersonate(req, user);
     // The answer is read here (to mirror it), so ask for JSON whatever the client prefers; clients accept it.
-    const headers = { ...forwardable(req.headers), accept: 'application/json', 'content-length': String(body.length) };
-    let answer;
+    const headers = forwardable(req.headers);
+    const send = async (to: string, payload: Buffer): Promise<Dispatcher.ResponseData> => {
+      try {
+        return await backend.pool.request({ path: to, method: req.method as 'POST', headers: { ...headers, accept: 'application/json', 'content-length': String(payload.length) }, body: payload });
+      } catch (err) {
+        throw tenantUnavailable(backend.tenant, (err as Error).message);
+      }
+    };
+    const write = (answer: Dispatcher.ResponseData, text: string, warnings: string[] = []): void => {
+      const answerHeaders = forwardable(answer.headers as Record<string, string | string[]>);
+      if (warnings.length) answerHeaders.warning = [...[answerHeaders.warning ?? []].flat(), ...warnings];
+      res.writeHead(answer.statusCode, answerHeaders);
+      res.end(text);
+    };
+    const reply = async (answer: Dispatcher.ResponseData): Promise<void> => write(answer, await answer.body.text());
+
+    // A dry run (kubectl --dry-run=server) stores nothing in the tenant, so nothing goes to the host either.
+    if (isDryRun(path)) return reply(await send(path, body));
+
+    // Admission, for an isolated tenant's pods: only its host namespace limits them (quota, pod
+    // security), so only there is the host asked first. It is asked about the pod as the tenant would
+    // store it (defaults, LimitRange, webhooks applied), which the tenant's own dry run answers; a
+    // refusal by the tenant itself is its answer. Elsewhere a host refusal reaches the user as a
+    // warning and an event.
+    if (kind.kind === 'Pod' && info.verb === 'create' && values?.isolate) {
+      const tried = await send(withDryRun(path), body);
+      if (tried.statusCode >= 300) return reply(tried);
+      const pod = (await tried.body.json()) as KubeObject;
+      // The host's ServiceAccount admission would refuse a pod whose account has no twin yet.
+      await this.mirrorFirst(backend, t, values, serviceAccountOf(pod)).catch((err: Error) => this.log.debug({ tenant: t.tenant, err: err.message }, 'service account not mirrored first'));
+      await admitOnHost(this.host, t, kind, pod, this.log);
+    }
+    let hostService: KubeObject | undefined;
+    if (kind.kind === 'Service' && info.verb === 'create') {
+      ({ body, hostService } = await this.serviceOnHostFirst(t, kind, body, info.namespace, req.headers['content-type'], values?.isolate ?? false));
+    }
+    let answer: Dispatcher.ResponseData;
     try {
-      answer = await backend.pool.request({ path, method: req.method as 'POST', headers, body });
+      answer = await send(path, body);
     } catch (err) {
       await this.rollback(hostService);
-      throw tenantUnavailable(backend.tenant, (err as Error).message);
+      throw err;
+    }
+    if (answer.statusCode >= 300) {
+      await this.rollback(hostService);
+      return reply(answer);
     }
     const text = await answer.body.text();
-    const answerHeaders = forwardable(answer.headers as Record<string, string | string[]>);
-    if (answer.statusCode < 300) {
-      try {
-        await this.mirror(backend, t, kind, info, text, hostService);
-      } catch (err) {
-        // The syncer will converge; the write itself succeeded.
-        this.log.warn({ tenant: backend.tenant, kind: kind.kind, err: (err as Error).message }, 'inline mirror failed; the syncer will retry');
-        // kubectl prints Warning headers: the user learns at once why the object will not run.
-        if (err instanceof HostRefused) answerHeaders.warning = [...[answerHeaders.warning ?? []].flat(), warningHeader(`the host cluster refused it: ${err.message}`)];
-      }
-    } else {
-      await this.rollback(hostService);
+    const warnings: string[] = [];
+    try {
+      await this.mirror(backend, t, values, kind, info, text, hostService);
+    } catch (err) {
+      // The syncer will converge; the write itself succeeded.
+      this.log.warn({ tenant: backend.tenant, kind: kind.kind, err: (err as Error).message }, 'inline mirror failed; the syncer will retry');
+      // kubectl prints Warning headers: the user learns at once why the object will not run. (A Service
+      // whose ClusterIP the host will not take is settled by the syncer, not the user.)
+      if (err instanceof HostRefused && !(kind.kind === 'Service' && err.code !== 403)) warnings.push(warningHeader(`the host cluster refused it: ${err.message}`));
     }
-    res.writeHead(answer.statusCode, answerHeaders);
-    res.end(text);
+    write(answer, text, warnings);
   }
 
-  private async mirror(backend: Backend, t: Translator, kind: MirroredKind, info: RequestInfo & { isResourceRequest: true }, answer: string, hostFirst?: KubeObject): Promise<void> {
+  private async mirror(backend: Backend, t: Translator, values: TenantValues | undefined, kind: MirroredKind, info: RequestInfo & { isResourceRequest: true }, answer: string, hostFirst?: KubeObject): Promise<void> {
     if (info.verb === 'delete') {
       await this.host.delete({ ...kind.ref, namespace: t.hostNamespace, name: t.name(info.namespace, info.name, kind.kind) }, { propagationPolicy: 'Background' });
       return;
@@ -119,21 +150,20 @@ export class InlineMirror {
       return;
     }
     const existing = kind.kind === 'Pod' && info.verb !== 'create' ? await this.host.find({ ...kind.ref, namespace: t.hostNamespace, name: t.name(info.namespace, obj.metadata.name!, kind.kind) }) : undefined;
-    if (kind.kind === 'Pod' && info.verb === 'create') await this.mirrorReferences(backend, t, obj);
+    if (kind.kind === 'Pod' && info.verb === 'create') await this.mirrorFirst(backend, t, values, [...serviceAccountOf(obj), ...referencesOf('Pod', obj)]);
     await mirrorToHost(this.host, t, kind, obj, existing);
   }
 
   /**
-   * What a new pod mounts or reads (ConfigMaps, Secrets) goes to the host before the pod, as the syncer
-   * does, so a kubelet never starts the host pod without them (FailedMount, CreateContainerConfigError).
-   * They are read from the tenant with the gateway's own credential: the user may create a pod that
-   * uses a Secret without being allowed to read it, as in any cluster.
+   * What a new pod runs as, mounts or reads (its ServiceAccount, ConfigMaps, Secrets) goes to the host
+   * before the pod, as the syncer does, so the host's ServiceAccount admission does not refuse it and a
+   * kubelet never starts it without its volumes (FailedMount, CreateContainerConfigError). They are
+   * read from the tenant with the gateway's own credential: the user may create a pod that uses a
+   * Secret without being allowed to read it, as in any cluster.
    */
-  private async mirrorReferences(backend: Backend, t: Translator, pod: KubeObject): Promise<void> {
-    const values = this.values(t.tenant);
-    if (!values) return;
-    const kinds = mirroredKinds(values);
-    await Promise.all(referencesOf('Pod', pod).map(async (r) => {
+  private async mirrorFirst(backend: Backend, t: Translator, values: TenantValues | undefined, needs: { kind: string; namespace: string; name: string }[]): Promise<void> {
+    const kinds = values ? mirroredKinds(values) : [];
+    await Promise.all(needs.map(async (r) => {
       const kind = kinds.find((k) => k.kind === r.kind);
       if (!kind) return;
       const answer = await backend.pool.request({ path: resourcePath({ ...kind.ref, namespace: r.namespace, name: r.name }), method: 'GET', headers: { accept: 'application/json' } });
@@ -146,7 +176,7 @@ export class InlineMirror {
   }
 
   /** Creates the host Service first (without a tenant uid yet) and puts its ClusterIP into the tenant's request. */
-  private async serviceOnHostFirst(t: Translator, kind: MirroredKind, body: Buffer, namespace: string, contentType: string | undefined): Promise<{ body: Buffer; hostService?: KubeObject }> {
+  private async serviceOnHostFirst(t: Translator, kind: MirroredKind, body: Buffer, namespace: string, contentType: string | undefined, isolated: boolean): Promise<{ body: Buffer; hostService?: KubeObject }> {
     if (contentType && !contentType.includes('json')) return { body };
     let svc: KubeObject;
     try {
@@ -155,14 +185,20 @@ export class InlineMirror {
       throw badRequest('the Service is not valid JSON');
     }
     const spec = (svc.spec ?? {}) as { clusterIP?: string; clusterIPs?: string[] };
-    if (!svc.metadata?.name || spec.clusterIP === 'None') return { body };
-    const desired = t.service({ ...svc, metadata: { ...svc.metadata, namespace } });
+    if (!svc.metadata?.name) return { body };
+    const origin = { ...svc, metadata: { ...svc.metadata, namespace } };
+    // A headless Service has no IP to agree on: the host is only asked whether it would take it.
+    if (spec.clusterIP === 'None') {
+      if (isolated) await admitOnHost(this.host, t, kind, origin, this.log);
+      return { body };
+    }
+    const desired = t.service(origin);
     let hostService: KubeObject;
     try {
       hostService = await this.host.create({ ...kind.ref, namespace: t.hostNamespace }, desired, { fieldManager: SYNC_FIELD_MANAGER });
     } catch (err) {
       // Over the tenant's quota: refused before the tenant stores it, as the pod admission stage does.
-      if (err instanceof StatusError && err.code === 403) throw new HostRefused(err, desired.metadata.name!, svc.metadata.name);
+      if (err instanceof StatusError && err.code === 403) throw new HostRefused(err, t, desired, origin);
       // Taken already (a twin left over, or the IP asked for is in use): let the syncer sort it out.
       if (err instanceof StatusError && (err.code === 409 || err.code === 422)) {
         this.log.info({ tenant: t.tenant, service: `${namespace}/${svc.metadata.name}`, why: err.message }, 'host Service not made first; the syncer will match the ClusterIPs');
@@ -179,6 +215,14 @@ export class InlineMirror {
     if (hostService) await this.host.delete({ group: '', version: 'v1', resource: 'services', namespace: hostService.metadata.namespace, name: hostService.metadata.name }).catch(() => undefined);
   }
 }
+
+const serviceAccountOf = (pod: KubeObject): { kind: string; namespace: string; name: string }[] => {
+  const name = (pod.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName;
+  return name ? [{ kind: 'ServiceAccount', namespace: pod.metadata.namespace ?? '', name }] : [];
+};
+
+const isDryRun = (path: string): boolean => new URLSearchParams(path.split('?')[1] ?? '').has('dryRun');
+const withDryRun = (path: string): string => `${path}${path.includes('?') ? '&' : '?'}dryRun=All`;
 
 /** An RFC 9111 Warning header value, code 299 (miscellaneous persistent warning), as kube-apiserver sends. */
 export const warningHeader = (text: string): string => `299 - "${text.replace(/[\\"]/g, (c) => `\\${c}`).replace(/[^\x20-\x7e]/g, '?')}"`;

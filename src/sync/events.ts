@@ -100,7 +100,7 @@ export interface InvolvedObject {
  * since a Pod and a ConfigMap may share one.
  */
 export async function recordEvent(client: KubeClient, o: InvolvedObject, reason: string, message: string): Promise<void> {
-  const name = `${o.name.slice(0, 200)}.kplex-${o.kind.toLowerCase()}-${reason.toLowerCase()}`;
+  const name = `${o.name.slice(0, 200).replace(/[-.]+$/, '')}.kplex-${o.kind.toLowerCase()}-${reason.toLowerCase()}`;
   const now = new Date().toISOString();
   const involvedObject = { apiVersion: o.group ? `${o.group}/${o.version}` : o.version, kind: o.kind, namespace: o.namespace, name: o.name, uid: o.uid };
   const existing = await client.find<Event>(core('events', o.namespace, name));

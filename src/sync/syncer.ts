@@ -32,9 +32,11 @@ interface KindState {
  * once will not change that, and the tenant's user should be told, with the tenant's names.
  */
 export class HostRefused extends StatusError {
-  constructor(err: StatusError, hostName: string, tenantName: string) {
-    const details = err.details?.name === hostName ? { ...err.details, name: tenantName } : err.details;
-    super(err.code, err.reason, err.message.split(hostName).join(tenantName), details);
+  constructor(err: StatusError, t: Translator, twin: KubeObject, origin: KubeObject) {
+    const [hostName, name] = [twin.metadata.name!, origin.metadata.name!];
+    const details = err.details?.name === hostName ? { ...err.details, name } : err.details;
+    const message = err.message.split(hostName).join(name).split(t.hostNamespace).join(origin.metadata.namespace ?? '');
+    super(err.code, err.reason, message, details);
   }
 }
 
@@ -51,7 +53,7 @@ export async function mirrorToHost(host: KubeClient, t: Translator, kind: Mirror
   try {
     return await host.apply(at(kind.ref, t.hostNamespace, desired.metadata.name), desired, SYNC_FIELD_MANAGER);
   } catch (err) {
-    if (err instanceof StatusError && REFUSALS.has(err.code)) throw new HostRefused(err, desired.metadata.name!, obj.metadata.name!);
+    if (err instanceof StatusError && REFUSALS.has(err.code)) throw new HostRefused(err, t, desired, obj);
     throw err;
   }
 }
@@ -71,6 +73,8 @@ export class TenantSyncer {
   private readonly queue = new Set<string>();
   /** How many times in a row the host refused each key's twin: its retries back off. */
   private readonly refusals = new Map<string, number>();
+  /** One pending retry per key at most, however often it fails meanwhile (resyncs enqueue it too). */
+  private readonly retries = new Map<string, NodeJS.Timeout>();
   private draining?: Promise<void>;
   private resync?: NodeJS.Timeout;
   /** Reconciles wait for every cache to be listed: a ConfigMap looks unused until the pods are known. */
@@ -129,6 +133,15 @@ export class TenantSyncer {
     if (origin) this.enqueue(kind, origin.namespace, origin.name);
   }
 
+  private retryLater(kind: string, namespace: string, name: string, delayMs: number): void {
+    const key = keyOf(kind, namespace, name);
+    if (this.stopped || this.retries.has(key)) return;
+    this.retries.set(key, setTimeout(() => {
+      this.retries.delete(key);
+      this.enqueue(kind, namespace, name);
+    }, delayMs).unref());
+  }
+
   enqueue(kind: string, namespace: string, name: string): void {
     if (this.stopped) return;
     this.queue.add(keyOf(kind, namespace, name));
@@ -166,7 +179,7 @@ export class TenantSyncer {
     const key = keyOf(kind, ns, name);
     if (!(err instanceof HostRefused)) {
       this.log.warn({ tenant: this.tenant, kind, namespace: ns, name, err: err.message }, 'sync failed; will retry');
-      setTimeout(() => this.enqueue(kind, ns, name), RETRY_MS).unref();
+      this.retryLater(kind, ns, name, RETRY_MS);
       return;
     }
     const attempt = (this.refusals.get(key) ?? 0) + 1;
@@ -178,7 +191,7 @@ export class TenantSyncer {
       const involved = { ...k.kind.ref, kind, namespace: ns, name, uid: obj.metadata.uid };
       recordEvent(this.tenantClient, involved, 'HostRefused', `the host cluster refused it: ${err.message}`).catch((e: Error) => this.log.debug({ err: e.message }, 'event not recorded'));
     }
-    setTimeout(() => this.enqueue(kind, ns, name), Math.min(MAX_REFUSED_RETRY_MS, RETRY_MS * 2 ** (attempt - 1))).unref();
+    this.retryLater(kind, ns, name, Math.min(MAX_REFUSED_RETRY_MS, RETRY_MS * 2 ** (attempt - 1)));
   }
 
   private async reconcile(kindName: string, ns: string, name: string): Promise<void> {
@@ -200,7 +213,7 @@ export class TenantSyncer {
     if (k.kind.onlyWhenUsed && !this.usage.isUsed(kindName as Reference['kind'], ns, name)) {
       if (hostObj && ageMs(hostObj) < JUST_MIRRORED_MS) {
         // The gateway mirrors what a new pod uses just before the pod, which may not be in this cache yet.
-        setTimeout(() => this.enqueue(kindName, ns, name), JUST_MIRRORED_MS).unref();
+        this.retryLater(kindName, ns, name, JUST_MIRRORED_MS);
         return;
       }
       // No tenant pod needs it (any more): it stays in the tenant only.
@@ -235,7 +248,7 @@ export class TenantSyncer {
     if (hostObj.metadata.annotations?.[ORIGIN.uid]) return true;
     if (ageMs(hostObj) > HOST_FIRST_GRACE_MS) return true;
     const origin = originOf(hostObj);
-    if (origin) setTimeout(() => this.enqueue(kind, origin.namespace, origin.name), HOST_FIRST_GRACE_MS).unref();
+    if (origin) this.retryLater(kind, origin.namespace, origin.name, HOST_FIRST_GRACE_MS);
     return false;
   }
 
@@ -283,8 +296,12 @@ export class TenantSyncer {
       return;
     }
     if (!hostPod) {
-      // What the pod mounts goes first, so the host pod does not wait for its volumes.
-      await Promise.all(referencesOf('Pod', pod).map((r) => this.mirrorReference(r)));
+      // What the pod mounts and runs as goes first: the host pod does not wait for its volumes, and the
+      // host's ServiceAccount admission does not refuse it.
+      const serviceAccount = (pod.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName;
+      const first: { kind: string; namespace: string; name: string }[] = referencesOf('Pod', pod);
+      if (serviceAccount) first.push({ kind: 'ServiceAccount', namespace: ns, name: serviceAccount });
+      await Promise.all(first.map((r) => this.mirrorFirst(r.kind, r.namespace, r.name)));
       await mirrorToHost(this.host, t, k.kind, pod);
       return;
     }
@@ -317,16 +334,17 @@ export class TenantSyncer {
     }
   }
 
-  private async mirrorReference(r: Reference): Promise<void> {
-    const k = this.kinds.find((x) => x.kind.kind === r.kind);
-    const obj = k?.tenant.get(r.namespace, r.name);
-    if (!k || !obj || k.host.get(this.translator.hostNamespace, this.translator.name(r.namespace, r.name, r.kind))) return;
+  private async mirrorFirst(kind: string, namespace: string, name: string): Promise<void> {
+    const k = this.kinds.find((x) => x.kind.kind === kind);
+    const obj = k?.tenant.get(namespace, name);
+    if (!k || !obj || k.host.get(this.translator.hostNamespace, this.translator.name(namespace, name, kind))) return;
     await mirrorToHost(this.host, this.translator, k.kind, obj);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.resync);
+    for (const timer of this.retries.values()) clearTimeout(timer);
     await Promise.all(this.kinds.flatMap((k) => [k.tenant.stop(), k.host.stop()]));
     await this.nodes.stop();
     await this.events.stop();

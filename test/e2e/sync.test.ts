@@ -146,6 +146,13 @@ spec:
   containers: [{name: app, image: busybox, envFrom: [{configMapRef: {name: settings}}], volumeMounts: [{name: key, mountPath: /key}]}]
   volumes: [{name: key, secret: {secretName: api-key}}]
 `;
+    // A server-side dry run stores nothing in the tenant, and nothing reaches the host either.
+    const dry = await tenant(['apply', '--dry-run=server', '-f', '-'], reader);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('pod/reader created (server dry run)');
+    expect(await onHost('pod', twin('Pod', 'reader'))).toBe(false);
+    expect(await onHost('secret', twin('Secret', 'api-key'))).toBe(false);
+
     const apply = await tenant(['apply', '-f', '-'], reader);
     expect(apply.code, apply.stderr).toBe(0);
     // What the pod uses is on the host before the pod, already when kubectl returns.
@@ -328,7 +335,7 @@ spec:
   it('in isolated mode refuses a privileged pod when it is written, refuses what is over quota or tells why, until isolation is lifted', async () => {
     const iso = path.join(dir, 'iso.kubeconfig');
     const values = path.join(dir, 'iso-values.yaml');
-    writeFileSync(values, 'isolate: true\nquota: {pods: 1, services: 1}\n');
+    writeFileSync(values, 'isolate: true\nquota: {pods: 1, services: 1, cpu: "1"}\n');
     const c = await kplex(['create', 'iso', '-f', values, '--connect=false', '--context', 'kplex-host'], env);
     expect(c.code, c.stderr).toBe(0);
     writeFileSync(iso, (await kplex(['connect', 'iso', '--print', '--context', 'kplex-host'], env)).stdout);
@@ -341,6 +348,10 @@ spec:
     expect(refused.stderr).toContain('pods "priv" is forbidden: violates PodSecurity "baseline:latest": privileged (container "c" must not set securityContext.privileged=true)');
     expect((await tenant(['get', 'pod', 'priv'], undefined, iso)).stderr).toContain('NotFound');
 
+    // A CPU quota wants requests on every pod: the tenant's LimitRange fills them in, and the host is
+    // asked about the pod as the tenant stores it.
+    const limits = 'apiVersion: v1\nkind: LimitRange\nmetadata: {name: defaults}\nspec: {limits: [{type: Container, defaultRequest: {cpu: 100m}}]}\n';
+    expect((await tenant(['apply', '-f', '-'], limits, iso)).code).toBe(0);
     // A baseline pod is accepted with the "restricted" warning, and the isolated host namespace runs it.
     const plain = await tenant(['apply', '-f', '-'], pod('plain', '{}'), iso);
     expect(plain.code, plain.stderr).toBe(0);
