@@ -2,12 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { warningHeader } from '../../src/gateway/mirror.js';
 import { StatusError } from '../../src/k8s/status.js';
 import { HostRefused } from '../../src/sync/syncer.js';
+import { Translator } from '../../src/sync/translate.js';
 
 describe('HostRefused', () => {
+  const t = new Translator('iso');
+  const origin = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'shop' } };
+  const twin = t.pod(origin);
+
   it("tells the host's refusal with the tenant's names, in message and details", () => {
-    const host = new StatusError(403, 'Forbidden', 'pods "web-x-default-x-iso" is forbidden: exceeded quota: kplex-quota, requested: pods=1, used: pods=1, limited: pods=1', { name: 'web-x-default-x-iso', kind: 'pods' });
-    const refused = new HostRefused(host, 'web-x-default-x-iso', 'web');
-    expect(refused.toStatus()).toEqual({
+    const host = new StatusError(403, 'Forbidden', `pods "${twin.metadata.name}" is forbidden: exceeded quota: kplex-quota, requested: pods=1, used: pods=1, limited: pods=1`, { name: twin.metadata.name, kind: 'pods' });
+    expect(new HostRefused(host, t, twin, origin).toStatus()).toEqual({
       kind: 'Status',
       apiVersion: 'v1',
       metadata: {},
@@ -17,6 +21,11 @@ describe('HostRefused', () => {
       details: { name: 'web', kind: 'pods' },
       code: 403,
     });
+  });
+
+  it('names the tenant namespace, not the host namespace', () => {
+    const host = new StatusError(403, 'Forbidden', `pods "${twin.metadata.name}" is forbidden: unable to create new content in namespace ${t.hostNamespace} because it is being terminated`);
+    expect(new HostRefused(host, t, twin, origin).message).toBe('pods "web" is forbidden: unable to create new content in namespace shop because it is being terminated');
   });
 });
 
