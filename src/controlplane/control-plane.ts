@@ -23,8 +23,6 @@ export interface ControlPlaneOptions {
   controllers: string;
   withScheduler: boolean;
   apiServerPort?: number;
-  /** A port to take again when it is free (a restart keeps its URL); otherwise any free port. */
-  preferredApiServerPort?: number;
   /** kube-apiserver's AdmissionConfiguration (e.g. PodSecurity defaults), if any. */
   admissionConfiguration?: Record<string, unknown>;
   /** Extra flags per component, for operators (and for tests of start failures). */
@@ -80,8 +78,8 @@ export async function ensurePki(pkiDir: string, name: string): Promise<ControlPl
   };
 }
 
-async function choosePort(wanted: number | undefined, preferred: number | undefined): Promise<number> {
-  if (wanted === undefined) return preferred !== undefined && !(await portInUse(preferred)) ? preferred : freePort();
+async function choosePort(wanted: number | undefined): Promise<number> {
+  if (wanted === undefined) return freePort();
   if (await portInUse(wanted)) throw new ComponentError('kube-apiserver', `port ${wanted} is in use on 127.0.0.1; choose another or stop what listens there`);
   return wanted;
 }
@@ -95,7 +93,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
   const logDir = path.join(o.dir, 'logs');
   await mkdir(logDir, { recursive: true });
   const pki = await ensurePki(pkiDir, o.name);
-  const port = await choosePort(o.apiServerPort, o.preferredApiServerPort);
+  const port = await choosePort(o.apiServerPort);
   const access: ClusterAccess = { server: `https://127.0.0.1:${port}`, ca: pki.ca, ...pki.admin };
   const kubeconfigFile = path.join(o.dir, 'admin.kubeconfig');
   writePrivateFile(kubeconfigFile, toYaml(kubeconfigFor(`kplex-${o.name}`, access)));

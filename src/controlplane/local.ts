@@ -26,12 +26,6 @@ export class LocalProvider implements ControlPlaneProvider {
   readonly name = 'local';
   onDown?: (tenant: string) => void;
   private readonly running = new Map<string, { spec: string; controlPlane: Promise<RunningControlPlane> }>();
-  /**
-   * The port each tenant's API server last listened on. A restart (new settings, or after a crash)
-   * takes it again when it is free, so the tenant's URL stays the same and gateways, whose routes
-   * point at it, serve the tenant again as soon as it is ready.
-   */
-  private readonly ports = new Map<string, number>();
 
   constructor(private readonly o: LocalProviderOptions) {}
 
@@ -49,7 +43,6 @@ export class LocalProvider implements ControlPlaneProvider {
     // Admission settings are read by kube-apiserver at start only.
     if (existing) await this.stop(tenant);
     const starting = startControlPlane({
-      preferredApiServerPort: this.ports.get(tenant),
       name: tenant,
       dir: this.tenantDir(tenant),
       binaries: this.o.binaries,
@@ -65,7 +58,6 @@ export class LocalProvider implements ControlPlaneProvider {
     this.running.set(tenant, entry);
     try {
       const cp = await starting;
-      this.ports.set(tenant, Number(new URL(cp.access.server).port));
       // A control plane that dies is forgotten, so the next ensure() starts it again.
       for (const p of cp.processes) {
         p.onCrash(() => {
@@ -90,7 +82,6 @@ export class LocalProvider implements ControlPlaneProvider {
 
   async destroy(tenant: string): Promise<void> {
     await this.stop(tenant);
-    this.ports.delete(tenant);
     await deleteEtcdPrefix(this.o.etcdServers, `${tenantEtcdPrefix(tenant)}/`);
     await rm(this.tenantDir(tenant), { recursive: true, force: true });
   }

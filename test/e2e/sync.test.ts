@@ -384,9 +384,7 @@ spec:
     writeFileSync(values, 'isolate: false\n');
     const up = await kplex(['create', 'iso', '--upgrade', '-f', values, '--context', 'kplex-host'], env);
     expect(up.code, up.stderr).toBe(0);
-    // The API server came back on its URL, so the gateway serves the tenant as soon as create returns.
-    const priv = await tenant(['apply', '-f', '-'], pod('priv', '{privileged: true}'), iso);
-    expect(priv.code, priv.stderr).toBe(0);
+    await eventually(async () => ((await tenant(['apply', '-f', '-'], pod('priv', '{privileged: true}'), iso)).code === 0 ? true : undefined), 30_000, 'the privileged pod accepted');
     await eventually(async () => {
       const r = await host(['-n', 'kplex-iso', 'get', 'pod', twinOf('priv'), '-o', 'jsonpath={.status.phase}']);
       return r.stdout === 'Running' ? true : undefined;
