@@ -65,14 +65,15 @@ export async function runDevCluster(o: DevUpOptions, until: Promise<unknown>): P
       state.timings.gatewayReadyMs = gw.readyMs;
     }
     mergeIntoUserKubeconfig(kubeconfigFor(HOST_CONTEXT, h.access), { switchContext: false });
-    state.phase = 'ready';
-    writeState(state);
 
     console.log(`host API server ready in ${seconds(h.timings.apiServerReadyMs)}; cluster with ${o.nodes} Ready nodes in ${seconds(h.timings.readyMs)}`);
     console.log(`host API server: ${h.access.server}`);
     if (state.gateway) console.log(`gateway:         ${state.gateway.url}`);
     console.log(`kubeconfig:      context "${HOST_CONTEXT}" merged into your kubeconfig (also ${h.kubeconfigFile})`);
     console.log(`try:             kubectl --context ${HOST_CONTEXT} get nodes`);
+    // After the summary: a detached `dev up` stops copying this log once it reads "ready".
+    state.phase = 'ready';
+    writeState(state);
 
     const crashed = new Promise<ComponentError>((resolve) => {
       for (const p of h.processes) p.onCrash(resolve);
