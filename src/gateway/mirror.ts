@@ -8,7 +8,7 @@ import { admitOnHost } from './admission.js';
 import { readBody } from './body.js';
 import { kindOfResource, mirroredKinds, type MirroredKind } from '../sync/kinds.js';
 import { HostRefused, mirrorToHost, SYNC_FIELD_MANAGER } from '../sync/syncer.js';
-import { referencesOf } from '../sync/references.js';
+import { prerequisitesOf, serviceAccountOf, type Prerequisite } from '../sync/references.js';
 import { ORIGIN, Translator } from '../sync/translate.js';
 import { tenantsRef, type Tenant } from '../tenants/resources.js';
 import { parseValues, type TenantValues } from '../tenants/values.js';
@@ -18,6 +18,12 @@ import type { RequestInfo } from './request-info.js';
 import { forwardable, impersonate } from './route.js';
 
 const WRITES = new Set(['create', 'update', 'patch', 'delete']);
+
+/** A whole-object write of a mirrored kind, and the values of the tenant it goes to. */
+export interface MirroredWrite {
+  kind: MirroredKind;
+  values: TenantValues;
+}
 
 /**
  * The inline mirror: a write of a low-level object through the gateway is applied to the host before the
@@ -53,11 +59,12 @@ export class InlineMirror {
     }
   }
 
-  /** The mirrored kind a request writes, if it is a whole-object write of one. */
-  kindOf(tenant: string, info: RequestInfo): MirroredKind | undefined {
+  /** The mirrored kind a request writes, if it is a whole-object write of one, with the tenant's values. */
+  writeOf(tenant: string, info: RequestInfo): MirroredWrite | undefined {
     if (!info.isResourceRequest || !WRITES.has(info.verb) || info.subresource || !info.namespace) return undefined;
     const values = this.values(tenant);
-    return values && kindOfResource(mirroredKinds(values), info.apiGroup, info.resource);
+    const kind = values && kindOfResource(mirroredKinds(values), info.apiGroup, info.resource);
+    return kind && { kind, values };
   }
 
   private translator(tenant: string): Translator {
@@ -67,10 +74,9 @@ export class InlineMirror {
   }
 
   /** Forwards the write, mirrors it on success, then answers with the tenant's answer. */
-  async forward(req: IncomingMessage, res: ServerResponse, backend: Backend, path: string, user: UserInfo, kind: MirroredKind, info: RequestInfo & { isResourceRequest: true }): Promise<void> {
+  async forward(req: IncomingMessage, res: ServerResponse, backend: Backend, path: string, user: UserInfo, { kind, values }: MirroredWrite, info: RequestInfo & { isResourceRequest: true }): Promise<void> {
     let body = await readBody(req, this.maxBodyBytes);
     const t = this.translator(backend.tenant);
-    const values = this.values(backend.tenant);
     impersonate(req, user);
     // The answer is read here (to mirror it), so ask for JSON whatever the client prefers; clients accept it.
     const headers = forwardable(req.headers);
@@ -97,7 +103,7 @@ export class InlineMirror {
     // store it (defaults, LimitRange, webhooks applied), which the tenant's own dry run answers; a
     // refusal by the tenant itself is its answer. Elsewhere a host refusal reaches the user as a
     // warning and an event.
-    if (kind.kind === 'Pod' && info.verb === 'create' && values?.isolate) {
+    if (kind.kind === 'Pod' && info.verb === 'create' && values.isolate) {
       const tried = await send(withDryRun(path), body);
       if (tried.statusCode >= 300) return reply(tried);
       const pod = (await tried.body.json()) as KubeObject;
@@ -107,7 +113,7 @@ export class InlineMirror {
     }
     let hostService: KubeObject | undefined;
     if (kind.kind === 'Service' && info.verb === 'create') {
-      ({ body, hostService } = await this.serviceOnHostFirst(t, kind, body, info.namespace, req.headers['content-type'], values?.isolate ?? false));
+      ({ body, hostService } = await this.serviceOnHostFirst(t, kind, body, info.namespace, req.headers['content-type'], values.isolate));
     }
     let answer: Dispatcher.ResponseData;
     try {
@@ -134,7 +140,7 @@ export class InlineMirror {
     write(answer, text, warnings);
   }
 
-  private async mirror(backend: Backend, t: Translator, values: TenantValues | undefined, kind: MirroredKind, info: RequestInfo & { isResourceRequest: true }, answer: string, hostFirst?: KubeObject): Promise<void> {
+  private async mirror(backend: Backend, t: Translator, values: TenantValues, kind: MirroredKind, info: RequestInfo & { isResourceRequest: true }, answer: string, hostFirst?: KubeObject): Promise<void> {
     if (info.verb === 'delete') {
       await this.host.delete({ ...kind.ref, namespace: t.hostNamespace, name: t.name(info.namespace, info.name, kind.kind) }, { propagationPolicy: 'Background' });
       return;
@@ -150,7 +156,7 @@ export class InlineMirror {
       return;
     }
     const existing = kind.kind === 'Pod' && info.verb !== 'create' ? await this.host.find({ ...kind.ref, namespace: t.hostNamespace, name: t.name(info.namespace, obj.metadata.name!, kind.kind) }) : undefined;
-    if (kind.kind === 'Pod' && info.verb === 'create') await this.mirrorFirst(backend, t, values, [...serviceAccountOf(obj), ...referencesOf('Pod', obj)]);
+    if (kind.kind === 'Pod' && info.verb === 'create') await this.mirrorFirst(backend, t, values, prerequisitesOf(obj));
     await mirrorToHost(this.host, t, kind, obj, existing);
   }
 
@@ -161,8 +167,8 @@ export class InlineMirror {
    * read from the tenant with the gateway's own credential: the user may create a pod that uses a
    * Secret without being allowed to read it, as in any cluster.
    */
-  private async mirrorFirst(backend: Backend, t: Translator, values: TenantValues | undefined, needs: { kind: string; namespace: string; name: string }[]): Promise<void> {
-    const kinds = values ? mirroredKinds(values) : [];
+  private async mirrorFirst(backend: Backend, t: Translator, values: TenantValues, needs: Prerequisite[]): Promise<void> {
+    const kinds = mirroredKinds(values);
     await Promise.all(needs.map(async (r) => {
       const kind = kinds.find((k) => k.kind === r.kind);
       if (!kind) return;
@@ -215,11 +221,6 @@ export class InlineMirror {
     if (hostService) await this.host.delete({ group: '', version: 'v1', resource: 'services', namespace: hostService.metadata.namespace, name: hostService.metadata.name }).catch(() => undefined);
   }
 }
-
-const serviceAccountOf = (pod: KubeObject): { kind: string; namespace: string; name: string }[] => {
-  const name = (pod.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName;
-  return name ? [{ kind: 'ServiceAccount', namespace: pod.metadata.namespace ?? '', name }] : [];
-};
 
 const isDryRun = (path: string): boolean => new URLSearchParams(path.split('?')[1] ?? '').has('dryRun');
 const withDryRun = (path: string): string => `${path}${path.includes('?') ? '&' : '?'}dryRun=All`;

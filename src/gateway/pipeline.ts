@@ -101,7 +101,7 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, d
       deps.metrics.openWatches.inc({ tenant: described.tenant });
     }
     const onHost = hostPodPath(described.tenant, described.info, described.path);
-    const mirrored = deps.mirror.kindOf(described.tenant, described.info);
+    const mirrored = deps.mirror.writeOf(described.tenant, described.info);
     if (onHost) await deps.router.web(req, res, deps.host, onHost, undefined);
     else if (mirrored && described.info.isResourceRequest) await deps.mirror.forward(req, res, described.backend, described.path, described.user, mirrored, described.info);
     else if (isAccessReview(described.info)) await reviewAccess(req, res, described.backend, described.path, described.user, deps.authorizer);

@@ -52,6 +52,22 @@ export function referencesOf(kind: string, obj: KubeObject): Reference[] {
   return [...found.values()];
 }
 
+/** An object a new pod needs on the host before it: its ServiceAccount, the ConfigMaps and Secrets it uses. */
+export interface Prerequisite {
+  kind: Reference['kind'] | 'ServiceAccount';
+  namespace: string;
+  name: string;
+}
+
+/** The pod's ServiceAccount: without its twin the host's ServiceAccount admission refuses the pod. */
+export function serviceAccountOf(pod: KubeObject): Prerequisite[] {
+  const name = (pod.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName;
+  return name ? [{ kind: 'ServiceAccount', namespace: pod.metadata.namespace ?? '', name }] : [];
+}
+
+/** What goes to the host before a new pod, so the host admits it and its kubelet finds its volumes. */
+export const prerequisitesOf = (pod: KubeObject): Prerequisite[] => [...serviceAccountOf(pod), ...referencesOf('Pod', pod)];
+
 const keyOf = (r: Reference): string => `${r.kind}\u0000${r.namespace}\u0000${r.name}`;
 
 /**

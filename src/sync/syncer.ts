@@ -8,7 +8,7 @@ import { NodeSync } from './nodes.js';
 import { EventSync, recordEvent } from './events.js';
 import { nodeNameOf, statusDiffers, tenantPodStatus } from './pod-status.js';
 import { ORIGIN, originOf, Translator } from './translate.js';
-import { referencesOf, Usage, type Reference } from './references.js';
+import { prerequisitesOf, Usage, type Prerequisite, type Reference } from './references.js';
 
 export const SYNC_FIELD_MANAGER = 'kplex-syncer';
 const RESYNC_MS = 30_000;
@@ -296,12 +296,7 @@ export class TenantSyncer {
       return;
     }
     if (!hostPod) {
-      // What the pod mounts and runs as goes first: the host pod does not wait for its volumes, and the
-      // host's ServiceAccount admission does not refuse it.
-      const serviceAccount = (pod.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName;
-      const first: { kind: string; namespace: string; name: string }[] = referencesOf('Pod', pod);
-      if (serviceAccount) first.push({ kind: 'ServiceAccount', namespace: ns, name: serviceAccount });
-      await Promise.all(first.map((r) => this.mirrorFirst(r.kind, r.namespace, r.name)));
+      await Promise.all(prerequisitesOf(pod).map((r) => this.mirrorFirst(r)));
       await mirrorToHost(this.host, t, k.kind, pod);
       return;
     }
@@ -334,7 +329,7 @@ export class TenantSyncer {
     }
   }
 
-  private async mirrorFirst(kind: string, namespace: string, name: string): Promise<void> {
+  private async mirrorFirst({ kind, namespace, name }: Prerequisite): Promise<void> {
     const k = this.kinds.find((x) => x.kind.kind === kind);
     const obj = k?.tenant.get(namespace, name);
     if (!k || !obj || k.host.get(this.translator.hostNamespace, this.translator.name(namespace, name, kind))) return;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { referencesOf, Usage } from '../../src/sync/references.js';
+import { prerequisitesOf, referencesOf, Usage } from '../../src/sync/references.js';
 
 const pod = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'shop' }, spec });
 
@@ -31,6 +31,17 @@ describe('referencesOf', () => {
     const ing = { metadata: { name: 'site', namespace: 'shop' }, spec: { tls: [{ secretName: 'site-tls' }, { hosts: ['a'] }] } };
     expect(referencesOf('Ingress', ing)).toEqual([{ kind: 'Secret', namespace: 'shop', name: 'site-tls' }]);
     expect(referencesOf('Service', { metadata: { name: 's', namespace: 'shop' }, spec: { selector: { app: 'x' } } })).toEqual([]);
+  });
+});
+
+describe('prerequisitesOf', () => {
+  it("puts a pod's ServiceAccount before the ConfigMaps and Secrets it uses", () => {
+    const p = pod('web', { serviceAccountName: 'app', volumes: [{ name: 'cfg', configMap: { name: 'settings' } }], containers: [{ name: 'c' }] });
+    expect(prerequisitesOf(p)).toEqual([
+      { kind: 'ServiceAccount', namespace: 'shop', name: 'app' },
+      { kind: 'ConfigMap', namespace: 'shop', name: 'settings' },
+    ]);
+    expect(prerequisitesOf(pod('bare', { containers: [{ name: 'c' }] }))).toEqual([]);
   });
 });
 
