@@ -25,14 +25,22 @@ export function casbinRequest(info: RequestInfo): [verb: string, group: string, 
   return [info.verb, info.apiGroup, resource, info.namespace];
 }
 
-/** The subjects a user is judged as: its role (from the token), its name, and its groups. */
-export const subjectsOf = (user: UserInfo): string[] => [`role:${user.role}`, user.name, ...user.groups.map((g) => `group:${g}`)];
+/**
+ * The subjects a user is judged as: its role (from the token), its name, and its groups, each under its
+ * own prefix, so that a user named "role:admin" or "group:ops" is neither that role nor that group.
+ */
+export const subjectsOf = (user: UserInfo): string[] => [`role:${user.role}`, `user:${user.name}`, ...user.groups.map((g) => `group:${g}`)];
 
 export class PolicyError extends Error {}
 
+const SUBJECT = /^(user|group|role):./;
+const MEMBER = /^(user|group):./;
+const ROLE = /^role:./;
+
 /**
  * Parses a tenant's own policy lines (CSV, `p` and `g` lines). Lines must name the tenant as their
- * domain, so one tenant's policy can never grant anything in another.
+ * domain, so one tenant's policy can never grant anything in another. Subjects are `user:NAME`,
+ * `group:NAME` or `role:NAME`; a `g` line gives a user or group a role (roles do not nest).
  */
 export function parseTenantPolicy(tenant: string, csv: string): string {
   const out: string[] = [];
@@ -44,10 +52,13 @@ export function parseTenantPolicy(tenant: string, csv: string): string {
     if (fields[0] === 'p') {
       if (fields.length !== 8) throw new PolicyError(`${where}: a p line has 7 fields: subject, tenant, verbs, groups, resources, scope, allow|deny`);
       if (fields[2] !== tenant) throw new PolicyError(`${where}: names tenant "${fields[2]}", not "${tenant}"`);
+      if (!SUBJECT.test(fields[1]!)) throw new PolicyError(`${where}: the subject must be user:NAME, group:NAME or role:NAME`);
       if (fields[7] !== 'allow' && fields[7] !== 'deny') throw new PolicyError(`${where}: the effect must be allow or deny`);
     } else if (fields[0] === 'g') {
       if (fields.length !== 4) throw new PolicyError(`${where}: a g line has 3 fields: subject, role, tenant`);
       if (fields[3] !== tenant) throw new PolicyError(`${where}: names tenant "${fields[3]}", not "${tenant}"`);
+      if (!MEMBER.test(fields[1]!)) throw new PolicyError(`${where}: a g line gives a role to user:NAME or group:NAME`);
+      if (!ROLE.test(fields[2]!)) throw new PolicyError(`${where}: a g line gives role:NAME, not "${fields[2]}"`);
     } else {
       throw new PolicyError(`${where}: lines start with p or g`);
     }
@@ -101,7 +112,8 @@ export class Authorizer {
   authorize(tenant: string, user: UserInfo, info: RequestInfo): boolean {
     const [verb, group, resource, namespace] = casbinRequest(info);
     const subjects = subjectsOf(user);
-    const key = `${subjects.join(',')}|${verb}|${group}|${resource}|${namespace}`;
+    // JSON, not joined text: a user name with a comma must not share the cache entry of another user's groups.
+    const key = JSON.stringify([subjects, verb, group, resource, namespace]);
     let cache = this.decisions.get(tenant);
     const known = cache?.get(key);
     if (known !== undefined) return known;

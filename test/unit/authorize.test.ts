@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Authorizer, parseTenantPolicy, patternMatch, PolicyError } from '../../src/gateway/authorize.js';
+import { Authorizer, parseTenantPolicy, patternMatch, PolicyError, subjectsOf } from '../../src/gateway/authorize.js';
 import type { Role, UserInfo } from '../../src/gateway/authenticate.js';
 import { parseRequestInfo } from '../../src/gateway/request-info.js';
 import { packageRoot } from '../../src/paths.js';
@@ -49,7 +49,7 @@ describe('the Casbin model and default roles (policies/)', () => {
   });
 
   it("adds a tenant's own lines to that tenant only, and reloads them", async () => {
-    await authz.setTenantPolicy('team-a', 'g, jane, role:admin, team-a\np, group:ops, team-a, create, , namespaces, cluster, allow');
+    await authz.setTenantPolicy('team-a', 'g, user:jane, role:admin, team-a\np, group:ops, team-a, create, , namespaces, cluster, allow');
     const ns = parseRequestInfo('POST', '/api/v1/namespaces');
     expect(authz.authorize('team-a', user('view', 'jane'), ns)).toBe(true);
     expect(authz.authorize('team-a', user('view', 'bob', ['ops']), ns)).toBe(true);
@@ -60,14 +60,59 @@ describe('the Casbin model and default roles (policies/)', () => {
   });
 
   it('refuses lines that name another tenant or are malformed, keeping the old policy', async () => {
-    await expect(authz.setTenantPolicy('team-a', 'g, jane, role:admin, team-b')).rejects.toThrow(PolicyError);
-    expect(() => parseTenantPolicy('team-a', 'p, x, team-a, get')).toThrow(/7 fields/);
-    expect(() => parseTenantPolicy('team-a', 'p, x, team-a, get, , pods, *, maybe')).toThrow(/allow or deny/);
+    await authz.setTenantPolicy('team-a', 'g, user:jane, role:admin, team-a');
+    const ns = parseRequestInfo('POST', '/api/v1/namespaces');
+    expect(authz.authorize('team-a', user('view', 'jane'), ns)).toBe(true);
+    await expect(authz.setTenantPolicy('team-a', 'g, user:jane, role:admin, team-b')).rejects.toThrow(PolicyError);
+    await expect(authz.setTenantPolicy('team-a', 'g, user:bob, role:admin, team-a\nx, y')).rejects.toThrow(/start with p or g/);
+    // The refused lines took nothing away (jane) and gave nothing (bob).
+    expect(authz.authorize('team-a', user('view', 'jane'), ns)).toBe(true);
+    expect(authz.authorize('team-a', user('view', 'bob'), ns)).toBe(false);
+    await authz.setTenantPolicy('team-a', '');
+    expect(() => parseTenantPolicy('team-a', 'p, user:x, team-a, get')).toThrow(/7 fields/);
+    expect(() => parseTenantPolicy('team-a', 'p, user:x, team-a, get, , pods, *, maybe')).toThrow(/allow or deny/);
     expect(() => parseTenantPolicy('team-a', 'x, y')).toThrow(/start with p or g/);
+  });
+
+  it('refuses policy subjects without a user:, group: or role: prefix, and g lines that are not member → role', () => {
+    const refused: [string, RegExp][] = [
+      ['p, jane, team-a, *, *, *, *, allow', /subject must be user:NAME, group:NAME or role:NAME/],
+      ['p, user:, team-a, *, *, *, *, allow', /subject must be/],
+      ['p, admins:x, team-a, *, *, *, *, allow', /subject must be/],
+      ['g, jane, role:admin, team-a', /gives a role to user:NAME or group:NAME/],
+      ['g, role:view, role:admin, team-a', /gives a role to user:NAME or group:NAME/],
+      ['g, user:jane, group:admins, team-a', /gives role:NAME, not "group:admins"/],
+      ['g, group:ops, admin, team-a', /gives role:NAME/],
+    ];
+    for (const [line, reason] of refused) expect(() => parseTenantPolicy('team-a', line), line).toThrow(reason);
+    expect(parseTenantPolicy('team-a', 'p,role:deployer,team-a,create,apps,deployments,namespaced,allow\ng, group:ci, role:deployer, team-a')).toBe(
+      'p, role:deployer, team-a, create, apps, deployments, namespaced, allow\ng, group:ci, role:deployer, team-a',
+    );
+  });
+
+  it('keeps users, groups and roles apart: a user named "role:admin" or "group:x" is neither', async () => {
+    const del = parseRequestInfo('DELETE', '/api/v1/namespaces/x/pods/p');
+    expect(authz.authorize('team-a', user('view', 'role:admin'), del)).toBe(false);
+    expect(authz.authorize('team-a', user('view', 'x', ['role:admin']), del)).toBe(false);
+    await authz.setTenantPolicy('team-a', 'g, group:x, role:admin, team-a\np, user:jane, team-a, delete, , pods, namespaced, allow');
+    expect(authz.authorize('team-a', user('view', 'bob', ['x']), del)).toBe(true);
+    expect(authz.authorize('team-a', user('view', 'group:x'), del)).toBe(false);
+    expect(authz.authorize('team-a', user('view', 'jane'), del)).toBe(true);
+    expect(authz.authorize('team-a', user('view', 'bob', ['jane']), del)).toBe(false);
+    expect(authz.authorize('team-a', user('view', 'user:jane'), del)).toBe(false);
+    // A name with a comma does not share the decision made for another user's groups.
+    expect(authz.authorize('team-a', user('view', 'bob,group:x'), del)).toBe(false);
+    await authz.setTenantPolicy('team-a', '');
   });
 
   it('fails closed: no policy folder, no authorizer', async () => {
     await expect(Authorizer.load('/nonexistent')).rejects.toThrow();
+  });
+});
+
+describe('subjectsOf', () => {
+  it('prefixes the role, the user and each group', () => {
+    expect(subjectsOf(user('view', 'role:admin', ['x', 'group:y']))).toEqual(['role:view', 'user:role:admin', 'group:x', 'group:group:y']);
   });
 });
 
