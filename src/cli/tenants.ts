@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { StatusError } from '../k8s/status.js';
 import type { KubeClient } from '../k8s/client.js';
 import { kubeconfigFor, mergeIntoUserKubeconfig, removeFromUserKubeconfig, setCurrentContext, currentContext, toYaml } from '../k8s/kubeconfig.js';
-import { ROLES, type Role } from '../gateway/authenticate.js';
+import { reservedIdentity, ROLES, type Role } from '../gateway/authenticate.js';
 import { contextName, hostNamespace, validateTenantName } from '../tenants/names.js';
 import { ANNOTATIONS, readyCondition, tenantsRef, type Tenant } from '../tenants/resources.js';
 import { ensureSystem, loadSigningKeys, readGatewayInfo } from '../tenants/system.js';
@@ -29,6 +29,13 @@ function tokenOptions(cmd: Command): Command {
 function role(value: string): Role {
   if (!ROLES.includes(value as Role)) throw new CliError(`--role must be one of ${ROLES.join(', ')}; got "${value}"`);
   return value as Role;
+}
+
+/** The token's user and groups; the gateway refuses reserved ones, so none is minted. */
+function identity(f: { user: string; group: string[] }): { user: string; groups: string[] } {
+  const reserved = reservedIdentity(f.user, f.group);
+  if (reserved) throw new CliError(`--user/--group: ${reserved}`);
+  return { user: f.user, groups: f.group };
 }
 
 function name(value: string): string {
@@ -67,11 +74,12 @@ interface ConnectFlags {
 }
 
 async function connect(host: KubeClient, hostContext: string, tenant: string, f: ConnectFlags): Promise<void> {
+  const who = identity(f);
   const t = await host.find<Tenant>(tenantsRef(tenant));
   if (!t) throw new CliError(`tenant "${tenant}" not found`);
   if (readyCondition(t)?.status !== 'True') throw new CliError(`tenant "${tenant}" is not ready (${t.status?.phase ?? 'Pending'})`);
   const gateway = await readGatewayInfo(host);
-  const token = await signToken(await loadSigningKeys(host), { tenant, user: f.user, groups: f.group, role: role(f.role), ttlSeconds: ttl(f.ttl) });
+  const token = await signToken(await loadSigningKeys(host), { tenant, tenantUid: t.metadata.uid!, ...who, role: role(f.role), ttlSeconds: ttl(f.ttl) });
   const config = kubeconfigFor(contextName(tenant), { server: `${gateway.endpoint}/tenants/${tenant}`, ca: gateway.ca, token });
   if (f.print) {
     process.stdout.write(toYaml(config));
@@ -248,9 +256,11 @@ export function registerTenants(program: Command): void {
 
   tokenOptions(program.command('token <name>').description("print a bearer token for the tenant, signed by the gateway's keys")).action(async (tenantName: string, f: ConnectFlags) => {
     const tenant = name(tenantName);
+    const who = identity(f);
     const token = await withHost(f.context, async (host) => {
-      if (!(await host.find(tenantsRef(tenant)))) throw new CliError(`tenant "${tenant}" not found`);
-      return signToken(await loadSigningKeys(host), { tenant, user: f.user, groups: f.group, role: role(f.role), ttlSeconds: ttl(f.ttl) });
+      const t = await host.find<Tenant>(tenantsRef(tenant));
+      if (!t) throw new CliError(`tenant "${tenant}" not found`);
+      return signToken(await loadSigningKeys(host), { tenant, tenantUid: t.metadata.uid!, ...who, role: role(f.role), ttlSeconds: ttl(f.ttl) });
     });
     console.log(token);
   });

@@ -25,8 +25,25 @@ export function bearerToken(authorization: string | undefined): string {
 }
 
 /**
+ * Why a user name and groups must not be put in a token, or undefined when they may. They become
+ * impersonation headers at the tenant API server, where `system:` names are Kubernetes' own (group
+ * `system:masters` is cluster-admin) and `kplex:` groups are what token roles become.
+ */
+export function reservedIdentity(user: string, groups: string[]): string | undefined {
+  if (!user) return 'the user name is empty';
+  if (user.startsWith('system:')) return `the user name "${user}" is reserved: names starting with "system:" are Kubernetes' own`;
+  const group = groups.find((g) => g.startsWith('system:') || g.startsWith('kplex:'));
+  if (group !== undefined) return `the group "${group}" is reserved: groups starting with "system:" or "kplex:" are Kubernetes' and kplex's own`;
+  return undefined;
+}
+
+/** The uid of the tenant named so now, or undefined when there is none. */
+export type TenantUidLookup = (tenant: string) => string | undefined;
+
+/**
  * Verifies the gateway's JWTs against a set of public keys (several, so keys can rotate), in process:
- * no network round trip per request.
+ * no network round trip per request. A token is bound to one tenant object by its uid, so a tenant
+ * deleted and created again under the same name does not accept the tokens of the earlier one.
  */
 export class TokenVerifier {
   private keySet: ReturnType<typeof createLocalJWKSet>;
@@ -34,9 +51,9 @@ export class TokenVerifier {
    * Tokens already verified, until they expire: a signature check costs more than the rest of the
    * gateway's work on a request, and clients send the same token again and again.
    */
-  private readonly verified = new Map<string, { user: UserInfo; expiresAt: number }>();
+  private readonly verified = new Map<string, { user: UserInfo; tenantUid: string; expiresAt: number }>();
 
-  constructor(keys: JSONWebKeySet, private readonly cacheSize = 10_000) {
+  constructor(keys: JSONWebKeySet, private readonly tenantUid: TenantUidLookup, private readonly cacheSize = 10_000) {
     this.keySet = createLocalJWKSet(keys);
   }
 
@@ -51,9 +68,17 @@ export class TokenVerifier {
     const hit = this.verified.get(token);
     if (hit && hit.expiresAt > Date.now()) {
       if (hit.user.tenant !== tenant) throw unauthorized(`the token is for another tenant than "${tenant}"`);
+      // Checked on every hit: the tenant may have been re-created since the token was cached.
+      this.checkTenantUid(tenant, hit.tenantUid);
       return hit.user;
     }
     return this.verifyUncached(token, tenant);
+  }
+
+  private checkTenantUid(tenant: string, tokenUid: string): void {
+    const current = this.tenantUid(tenant);
+    if (current === undefined) throw unauthorized(`the token was issued for a tenant named "${tenant}" that no longer exists`);
+    if (current !== tokenUid) throw unauthorized(`the token was issued for an earlier tenant named "${tenant}"; get a new one with: kplex connect ${tenant}`);
   }
 
   private async verifyUncached(token: string, tenant: string): Promise<UserInfo> {
@@ -71,12 +96,19 @@ export class TokenVerifier {
       throw unauthorized(reasonOf(err));
     }
     if (claims.tenant !== tenant) throw unauthorized(`the token is for another tenant than "${tenant}"`);
+    if (typeof claims.tenant_uid !== 'string' || !claims.tenant_uid) {
+      throw unauthorized(`the token names no tenant uid: it was issued for an earlier tenant named "${tenant}" or by an older kplex; get a new one with: kplex connect ${tenant}`);
+    }
+    this.checkTenantUid(tenant, claims.tenant_uid);
     const role = claims.role as Role;
     if (!ROLES.includes(role)) throw unauthorized('the token carries no valid role');
     const groups = Array.isArray(claims.groups) ? claims.groups.filter((g): g is string => typeof g === 'string') : [];
-    const user: UserInfo = { tenant, name: String(claims.sub), groups, role };
+    const name = String(claims.sub);
+    const reserved = reservedIdentity(name, groups);
+    if (reserved) throw unauthorized(`the token is refused: ${reserved}`);
+    const user: UserInfo = { tenant, name, groups, role };
     if (this.verified.size >= this.cacheSize) this.verified.clear();
-    this.verified.set(token, { user, expiresAt: Number(claims.exp) * 1000 });
+    this.verified.set(token, { user, tenantUid: claims.tenant_uid, expiresAt: Number(claims.exp) * 1000 });
     return user;
   }
 }

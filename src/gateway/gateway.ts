@@ -18,6 +18,7 @@ import { handleRequest, handleUpgrade, type Deps } from './pipeline.js';
 import { watchSigningKeys, watchTenantPolicies } from './reloaders.js';
 import { Router } from './route.js';
 import { InlineMirror } from './mirror.js';
+import { TenantDirectory } from './tenant-directory.js';
 
 export interface GatewayOptions {
   /** The host cluster, reached with the gateway's own credential. */
@@ -51,13 +52,14 @@ export class Gateway {
     const authorizer = await Authorizer.load(o.policyDir);
     const host = new KubeClient(o.host);
     await ensureSystem(host);
-    const verifier = new TokenVerifier(publicKeySet(await loadSigningKeys(host)));
+    const directory = new TenantDirectory(host, log);
+    const verifier = new TokenVerifier(publicKeySet(await loadSigningKeys(host)), directory.uidOf);
     const onWatchError = (err: Error) => log.warn({ err: err.message }, 'tenant backends watch failed');
     const backends = new Backends(host, onWatchError);
     const keys = watchSigningKeys(host, verifier, log);
     const policies = watchTenantPolicies(host, authorizer, log);
     const mirror = new InlineMirror(host, o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, log);
-    await Promise.all([backends.start(), keys.start(), policies.start(), mirror.start()]);
+    await Promise.all([directory.start(), backends.start(), keys.start(), policies.start(), mirror.start()]);
 
     const metrics = new GatewayMetrics();
     const router = new Router(o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
@@ -89,7 +91,7 @@ export class Gateway {
     if (o.advertiseUrl) await publishGatewayInfo(host, { endpoint: o.advertiseUrl.replace('{port}', String(port)), ca: o.tls.ca });
 
     let elector: LeaderElector | undefined;
-    const parts: { stop(): Promise<void> }[] = [backends, keys, policies, mirror, { stop: async () => { router.close(); closeBackend(hostBackend); } }];
+    const parts: { stop(): Promise<void> }[] = [directory, backends, keys, policies, mirror, { stop: async () => { router.close(); closeBackend(hostBackend); } }];
     if (o.provider) {
       const provider = o.provider;
       let controller: TenantController | undefined;

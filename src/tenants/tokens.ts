@@ -21,6 +21,8 @@ export function publicKeySet(keys: SigningKey[]): JSONWebKeySet {
 
 export interface TokenRequest {
   tenant: string;
+  /** The Tenant object's metadata.uid: the token is worthless for a later tenant of the same name. */
+  tenantUid: string;
   user: string;
   groups: string[];
   role: Role;
@@ -32,7 +34,7 @@ export async function signToken(keys: SigningKey[], req: TokenRequest): Promise<
   if (!newest) throw new Error('no signing key');
   const { createdAt: _createdAt, ...jwk } = newest;
   const key = await importJWK(jwk, TOKEN_ALGORITHM);
-  return new SignJWT({ tenant: req.tenant, groups: req.groups, role: req.role })
+  return new SignJWT({ tenant: req.tenant, tenant_uid: req.tenantUid, groups: req.groups, role: req.role })
     .setProtectedHeader({ alg: TOKEN_ALGORITHM, kid: newest.kid, typ: 'JWT' })
     .setIssuer(TOKEN_ISSUER)
     .setAudience(TOKEN_AUDIENCE)
