@@ -129,7 +129,7 @@ export function registerTenants(program: Command): void {
     .description('create a tenant (virtual cluster) on the current host context, and connect to it')
     .option('-f, --values <file>', 'values file (YAML)')
     .option('--upgrade', "change an existing tenant's values, keeping its data")
-    .option('--isolate', 'isolated mode: pod security baseline, quota and network isolation on the host namespace')
+    .option('--isolate', 'isolated mode: quota and network isolation on the host namespace, pod security baseline unless the values name a podSecurityStandard')
     .option('--connect <bool>', 'connect (switch kubectl to the tenant) when ready', 'true')
     .option('--timeout <duration>', 'how long to wait for the tenant to be ready', '180s')
     .option('--context <name>', 'host kubeconfig context')
@@ -146,7 +146,8 @@ export function registerTenants(program: Command): void {
         const existing = await host.find<Tenant>(tenantsRef(tenant));
         if (f.upgrade) {
           if (!existing) throw new CliError(`tenant "${tenant}" not found; create it without --upgrade`);
-          await step(`updating the values of tenant ${tenant}`, () => host.patch(tenantsRef(tenant), { spec: { values: v } }));
+          // Replaced whole, not merged: a key left out of the new values (podSecurityStandard) must go.
+          await step(`updating the values of tenant ${tenant}`, () => host.patch(tenantsRef(tenant), [{ op: 'add', path: '/spec', value: { ...existing.spec, values: v } }], 'json'));
           await step('waiting for the tenant controller to apply them', () => waitReady(host, tenant, timeoutMs));
         } else {
           if (existing) throw new CliError(`tenant "${tenant}" already exists; change it with: kplex create ${tenant} --upgrade -f values.yaml`);

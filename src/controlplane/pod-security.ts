@@ -3,7 +3,8 @@
 // agree, a pod the host would refuse is refused by the tenant when it is written, with Kubernetes'
 // own message field by field, instead of being stored in the tenant and failing later on the host.
 
-export type PodSecurityLevel = 'privileged' | 'baseline' | 'restricted';
+export const POD_SECURITY_LEVELS = ['privileged', 'baseline', 'restricted'] as const;
+export type PodSecurityLevel = (typeof POD_SECURITY_LEVELS)[number];
 
 export interface PodSecurity {
   /** Pods that violate this level are refused. */
@@ -14,6 +15,12 @@ export interface PodSecurity {
 
 /** What Kubernetes does with no configuration: everything allowed, nothing to warn about. */
 export const UNRESTRICTED: PodSecurity = { enforce: 'privileged', warn: 'privileged' };
+
+/**
+ * A standard to enforce, warning about "restricted" below it, so that users see what the strictest level
+ * would refuse. "privileged" is Kubernetes' default: nothing enforced, nothing to warn about.
+ */
+export const podSecurityFor = (level: PodSecurityLevel): PodSecurity => (level === 'privileged' ? UNRESTRICTED : { enforce: level, warn: 'restricted' });
 
 const isUnrestricted = (p: PodSecurity): boolean => p.enforce === 'privileged' && p.warn === 'privileged';
 

@@ -1,16 +1,22 @@
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { UNRESTRICTED, type PodSecurity } from '../controlplane/pod-security.js';
+import { POD_SECURITY_LEVELS, podSecurityFor, type PodSecurity } from '../controlplane/pod-security.js';
 
 /** A tenant's configuration (the values file). Unknown keys are errors, so typos do not pass silently. */
 export const TenantValues = z
   .object({
     /**
-     * Isolated mode: pod security "baseline" enforced (by the tenant API server and the host namespace),
-     * a quota and a default-deny network policy on the host namespace.
+     * Isolated mode: pod security "baseline" enforced unless podSecurityStandard says otherwise (by the
+     * tenant API server and the host namespace), a quota and a default-deny network policy on the host
+     * namespace.
      */
     isolate: z.boolean().default(false),
+    /**
+     * The Pod Security Standard enforced in the tenant and on its host namespace; when absent, "baseline"
+     * for an isolated tenant and "privileged" (nothing enforced) otherwise.
+     */
+    podSecurityStandard: z.enum(POD_SECURITY_LEVELS).optional(),
     controlPlane: z
       .object({ provider: z.enum(['local']).default('local') })
       .strict()
@@ -43,8 +49,12 @@ export const TenantValues = z
 
 export type TenantValues = z.infer<typeof TenantValues>;
 
-/** Isolated mode enforces "baseline" and warns about "restricted", in the tenant and on the host alike. */
-export const podSecurityOf = (values: TenantValues): PodSecurity => (values.isolate ? { enforce: 'baseline', warn: 'restricted' } : UNRESTRICTED);
+/**
+ * The tenant's pod security, in the tenant and on the host alike: `podSecurityStandard` enforced (by
+ * default "baseline" when isolated, else "privileged") with warnings about "restricted".
+ */
+export const podSecurityOf = (values: TenantValues): PodSecurity =>
+  podSecurityFor(values.podSecurityStandard ?? (values.isolate ? 'baseline' : 'privileged'));
 
 export class ValuesError extends Error {}
 

@@ -8,6 +8,18 @@ describe('pod security of a tenant', () => {
     expect(podSecurityOf(parseValues({}))).toEqual(UNRESTRICTED);
   });
 
+  it('podSecurityStandard chooses the level, isolated or not; privileged enforces and warns about nothing', () => {
+    expect(podSecurityOf(parseValues({ podSecurityStandard: 'restricted' }))).toEqual({ enforce: 'restricted', warn: 'restricted' });
+    expect(podSecurityOf(parseValues({ podSecurityStandard: 'baseline' }))).toEqual({ enforce: 'baseline', warn: 'restricted' });
+    expect(podSecurityOf(parseValues({ isolate: true, podSecurityStandard: 'restricted' }))).toEqual({ enforce: 'restricted', warn: 'restricted' });
+    expect(podSecurityOf(parseValues({ isolate: true, podSecurityStandard: 'privileged' }))).toEqual(UNRESTRICTED);
+    expect(podSecurityLabels(podSecurityOf(parseValues({ podSecurityStandard: 'restricted' })))).toEqual({
+      'pod-security.kubernetes.io/enforce': 'restricted',
+      'pod-security.kubernetes.io/warn': 'restricted',
+    });
+    expect(() => parseValues({ podSecurityStandard: 'strict' })).toThrow(/podSecurityStandard: Invalid enum value. Expected 'privileged' \| 'baseline' \| 'restricted', received 'strict'/);
+  });
+
   it('labels the host namespace with the same levels, and with nothing when unrestricted', () => {
     expect(podSecurityLabels({ enforce: 'baseline', warn: 'restricted' })).toEqual({
       'pod-security.kubernetes.io/enforce': 'baseline',
