@@ -14,7 +14,7 @@ export const DEFAULT_GATEWAY_PORT = 8443;
  * The embedded default's gateway: in the supervisor's process, with the local provider running tenant
  * control planes on the host's etcd. It listens on 8443 when free (a free port otherwise).
  */
-export async function startDevGateway(host: HostCluster, dataDir: string, port?: number): Promise<{ url: string; readyMs: number; stop(): Promise<void> }> {
+export async function startDevGateway(host: HostCluster, dataDir: string, port?: number): Promise<{ url: string; metricsUrl?: string; readyMs: number; stop(): Promise<void> }> {
   const begin = Date.now();
   const listenPort = port ?? ((await portInUse(DEFAULT_GATEWAY_PORT)) ? 0 : DEFAULT_GATEWAY_PORT);
   const gateway = await Gateway.start({
@@ -23,9 +23,10 @@ export async function startDevGateway(host: HostCluster, dataDir: string, port?:
     tls: await ensureGatewayCerts(path.join(dataDir, 'gateway')),
     policyDir: path.join(packageRoot, 'policies'),
     advertiseUrl: 'https://127.0.0.1:{port}',
+    metricsListen: { host: '127.0.0.1', port: 0 },
     provider: new LocalProvider({ etcdServers: host.etcdServers, baseDir: path.join(dataDir, 'tenants'), binaries: findBinaries() }),
     // Beside the other components' logs, so `kplex dev up` prints only its own progress.
     log: createLogger('kplex-gateway', path.join(dataDir, 'logs', 'gateway.log')),
   });
-  return { url: gateway.url, readyMs: Date.now() - begin, stop: () => gateway.stop() };
+  return { url: gateway.url, metricsUrl: gateway.metricsUrl, readyMs: Date.now() - begin, stop: () => gateway.stop() };
 }

@@ -13,7 +13,8 @@ export interface DevState {
   kubeconfig?: string;
   server?: string;
   etcdServers?: string;
-  gateway?: { url: string };
+  /** The gateway's tenant-facing URL, and where its /metrics answers (loopback only). */
+  gateway?: { url: string; metricsUrl?: string };
   components: { name: string; pid: number }[];
   timings?: { hostApiServerReadyMs: number; hostReadyMs: number; gatewayReadyMs?: number };
 }

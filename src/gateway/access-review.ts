@@ -1,4 +1,3 @@
-import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tenantUnavailable } from '../k8s/status.js';
 import { readBody } from './body.js';
@@ -6,7 +5,8 @@ import type { Authorizer } from './authorize.js';
 import type { UserInfo } from './authenticate.js';
 import type { Backend } from './backends.js';
 import type { RequestInfo, ResourceVerb } from './request-info.js';
-import { impersonate } from './route.js';
+import { impersonate, type Identity } from './identity.js';
+import { forwardable } from './route.js';
 
 const MAX_REVIEW_BYTES = 64 * 1024;
 
@@ -46,28 +46,23 @@ export function reviewedRequest(review: AccessReview): RequestInfo | undefined {
 
 /**
  * `kubectl auth can-i` must tell what the gateway would do: a request passes only if the gateway's
- * policy and the tenant's RBAC both allow it. The tenant answers the review for its RBAC; when the
- * gateway's policy denies, the answer is turned into a denial with the reason.
+ * policy and the tenant's RBAC both allow it. The tenant answers the review for its RBAC (as the
+ * identity the request carries, so `--as` is answered for the impersonated user); when the gateway's
+ * policy denies, the answer is turned into a denial with the reason.
  */
-export async function reviewAccess(req: IncomingMessage, res: ServerResponse, backend: Backend, path: string, user: UserInfo, authorizer: Authorizer): Promise<void> {
+export async function reviewAccess(req: IncomingMessage, res: ServerResponse, backend: Backend, path: string, user: UserInfo, identity: Identity, authorizer: Authorizer): Promise<void> {
   const body = await readBody(req, MAX_REVIEW_BYTES);
-  impersonate(req, user);
+  impersonate(req, identity);
   // The review may come as protobuf; the answer, asked for as JSON, echoes its spec back.
   req.headers.accept = 'application/json';
-  const upstream = await new Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }>((resolve, reject) => {
-    const headers = { ...req.headers, 'content-length': String(body.length), host: backend.target.host };
-    const out = https.request(new URL(path, backend.target), { method: 'POST', agent: backend.agent, headers }, (answer) => {
-      const chunks: Buffer[] = [];
-      answer.on('data', (c: Buffer) => chunks.push(c));
-      answer.on('end', () => resolve({ status: answer.statusCode ?? 502, headers: answer.headers, body: Buffer.concat(chunks) }));
-      answer.on('error', (err) => reject(tenantUnavailable(backend.tenant, err.message)));
-    });
-    out.on('error', (err) => reject(tenantUnavailable(backend.tenant, err.message)));
-    out.end(body);
-  });
-
-  let answer = upstream.body;
-  if (upstream.status === 201 || upstream.status === 200) {
+  let upstream;
+  try {
+    upstream = await backend.pool.request({ path, method: 'POST', headers: { ...forwardable(req.headers), 'content-length': String(body.length) }, body });
+  } catch (err) {
+    throw tenantUnavailable(backend.tenant, (err as Error).message);
+  }
+  let answer = Buffer.from(await upstream.body.arrayBuffer());
+  if (upstream.statusCode === 201 || upstream.statusCode === 200) {
     const result = JSON.parse(answer.toString('utf8')) as AccessReview;
     const asked = reviewedRequest(result);
     if (result.status?.allowed && asked && !authorizer.authorize(backend.tenant, user, asked)) {
@@ -76,6 +71,6 @@ export async function reviewAccess(req: IncomingMessage, res: ServerResponse, ba
     }
   }
   if (res.headersSent) return;
-  res.writeHead(upstream.status, { 'content-type': upstream.headers['content-type'] ?? 'application/json', 'content-length': answer.length });
+  res.writeHead(upstream.statusCode, { 'content-type': String(upstream.headers['content-type'] ?? 'application/json'), 'content-length': answer.length });
   res.end(answer);
 }

@@ -1,4 +1,4 @@
-import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSONWebKeySet } from 'jose';
 import { unauthorized, StatusError } from '../k8s/status.js';
 
 export const ROLES = ['admin', 'edit', 'view'] as const;
@@ -121,4 +121,19 @@ function reasonOf(err: unknown): string {
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'the token signature is not valid';
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'the token is signed with an unknown key';
   return 'the token is not valid';
+}
+
+/**
+ * The tenant a token names, read before the token is verified: only to choose the tenant it is then
+ * verified for (a request without the /tenants/NAME prefix).
+ */
+export function tenantOfToken(token: string): string {
+  let claims: Record<string, unknown>;
+  try {
+    claims = decodeJwt(token);
+  } catch {
+    throw unauthorized('the token is not a JWT');
+  }
+  if (typeof claims.tenant !== 'string' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(claims.tenant)) throw unauthorized('the token names no tenant');
+  return claims.tenant;
 }

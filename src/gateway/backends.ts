@@ -1,38 +1,49 @@
-import https from 'node:https';
 import { Pool } from 'undici';
 import type { KubeClient, KubeObject } from '../k8s/client.js';
 import { core } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
 import { LABELS } from '../tenants/resources.js';
+import type { Limits } from './limits.js';
 
-/** How the gateway reaches one API server (a tenant's, or the host's): a URL and pooled TLS connections with its credential. */
+/** How the gateway reaches one API server for one tenant: a URL and pooled TLS connections with its credential. */
 export interface Backend {
-  /** Who answers, for error messages: the tenant's name, or "the host cluster". */
+  /** Whose requests it carries: the tenant's name. */
   tenant: string;
+  /** Who answers, for error messages: the tenant's control plane, or "the host cluster". */
+  answeredBy: 'tenant' | 'host';
   target: URL;
-  /** Keep-alive connection pool for ordinary requests (undici: the cheapest client per request). */
+  /**
+   * Ordinary requests, each bounded by a timeout. Long-running ones (watches, logs) hold a connection for
+   * as long as the client wants, so they get a pool of their own and can never queue the others.
+   */
   pool: Pool;
-  /** Node's agent, for the few requests made with node:https (access reviews). */
-  agent: https.Agent;
+  streams: Pool;
   /** TLS options for upgraded connections (exec, attach, port-forward), which do not pool. */
   tls: { ca: string; cert: string; key: string };
 }
 
-export function backendFor(tenant: string, server: string, tls: Backend['tls']): Backend {
+/** kube-apiserver's own request timeout: an ordinary request that takes longer has failed. */
+export const REQUEST_TIMEOUT_MS = 60_000;
+
+export function backendFor(tenant: string, answeredBy: Backend['answeredBy'], server: string, tls: Backend['tls'], limits: Limits): Backend {
   const target = new URL(server);
+  const pool = (connections: number, bodyTimeout: number): Pool =>
+    new Pool(target.origin, { connections, pipelining: 1, connect: tls, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout });
   return {
     tenant,
+    answeredBy,
     target,
-    pool: new Pool(target.origin, { connections: 128, pipelining: 1, connect: tls, headersTimeout: 0, bodyTimeout: 0 }),
-    agent: new https.Agent({ keepAlive: true, maxSockets: 16, ...tls }),
+    pool: pool(limits.perTenant.requests, REQUEST_TIMEOUT_MS),
+    streams: pool(limits.perTenant.longRunning, 0),
     tls,
   };
 }
 
 export function closeBackend(backend: Backend): void {
-  backend.agent.destroy();
-  // Requests still running on the old pool (watches) end; clients re-establish them.
-  void backend.pool.destroy().catch(() => undefined);
+  // Requests still running on the old pools (watches) end; clients re-establish them.
+  for (const p of [backend.pool, backend.streams]) {
+    p.destroy().catch(() => undefined); // destroying a pool only fails when it already is
+  }
 }
 
 interface Secret extends KubeObject {
@@ -41,16 +52,25 @@ interface Secret extends KubeObject {
 
 const decode = (s: Secret, key: string): string => Buffer.from(s.data?.[key] ?? '', 'base64').toString('utf8');
 
+/** The host API server as the gateway reaches it with its own credential. */
+export interface HostAccess {
+  server: string;
+  tls: Backend['tls'];
+}
+
 /**
- * The routing table: tenant → backend, read from the `vc-<tenant>` Secrets the tenant controller writes
- * in the host cluster, so every gateway replica routes the same way and a restart loses nothing.
+ * The routing table: tenant → its control plane, read from the `vc-<tenant>` Secrets the tenant
+ * controller writes in the host cluster, so every gateway replica routes the same way and a restart
+ * loses nothing. Each tenant also has pools of its own to the host (pod logs, exec, attach,
+ * port-forward), so no tenant can use up the connections another one needs.
  */
 export class Backends {
   private readonly byTenant = new Map<string, Backend>();
+  private readonly hostByTenant = new Map<string, Backend>();
   private readonly informer: Informer<Secret>;
 
-  constructor(host: KubeClient, onError: (err: Error) => void) {
-    this.informer = new Informer<Secret>(host, core('secrets'), {
+  constructor(kube: KubeClient, private readonly host: HostAccess, private readonly limits: Limits, onError: (err: Error) => void) {
+    this.informer = new Informer<Secret>(kube, core('secrets'), {
       onUpsert: (s) => this.upsert(s),
       onDelete: (s) => this.remove(s.metadata.labels?.[LABELS.tenant]),
     }, { labelSelector: `${LABELS.kubeconfig}=true` }, onError);
@@ -64,6 +84,18 @@ export class Backends {
     return this.byTenant.get(tenant);
   }
 
+  /** The tenant's pools to the host API server; only for tenants that have a control plane. */
+  hostFor(tenant: string): Backend {
+    let b = this.hostByTenant.get(tenant);
+    if (!b) this.hostByTenant.set(tenant, (b = backendFor(tenant, 'host', this.host.server, this.host.tls, this.limits)));
+    return b;
+  }
+
+  /** Every backend, for metrics. */
+  all(): Backend[] {
+    return [...this.byTenant.values(), ...this.hostByTenant.values()];
+  }
+
   private upsert(s: Secret): void {
     const tenant = s.metadata.labels?.[LABELS.tenant];
     if (!tenant) return;
@@ -72,18 +104,20 @@ export class Backends {
     const old = this.byTenant.get(tenant);
     if (old && old.target.href === new URL(server).href && old.tls.cert === tls.cert) return;
     if (old) closeBackend(old);
-    this.byTenant.set(tenant, backendFor(tenant, server, tls));
+    this.byTenant.set(tenant, backendFor(tenant, 'tenant', server, tls, this.limits));
   }
 
   private remove(tenant: string | undefined): void {
-    const backend = tenant ? this.byTenant.get(tenant) : undefined;
-    if (!backend) return;
-    closeBackend(backend);
-    this.byTenant.delete(backend.tenant);
+    if (!tenant) return;
+    for (const table of [this.byTenant, this.hostByTenant]) {
+      const backend = table.get(tenant);
+      if (backend) closeBackend(backend);
+      table.delete(tenant);
+    }
   }
 
   async stop(): Promise<void> {
     await this.informer.stop();
-    for (const b of this.byTenant.values()) closeBackend(b);
+    for (const b of this.all()) closeBackend(b);
   }
 }

@@ -1,11 +1,15 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Backend } from './backends.js';
 
-/** The gateway's Prometheus metrics, in a registry of their own (several gateways may share a process in tests). */
+/**
+ * The gateway's Prometheus metrics, in a registry of their own (several gateways may share a process in
+ * tests). Series are labelled only with tenants whose token was valid, so nobody can make up new ones.
+ */
 export class GatewayMetrics {
   readonly registry = new Registry();
   readonly requests = new Counter({
     name: 'kplex_gateway_requests_total',
-    help: 'Requests answered, by tenant, verb and HTTP code.',
+    help: 'Requests answered, by tenant ("" before authentication), verb and HTTP code.',
     labelNames: ['tenant', 'verb', 'code'] as const,
     registers: [this.registry],
   });
@@ -18,12 +22,39 @@ export class GatewayMetrics {
   });
   readonly openWatches = new Gauge({
     name: 'kplex_gateway_open_watches',
-    help: 'Long-running requests (watches, logs -f, exec, attach, port-forward) open now, by tenant.',
+    help: 'Long-running requests (watches, logs, exec, attach, port-forward) open now, by tenant.',
     labelNames: ['tenant'] as const,
     registers: [this.registry],
   });
+  private readonly upstream = new Gauge({
+    name: 'kplex_gateway_upstream_requests',
+    help: 'Requests the gateway has open to an API server now, by tenant and upstream (tenant or host).',
+    labelNames: ['tenant', 'upstream'] as const,
+    registers: [this.registry],
+  });
 
-  constructor() {
+  constructor(backends: () => Backend[]) {
     collectDefaultMetrics({ register: this.registry, prefix: 'kplex_gateway_' });
+    new Gauge({
+      name: 'kplex_gateway_upstream_connections',
+      help: 'Connections the gateway holds open to an API server now, by tenant and upstream (tenant or host).',
+      labelNames: ['tenant', 'upstream'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const b of backends()) this.inc({ tenant: b.tenant, upstream: b.answeredBy }, b.pool.stats.connected + b.streams.stats.connected);
+      },
+    });
+  }
+
+  /** Counts a request open to `backend` until the returned function is called (once). */
+  upstreamStarted(backend: Backend): () => void {
+    const labels = { tenant: backend.tenant, upstream: backend.answeredBy };
+    this.upstream.inc(labels);
+    let open = true;
+    return () => {
+      if (open) this.upstream.dec(labels);
+      open = false;
+    };
   }
 }

@@ -14,6 +14,9 @@
  * request whose verb is the lower-cased method.
  */
 
+import { badRequest, type StatusError } from '../k8s/status.js';
+import { isDns1123Label, isDns1123Subdomain, pathSegmentProblem } from '../k8s/validation.js';
+
 export type ResourceVerb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection' | 'proxy';
 
 export interface ResourceRequestInfo {
@@ -133,4 +136,39 @@ export function describeDenial(user: string, info: RequestInfo): string {
   const resource = info.subresource ? `${info.resource}/${info.subresource}` : info.resource;
   const scope = info.namespace ? `in the namespace "${info.namespace}"` : 'at the cluster scope';
   return `User "${user}" cannot ${info.verb} resource "${resource}" in API group "${info.apiGroup}" ${scope}`;
+}
+
+/**
+ * Refuses a URL whose segments could mean something else once decoded: malformed percent-encoding,
+ * empty or dot segments, encoded separators, control characters; and a namespace that is not a DNS
+ * label. Every name the gateway later puts into a URL has passed here (and is encoded again there).
+ */
+export function pathProblem(url: string): StatusError | undefined {
+  const q = url.indexOf('?');
+  const path = q >= 0 ? url.slice(0, q) : url;
+  const segments = path.split('/').slice(1);
+  if (segments.at(-1) === '') segments.pop();
+  for (const raw of segments) {
+    let segment: string;
+    try {
+      segment = decodeURIComponent(raw);
+    } catch {
+      return badRequest(`the path segment "${raw}" is not valid percent-encoding`);
+    }
+    if (segment === '') return badRequest(`the path "${path}" has an empty segment`);
+    const problem = pathSegmentProblem(segment);
+    if (problem) return badRequest(`the path segment ${JSON.stringify(segment)} ${problem}`);
+  }
+  return undefined;
+}
+
+/** Names the request info carries that kube-apiserver would refuse, as a 400; undefined when they are valid. */
+export function nameProblem(info: RequestInfo): StatusError | undefined {
+  if (!info.isResourceRequest) return undefined;
+  if (info.namespace && !isDns1123Label(info.namespace)) return badRequest(`namespace ${JSON.stringify(info.namespace)} is not a valid namespace name (a DNS-1123 label)`);
+  // Pods are named by DNS subdomains; their subresources are the ones the gateway sends to the host.
+  if (info.apiGroup === '' && info.resource === 'pods' && info.name && !isDns1123Subdomain(info.name)) {
+    return badRequest(`pod name ${JSON.stringify(info.name)} is not a valid pod name (a DNS-1123 subdomain)`);
+  }
+  return undefined;
 }

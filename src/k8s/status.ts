@@ -13,13 +13,16 @@ export type StatusReason =
   | 'ServiceUnavailable'
   | 'MethodNotAllowed'
   | 'InternalError'
-  | 'Timeout';
+  | 'Timeout'
+  | 'TooManyRequests';
 
 export interface StatusDetails {
   name?: string;
   group?: string;
   kind?: string;
   causes?: { reason?: string; message: string; field?: string }[];
+  /** With 429: when to try again; also sent as the Retry-After header, as kube-apiserver does. */
+  retryAfterSeconds?: number;
 }
 
 /** A Kubernetes `Status` object, the one error body every Kubernetes client understands. */
@@ -82,6 +85,12 @@ export const entityTooLarge = (limit: number): StatusError =>
 export const tenantUnavailable = (tenant: string, why: string): StatusError =>
   new StatusError(503, 'ServiceUnavailable', `the control plane of tenant "${tenant}" is unavailable: ${why}`);
 
+export const forbidden = (message: string, details?: StatusDetails): StatusError => new StatusError(403, 'Forbidden', message, details);
+
+/** kube-apiserver's answer when its max-in-flight limit is reached (k8s.io/apiserver filters/maxinflight.go). */
+export const tooManyRequests = (why: string, retryAfterSeconds = 1): StatusError =>
+  new StatusError(429, 'TooManyRequests', `Too many requests, please try again later: ${why}`, { retryAfterSeconds });
+
 export const internalError = (why: string): StatusError =>
   new StatusError(500, 'InternalError', `Internal error occurred: ${why}`);
 
@@ -96,6 +105,7 @@ export function writeStatus(res: ServerResponse, err: StatusError): void {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-cache, private',
+    ...(err.details?.retryAfterSeconds ? { 'retry-after': String(err.details.retryAfterSeconds) } : {}),
   });
   res.end(body);
 }

@@ -229,13 +229,27 @@ spec:
     expect(processesMentioning(`${tenantDir}/pki/apiserver.crt`).length).toBe(1);
   });
 
-  it('serves /healthz and Prometheus /metrics by tenant, verb and code', async () => {
-    const url = readState(dataDir)!.gateway!.url;
-    const r = await run('curl', ['-sk', `${url}/metrics`], {}, 10_000);
+  it('serves /healthz, and Prometheus /metrics by tenant, verb and code on its own listener', async () => {
+    const state = readState(dataDir)!.gateway!;
+    const r = await run('curl', ['-s', state.metricsUrl!], {}, 10_000);
     expect(r.stdout).toMatch(/kplex_gateway_requests_total\{tenant="team-a",verb="list",code="200"\} \d+/);
     expect(r.stdout).toContain('kplex_gateway_request_duration_seconds_bucket');
-    expect(r.stdout).toContain('kplex_gateway_open_watches');
-    expect((await run('curl', ['-sk', `${url}/healthz`], {}, 10_000)).stdout).toBe('ok');
+    expect((await run('curl', ['-sk', `${state.url}/healthz`], {}, 10_000)).stdout).toBe('ok');
+  });
+
+  it('kubectl get --raw reaches the token\'s tenant from the server root', async () => {
+    const api = await k('a', ['get', '--raw', '/api']);
+    expect(api.code, api.stderr).toBe(0);
+    expect(JSON.parse(api.stdout)).toMatchObject({ kind: 'APIVersions' });
+    const openapi = await k('a', ['get', '--raw', '/openapi/v3']);
+    expect(openapi.code, openapi.stderr).toBe(0);
+    expect(openapi.stdout).toContain('apis/apps/v1');
+    const livez = await k('a', ['get', '--raw', '/livez?verbose']);
+    expect(livez.code, livez.stderr).toBe(0);
+    expect(livez.stdout).toContain('livez check passed');
+    // The same through the prefix form, and a CRD only team-a has is not seen by team-b's token.
+    expect((await k('a', ['get', '--raw', '/tenants/team-a/apis/example.com/v1'])).code).toBe(0);
+    expect((await k('b', ['get', '--raw', '/apis/example.com/v1'])).code).not.toBe(0);
   });
 
   it('delete removes the tenant, its host namespace and its context', async () => {

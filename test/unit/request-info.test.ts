@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeDenial, isLongRunning, parseRequestInfo } from '../../src/gateway/request-info.js';
+import { describeDenial, isLongRunning, nameProblem, parseRequestInfo, pathProblem } from '../../src/gateway/request-info.js';
 
 type Row = [method: string, url: string, verb: string, group: string, version: string, namespace: string, resource: string, subresource: string, name: string];
 
@@ -122,5 +122,40 @@ describe('describeDenial', () => {
     expect(describeDenial('jane', parseRequestInfo('GET', '/api/v1/namespaces/dev/pods/p/log'))).toBe(
       'User "jane" cannot get resource "pods/log" in API group "" in the namespace "dev"',
     );
+  });
+});
+
+describe('pathProblem and nameProblem: what is refused before anything is forwarded', () => {
+  it.each([
+    '/api/v1/namespaces/n/pods/p%3Fx/log',
+    '/api/v1/namespaces/n/pods/p%2Fexec/log',
+    '/api/v1/namespaces/n/pods/p%2fexec/log',
+    '/api/v1/namespaces/n/pods/%2e%2e/log',
+    '/api/v1/namespaces/n/pods/../log',
+    '/api/v1/namespaces/./pods',
+    '/api/v1/namespaces/n/pods/p%23x/log',
+    '/api/v1/namespaces/n/pods/p%00/log',
+    '/api/v1/namespaces/n/pods/p%5Cx',
+    '/api/v1/namespaces/n/pods/p%25x',
+    '/api/v1/namespaces/n/pods/p%zz',
+    '/api//v1/pods',
+    '/openapi/v3/../../api',
+  ])('refuses %s with a 400', (url) => {
+    const problem = pathProblem(url);
+    expect(problem?.code).toBe(400);
+    expect(problem?.reason).toBe('BadRequest');
+  });
+
+  it.each(['/api/v1/namespaces/n/pods/p/log?container=a%2Fb', '/api/v1/pods/', '/apis/rbac.authorization.k8s.io/v1/clusterroles/system:controller:x', '/version', '/'])('lets %s pass', (url) => {
+    expect(pathProblem(url)).toBeUndefined();
+  });
+
+  it('refuses namespaces that are not DNS labels and pod names that are not DNS subdomains', () => {
+    expect(nameProblem(parseRequestInfo('GET', '/api/v1/namespaces/Kube/pods'))?.message).toMatch(/namespace "Kube" is not a valid namespace name/);
+    expect(nameProblem(parseRequestInfo('GET', `/api/v1/namespaces/${'a'.repeat(64)}/pods`))?.code).toBe(400);
+    expect(nameProblem(parseRequestInfo('GET', '/api/v1/namespaces/n/pods/Web_1/log'))?.message).toMatch(/pod name "Web_1" is not a valid pod name/);
+    expect(nameProblem(parseRequestInfo('GET', '/api/v1/namespaces/n/pods/web-1.a/log'))).toBeUndefined();
+    // Other kinds have other name rules (RBAC names hold ':'); the tenant API server judges those.
+    expect(nameProblem(parseRequestInfo('GET', '/apis/rbac.authorization.k8s.io/v1/clusterroles/system:x'))).toBeUndefined();
   });
 });
