@@ -2,6 +2,7 @@ import { Pool } from 'undici';
 import type { KubeClient, KubeObject } from '../k8s/client.js';
 import { core } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
+import { hostNamespace, kubeconfigSecretName } from '../tenants/names.js';
 import { LABELS } from '../tenants/resources.js';
 import type { Limits } from './limits.js';
 
@@ -52,6 +53,15 @@ interface Secret extends KubeObject {
 
 const decode = (s: Secret, key: string): string => Buffer.from(s.data?.[key] ?? '', 'base64').toString('utf8');
 
+/**
+ * The tenant a kubeconfig Secret routes, only where the tenant controller writes it (`vc-NAME` in
+ * `kplex-NAME`): a labelled Secret anywhere else on the host must not redirect or drop a tenant's traffic.
+ */
+function routeOf(s: Secret): string | undefined {
+  const tenant = s.metadata.labels?.[LABELS.tenant];
+  return tenant && s.metadata.namespace === hostNamespace(tenant) && s.metadata.name === kubeconfigSecretName(tenant) ? tenant : undefined;
+}
+
 /** The host API server as the gateway reaches it with its own credential. */
 export interface HostAccess {
   server: string;
@@ -71,8 +81,14 @@ export class Backends {
 
   constructor(kube: KubeClient, private readonly host: HostAccess, private readonly limits: Limits, onError: (err: Error) => void) {
     this.informer = new Informer<Secret>(kube, core('secrets'), {
-      onUpsert: (s) => this.upsert(s),
-      onDelete: (s) => this.remove(s.metadata.labels?.[LABELS.tenant]),
+      onUpsert: (s) => {
+        const tenant = routeOf(s);
+        if (tenant) this.upsert(tenant, s);
+      },
+      onDelete: (s) => {
+        const tenant = routeOf(s);
+        if (tenant) this.remove(tenant);
+      },
     }, { labelSelector: `${LABELS.kubeconfig}=true` }, onError);
   }
 
@@ -96,9 +112,7 @@ export class Backends {
     return [...this.byTenant.values(), ...this.hostByTenant.values()];
   }
 
-  private upsert(s: Secret): void {
-    const tenant = s.metadata.labels?.[LABELS.tenant];
-    if (!tenant) return;
+  private upsert(tenant: string, s: Secret): void {
     const server = decode(s, 'server');
     const tls = { ca: decode(s, 'ca.crt'), cert: decode(s, 'tls.crt'), key: decode(s, 'tls.key') };
     const old = this.byTenant.get(tenant);
@@ -107,8 +121,7 @@ export class Backends {
     this.byTenant.set(tenant, backendFor(tenant, 'tenant', server, tls, this.limits));
   }
 
-  private remove(tenant: string | undefined): void {
-    if (!tenant) return;
+  private remove(tenant: string): void {
     for (const table of [this.byTenant, this.hostByTenant]) {
       const backend = table.get(tenant);
       if (backend) closeBackend(backend);

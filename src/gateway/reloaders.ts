@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { core, type KubeClient, type KubeObject } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
-import { SYSTEM_NAMESPACE } from '../tenants/names.js';
+import { hostNamespace, SYSTEM_NAMESPACE } from '../tenants/names.js';
 import { LABELS } from '../tenants/resources.js';
 import { parseSigningKeys, SIGNING_KEYS_SECRET } from '../tenants/system.js';
 import { publicKeySet } from '../tenants/tokens.js';
@@ -28,7 +28,8 @@ export function watchSigningKeys(host: KubeClient, verifier: TokenVerifier, log:
 export function watchTenantPolicies(host: KubeClient, authorizer: Authorizer, log: Logger): Informer<WithData> {
   const apply = (cm: WithData, csv: string): void => {
     const tenant = cm.metadata.labels?.[LABELS.tenant];
-    if (!tenant) return;
+    // Only the tenant's host namespace speaks for it: a labelled ConfigMap elsewhere grants nothing.
+    if (!tenant || cm.metadata.namespace !== hostNamespace(tenant)) return;
     authorizer.setTenantPolicy(tenant, csv).then(
       () => log.info({ tenant }, 'tenant policy loaded'),
       (err: Error) => log.error({ tenant, err: err.message }, 'tenant policy refused'),
