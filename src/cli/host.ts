@@ -1,13 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { KubeClient } from '../k8s/client.js';
-import { accessFromKubeconfig, currentContext, userKubeconfigPath, writePrivateFile } from '../k8s/kubeconfig.js';
+import { accessFromKubeconfig, currentContext, kubeconfigFiles, writePrivateFile } from '../k8s/kubeconfig.js';
 
 /**
- * Which host context each tenant context was connected from, kept beside the user's kubeconfig, so
- * that commands run while a tenant context is current still reach the host, and `disconnect` knows
- * where to go back to.
+ * Which host context each tenant context was connected from, kept beside the user's (first) kubeconfig
+ * file, so that commands run while a tenant context is current still reach the host, and `disconnect`
+ * knows where to go back to.
  */
-const connectionsFile = (): string => `${userKubeconfigPath()}.kplex.json`;
+const connectionsFile = (): string => `${kubeconfigFiles()[0]}.kplex.json`;
 
 type Connections = Record<string, { hostContext: string }>;
 

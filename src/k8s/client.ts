@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
 import { StatusError } from './status.js';
 
@@ -91,8 +92,9 @@ export class KubeClient {
         ca: access.ca,
         cert: access.cert,
         key: access.key,
-        // A server URL may carry a path (tenants behind the gateway); TLS names come from the host only.
-        servername: this.base.hostname === '127.0.0.1' ? undefined : this.base.hostname,
+        // A server URL may carry a path (tenants behind the gateway); TLS names come from the host only,
+        // and an address is no name (SNI refuses one: an in-cluster server is one).
+        servername: isIP(this.base.hostname.replace(/^\[|\]$/g, '')) ? undefined : this.base.hostname,
       },
       headersTimeout: 0,
       bodyTimeout: 0,
