@@ -71,6 +71,28 @@ function withQuery(path: string, query?: Query): string {
 }
 
 /**
+ * The lines of a byte stream (a watch: one JSON event a line). The decoder keeps the bytes of a character
+ * that a chunk ends inside of until the next chunk completes it; a line the stream ends without a
+ * newline is the last one.
+ */
+export async function* lines(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let buffer = '';
+  for await (const chunk of chunks) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let start = 0;
+    let nl: number;
+    while ((nl = buffer.indexOf('\n', start)) >= 0) {
+      yield buffer.slice(start, nl);
+      start = nl + 1;
+    }
+    buffer = buffer.slice(start);
+  }
+  buffer += decoder.decode();
+  if (buffer) yield buffer;
+}
+
+/**
  * A small JSON client for one API server on an undici connection pool. Failures are StatusErrors,
  * so callers handle API errors and connection errors the same way.
  */
@@ -230,19 +252,12 @@ export class KubeClient {
       const text = await res.body.text();
       throw StatusError.fromStatus(text ? JSON.parse(text) : undefined, res.statusCode);
     }
-    let buffer = '';
     try {
-      for await (const chunk of res.body) {
-        buffer += (chunk as Buffer).toString('utf8');
-        let nl: number;
-        while ((nl = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, nl);
-          buffer = buffer.slice(nl + 1);
-          if (!line.trim()) continue;
-          const event = JSON.parse(line) as WatchEvent<T>;
-          if (event.type === 'ERROR') throw StatusError.fromStatus(event.object, 500);
-          await onEvent(event);
-        }
+      for await (const line of lines(res.body)) {
+        if (!line.trim()) continue;
+        const event = JSON.parse(line) as WatchEvent<T>;
+        if (event.type === 'ERROR') throw StatusError.fromStatus(event.object, 500);
+        await onEvent(event);
       }
     } catch (err) {
       if (opts.signal.aborted) return;
