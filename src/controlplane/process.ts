@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync, existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ProcessSpec {
   /** The component's name as users know it: "etcd", "kube-apiserver", … */
@@ -38,8 +39,6 @@ export function alive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Ends a whole process group: SIGTERM, then SIGKILL after `graceMs`. Resolves once the group is gone. */
 export async function killGroup(pgid: number, graceMs = 10_000): Promise<void> {

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { KubeClient, core, type ClusterAccess, type KubeObject } from '../k8s/client.js';
 import type { Binaries, Program } from '../controlplane/binaries.js';
@@ -56,8 +57,6 @@ function nodeObject(name: string): KubeObject {
     },
   };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function waitNodesReady(client: KubeClient, count: number, kwok: ManagedProcess): Promise<void> {
   let ready = 0;

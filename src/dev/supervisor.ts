@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { findBinaries, type Program } from '../controlplane/binaries.js';
 import { alive, killGroup, type ComponentError } from '../controlplane/process.js';
 import { kubeconfigFor, mergeIntoUserKubeconfig } from '../k8s/kubeconfig.js';
@@ -100,7 +101,7 @@ export async function stopDevCluster(dataDir: string): Promise<boolean> {
   if (alive(s.pid)) {
     process.kill(s.pid, 'SIGTERM');
     const deadline = Date.now() + 30_000;
-    while (alive(s.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (alive(s.pid) && Date.now() < deadline) await sleep(100);
     if (alive(s.pid)) process.kill(s.pid, 'SIGKILL');
   }
   for (const c of s.components) if (alive(-c.pid)) await killGroup(c.pid, 5_000);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeClient, KubeObject, ResourceRef } from './client.js';
 import { StatusError } from './status.js';
 
@@ -8,7 +9,6 @@ export interface InformerHandlers<T extends KubeObject> {
 }
 
 const keyOf = (o: KubeObject): string => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A cache of one collection, kept current by list + watch; a watch that ends is resumed, one that

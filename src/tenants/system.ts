@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { core, type KubeClient, type KubeObject } from '../k8s/client.js';
 import { StatusError } from '../k8s/status.js';
 import { SYSTEM_NAMESPACE } from './names.js';
@@ -13,8 +14,6 @@ interface Secret extends KubeObject {
 interface ConfigMap extends KubeObject {
   data?: Record<string, string>;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Installs what kplex keeps in a host cluster: its namespace and the Tenant CRD (idempotent). */
 export async function ensureSystem(host: KubeClient): Promise<void> {
