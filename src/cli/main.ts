@@ -1,7 +1,24 @@
+// Every command starts by loading this file, so it and what it imports stay small (commander and the
+// command definitions); a command's implementation is imported when that command runs.
 import { Command, CommanderError } from 'commander';
 import { registerDev } from './dev.js';
-import { registerGateway } from './gateway.js';
 import { registerTenants } from './tenants.js';
+
+/** The command `argv` runs, if any: its first word that is not an option (`help` names the next one). */
+function commandOf(argv: string[]): string | undefined {
+  const words = argv.slice(2).filter((a) => !a.startsWith('-'));
+  return words[0] === 'help' ? words[1] : words[0];
+}
+
+/**
+ * `kplex gateway` and its subcommands are defined in a module that imports the whole gateway, so it is
+ * loaded only when one of them runs (or its help is asked for); otherwise a stand-in lists the command
+ * in the help.
+ */
+async function registerGateway(program: Command, argv: string[]): Promise<void> {
+  if (commandOf(argv) === 'gateway') (await import('./gateway.js')).registerGateway(program);
+  else program.command('gateway').description('run the TLS gateway: authenticates tenant tokens, authorizes, and proxies to tenant control planes');
+}
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('kplex')
@@ -10,7 +27,7 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError(false);
   registerTenants(program);
-  registerGateway(program);
+  await registerGateway(program, argv);
   registerDev(program);
   try {
     await program.parseAsync(argv);

@@ -1,5 +1,3 @@
-import ora from 'ora';
-
 export const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
 
 /**
@@ -7,7 +5,8 @@ export const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
  * a spinner on a terminal, one plain line per finished step otherwise (logs, CI, a detached supervisor).
  */
 export async function step<T>(text: string, run: () => Promise<T>, detail?: (result: T) => string): Promise<T> {
-  const spinner = process.stderr.isTTY ? ora({ text, stream: process.stderr }).start() : undefined;
+  // The spinner library is loaded only where a spinner shows.
+  const spinner = process.stderr.isTTY ? (await import('ora')).default({ text, stream: process.stderr }).start() : undefined;
   const begin = Date.now();
   const line = (ok: boolean, extra: string) => {
     const msg = `${text} (${ok ? '' : 'failed after '}${seconds(Date.now() - begin)}${extra})`;

@@ -1,0 +1,117 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StatusError } from '../k8s/status.js';
+import type { KubeClient } from '../k8s/client.js';
+import { removeFromUserKubeconfig } from '../k8s/kubeconfig.js';
+import { contextName, hostNamespace } from '../tenants/names.js';
+import { ANNOTATIONS, readyCondition, tenantsRef, type Tenant } from '../tenants/resources.js';
+import { ensureSystem, readGatewayInfo } from '../tenants/system.js';
+import { parseValues, readValuesFile, type TenantValues } from '../tenants/values.js';
+import { connectTo, durationFlag, tenantName } from './connect.js';
+import { CliError } from './errors.js';
+import { readConnections, withHost, writeConnections } from './host.js';
+import { seconds, step } from './progress.js';
+import { unlessInterrupted } from './signals.js';
+
+/** Waits until the controller has seen the tenant's current generation and reports it Ready. */
+async function waitReady(host: KubeClient, tenant: string, timeoutMs: number): Promise<Tenant> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const t = await host.find<Tenant>(tenantsRef(tenant));
+    if (!t) throw new CliError(`tenant "${tenant}" disappeared while waiting for it`);
+    const ready = readyCondition(t);
+    const current = (t.status?.observedGeneration ?? 0) >= (t.metadata.generation as number);
+    if (current && ready?.status === 'True') return t;
+    if (current && t.status?.phase === 'Failed') throw new CliError(`tenant "${tenant}" failed: ${ready?.message ?? 'unknown reason'}`);
+    if (Date.now() > deadline) {
+      const hint = t.status ? `last status: ${t.status.phase} (${ready?.message ?? ''})` : 'no tenant controller reported on it: is a gateway running (kplex dev up, or kplex gateway with a provider)?';
+      throw new CliError(`tenant "${tenant}" was not ready after ${timeoutMs / 1000}s; ${hint}`);
+    }
+    await sleep(200);
+  }
+}
+
+/** Removes a tenant's context from the user's kubeconfig and the connections file; whether there was one. */
+function forgetContext(tenant: string, hostContext: string): boolean {
+  const ctx = contextName(tenant);
+  const found = removeFromUserKubeconfig(ctx, { fallback: hostContext });
+  const connections = readConnections();
+  delete connections[ctx];
+  writeConnections(connections);
+  return found;
+}
+
+function values(file: string | undefined, isolate: boolean | undefined): TenantValues {
+  try {
+    const v = file ? readValuesFile(file) : parseValues({});
+    return isolate === undefined ? v : { ...v, isolate };
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+}
+
+export async function create(name: string, f: { values?: string; upgrade?: boolean; isolate?: boolean; connect: string; timeout: string; context?: string }): Promise<void> {
+  const tenant = tenantName(name);
+  const v = values(f.values, f.isolate);
+  const timeoutMs = durationFlag('--timeout', f.timeout) * 1000;
+  const begin = Date.now();
+  await withHost(f.context, async (host, hostContext) => {
+    await step('checking the host cluster and its gateway', async () => {
+      await ensureSystem(host);
+      await readGatewayInfo(host);
+    });
+    const existing = await host.find<Tenant>(tenantsRef(tenant));
+    if (f.upgrade) {
+      if (!existing) throw new CliError(`tenant "${tenant}" not found; create it without --upgrade`);
+      // Replaced whole, not merged: a key left out of the new values (podSecurityStandard) must go.
+      await step(`updating the values of tenant ${tenant}`, () => host.patch(tenantsRef(tenant), [{ op: 'add', path: '/spec', value: { ...existing.spec, values: v } }], 'json'));
+      await step('waiting for the tenant controller to apply them', () => waitReady(host, tenant, timeoutMs));
+    } else {
+      if (existing) throw new CliError(`tenant "${tenant}" already exists; change it with: kplex create ${tenant} --upgrade -f values.yaml`);
+      await step(`writing tenant ${tenant}`, async () => {
+        try {
+          await host.create(tenantsRef(), { apiVersion: 'kplex.dev/v1alpha1', kind: 'Tenant', metadata: { name: tenant }, spec: { values: v } });
+        } catch (err) {
+          if (err instanceof StatusError && err.code === 409) throw new CliError(`tenant "${tenant}" already exists`);
+          throw err;
+        }
+      });
+      try {
+        // Ctrl-C while waiting is a failed create too: it must not leave a tenant behind.
+        await step(`starting the control plane of ${tenant} (namespace ${hostNamespace(tenant)})`, () => unlessInterrupted(waitReady(host, tenant, timeoutMs), `interrupted; tenant "${tenant}" removed again`),
+          (t) => (t.status?.controlPlaneReadyMs ? `API server ready in ${seconds(t.status.controlPlaneReadyMs)}` : 'ready'));
+      } catch (err) {
+        // Nothing half-made: a tenant that did not come up is removed again.
+        await host.delete(tenantsRef(tenant)).catch((cleanup: Error) => console.error(`kplex: could not remove tenant "${tenant}" again: ${cleanup.message}`));
+        throw err;
+      }
+    }
+    if (f.connect !== 'false') await connectTo(host, hostContext, tenant, { role: 'admin', user: 'admin', group: [], ttl: '24h' });
+  });
+  console.log(`tenant ${tenant} is ready (${seconds(Date.now() - begin)} in all)`);
+}
+
+export async function deleteTenant(name: string, f: { keepNamespace?: boolean; timeout: string; context?: string }): Promise<void> {
+  const tenant = tenantName(name);
+  const timeoutMs = durationFlag('--timeout', f.timeout) * 1000;
+  await withHost(f.context, async (host, hostContext) => {
+    await ensureSystem(host);
+    const t = await host.find<Tenant>(tenantsRef(tenant));
+    if (!t) {
+      // Deleted already (from another machine, or a run that ended before its cleanup): finish here.
+      if (!forgetContext(tenant, hostContext)) throw new CliError(`tenant "${tenant}" not found`);
+      console.log(`tenant ${tenant} was already deleted; removed its context ${contextName(tenant)}`);
+      return;
+    }
+    if (f.keepNamespace) await host.patch(tenantsRef(tenant), { metadata: { annotations: { [ANNOTATIONS.keepNamespace]: 'true' } } });
+    await step(`deleting tenant ${tenant}`, async () => {
+      await host.delete(tenantsRef(tenant));
+      const deadline = Date.now() + timeoutMs;
+      while (await host.find(tenantsRef(tenant))) {
+        if (Date.now() > deadline) throw new CliError(`tenant "${tenant}" is still being deleted after ${f.timeout}; is a gateway running?`);
+        await sleep(200);
+      }
+    });
+    forgetContext(tenant, hostContext);
+    console.log(`tenant ${tenant} deleted`);
+  });
+}

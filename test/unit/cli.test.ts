@@ -1,0 +1,26 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { ROLES } from '../../src/gateway/authenticate.js';
+
+async function help(...args: string[]): Promise<string> {
+  let out = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    out += String(chunk);
+    return true;
+  });
+  expect(await main(['node', 'kplex', ...args, '--help'])).toBe(0);
+  return out;
+}
+
+describe('kplex CLI definitions', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("names every role the gateway knows in connect's and token's help", async () => {
+    for (const command of ['connect', 'token']) expect(await help(command)).toContain(`the token's role: ${ROLES.join(', ')}`);
+  });
+
+  it('lists the gateway command, and shows its own options when its help is asked for', async () => {
+    expect(await help()).toMatch(/^ {2}gateway +run the TLS gateway/m);
+    expect(await help('gateway')).toContain('--advertise-url <url>');
+  });
+});
