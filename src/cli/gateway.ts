@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import { findBinaries } from '../controlplane/binaries.js';
 import { LocalProvider } from '../controlplane/local.js';
 import { accessFromKubeconfig } from '../k8s/kubeconfig.js';
+import { checkTiming, DEFAULT_TIMING, type LeaderElectionTiming } from '../k8s/lease.js';
 import { rotateSigningKeys } from '../tenants/system.js';
+import { parseDuration } from '../tenants/tokens.js';
 import { ensureGatewayCerts, loadGatewayCerts } from '../gateway/certs.js';
 import { DEFAULT_MAX_BODY_BYTES, Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
@@ -18,6 +20,15 @@ function parseListen(text: string): { host: string; port: number } {
   return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
 }
 
+function parseTiming(f: { leaseDuration: string; renewDeadline: string; retryPeriod: string }): LeaderElectionTiming {
+  const ms = (text: string): number => parseDuration(text) * 1000;
+  try {
+    return checkTiming({ leaseDurationMs: ms(f.leaseDuration), renewDeadlineMs: ms(f.renewDeadline), retryPeriodMs: ms(f.retryPeriod) });
+  } catch (err) {
+    throw new CliError(`leader election: ${(err as Error).message}`);
+  }
+}
+
 export function registerGateway(program: Command): void {
   const gateway = program
     .command('gateway')
@@ -29,8 +40,12 @@ export function registerGateway(program: Command): void {
     .option('--max-body-bytes <n>', 'largest request body accepted', String(DEFAULT_MAX_BODY_BYTES))
     .option('--etcd-servers <urls>', 'run the tenant controller with the local provider on this etcd (one leader among replicas)')
     .option('--tenant-dir <dir>', 'where the local provider keeps tenant control planes', path.join(process.cwd(), '.kplex', 'tenants'))
+    .option('--lease-duration <duration>', 'leader election: how long replicas wait for an unrenewed lease before taking it over', `${DEFAULT_TIMING.leaseDurationMs / 1000}s`)
+    .option('--renew-deadline <duration>', 'leader election: how long the leader retries renewing before it stops leading', `${DEFAULT_TIMING.renewDeadlineMs / 1000}s`)
+    .option('--retry-period <duration>', 'leader election: time between tries to acquire or renew', `${DEFAULT_TIMING.retryPeriodMs / 1000}s`)
     .option('--context <name>', 'host kubeconfig context')
-    .action(async (f: { listen: string; certs: string; advertiseUrl?: string; policies: string; maxBodyBytes: string; etcdServers?: string; tenantDir: string; context?: string }) => {
+    .action(async (f: { listen: string; certs: string; advertiseUrl?: string; policies: string; maxBodyBytes: string; etcdServers?: string; tenantDir: string; leaseDuration: string; renewDeadline: string; retryPeriod: string; context?: string }) => {
+      const leaderElection = parseTiming(f);
       const log = createLogger('kplex-gateway');
       const host = accessFromKubeconfig({ context: hostContextName(f.context) });
       const gw = await Gateway.start({
@@ -41,6 +56,7 @@ export function registerGateway(program: Command): void {
         advertiseUrl: f.advertiseUrl,
         maxBodyBytes: Number(f.maxBodyBytes),
         provider: f.etcdServers ? new LocalProvider({ etcdServers: f.etcdServers, baseDir: path.resolve(f.tenantDir), binaries: findBinaries() }) : undefined,
+        leaderElection,
         log,
       });
       console.log(`gateway listening on ${gw.url}`);

@@ -2,7 +2,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { KubeClient, type ClusterAccess } from '../k8s/client.js';
-import { LeaderElector } from '../k8s/lease.js';
+import { LeaderClient, LeaderElector, type LeaderElectionTiming } from '../k8s/lease.js';
 import { writeStatus, notFound } from '../k8s/status.js';
 import type { ControlPlaneProvider } from '../controlplane/provider.js';
 import { TenantController } from '../tenants/controller.js';
@@ -31,6 +31,8 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** With a provider, this replica campaigns to run the tenant controller (one leader among replicas). */
   provider?: ControlPlaneProvider;
+  /** Lease duration, renew deadline and retry period of that campaign (client-go's 15 s / 10 s / 2 s by default). */
+  leaderElection?: LeaderElectionTiming;
   log: Logger;
 }
 
@@ -94,24 +96,33 @@ export class Gateway {
     const parts: { stop(): Promise<void> }[] = [directory, backends, keys, policies, mirror, { stop: async () => { router.close(); closeBackend(hostBackend); } }];
     if (o.provider) {
       const provider = o.provider;
-      let controller: TenantController | undefined;
-      elector = new LeaderElector(host, {
+      let work: { controller: TenantController; client: LeaderClient } | undefined;
+      const e = new LeaderElector(host, {
         namespace: SYSTEM_NAMESPACE,
         name: 'kplex-tenant-controller',
+        timing: o.leaderElection,
+        log,
         onStartedLeading: () => {
           log.info('leading: running the tenant controller');
-          controller = new TenantController(host, provider, log);
-          controller.start().catch((err: Error) => log.error({ err: err.message }, 'tenant controller failed to start'));
+          // A client of its own that refuses requests once leadership lapses, even before the elector notices.
+          const client = new LeaderClient(o.host, e);
+          work = { controller: new TenantController(client, provider, log), client };
+          work.controller.start().catch((err: Error) => log.error({ err: err.message }, 'tenant controller failed to start'));
         },
-        onStoppedLeading: () => {
+        // Awaited by the elector, which releases the Lease or campaigns again only once this work has stopped.
+        onStoppedLeading: async () => {
           log.info('no longer leading: stopping the tenant controller');
-          const c = controller;
-          controller = undefined;
-          void c?.stop().then(() => provider.close());
+          const w = work;
+          work = undefined;
+          await w?.controller.stop();
+          await w?.client.close();
+          await provider.close();
         },
       });
+      elector = e;
       elector.start();
-      parts.push({ stop: async () => { await controller?.stop(); await provider.close(); } });
+      // The elector stops first (Gateway.stop), which stops the controller; the provider goes last.
+      parts.push({ stop: () => provider.close() });
     }
     log.info({ url }, 'gateway listening');
     return new Gateway(server, host, parts, elector, url);
