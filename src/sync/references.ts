@@ -1,4 +1,5 @@
 import type { KubeObject } from '../k8s/client.js';
+import { podSpecOnHost } from './pod-spec.js';
 
 /** A ConfigMap or Secret that a pod (or an Ingress, for TLS) needs on the host. */
 export interface Reference {
@@ -9,13 +10,13 @@ export interface Reference {
 
 type Json = Record<string, unknown>;
 const asList = (v: unknown): Json[] => (Array.isArray(v) ? (v as Json[]) : []);
-const field = (o: unknown, key: string): Json | undefined => (o && typeof o === 'object' ? ((o as Json)[key] as Json | undefined) : undefined);
 
 /**
- * The ConfigMaps and Secrets an object uses, in its own namespace: for a Pod its volumes (also
- * projected), env and envFrom of every container, and imagePullSecrets; for an Ingress its TLS Secrets.
- * The tenant's own API access volume (kube-api-access-*) is left out: the host pod does not get it.
- * Only these are mirrored, so Secrets no pod needs never leave the tenant.
+ * The ConfigMaps and Secrets an object uses, in its own namespace: for a Pod exactly those its host twin
+ * names (found by the walk that translates it, pod-spec.ts: volumes of every kind, projected sources,
+ * env and envFrom of every container, imagePullSecrets; not the tenant's own API access volume,
+ * kube-api-access-*, which the host pod does not get); for an Ingress its TLS Secrets. Only these are
+ * mirrored, so Secrets no pod needs never leave the tenant.
  */
 export function referencesOf(kind: string, obj: KubeObject): Reference[] {
   const namespace = obj.metadata.namespace ?? '';
@@ -29,26 +30,10 @@ export function referencesOf(kind: string, obj: KubeObject): Reference[] {
     return [...found.values()];
   }
   if (kind !== 'Pod') return [];
-  for (const v of asList(spec.volumes)) {
-    if (String(v.name).startsWith('kube-api-access-')) continue;
-    add('ConfigMap', field(v, 'configMap')?.name);
-    add('Secret', field(v, 'secret')?.secretName);
-    for (const s of asList(field(v, 'projected')?.sources)) {
-      add('ConfigMap', field(s, 'configMap')?.name);
-      add('Secret', field(s, 'secret')?.name);
-    }
-  }
-  for (const c of ['initContainers', 'containers', 'ephemeralContainers'].flatMap((f) => asList(spec[f]))) {
-    for (const e of asList(c.env)) {
-      add('ConfigMap', field(field(e, 'valueFrom'), 'configMapKeyRef')?.name);
-      add('Secret', field(field(e, 'valueFrom'), 'secretKeyRef')?.name);
-    }
-    for (const e of asList(c.envFrom)) {
-      add('ConfigMap', field(e, 'configMapRef')?.name);
-      add('Secret', field(e, 'secretRef')?.name);
-    }
-  }
-  for (const s of asList(spec.imagePullSecrets)) add('Secret', s.name);
+  podSpecOnHost(spec, (k, name) => {
+    if (k === 'ConfigMap' || k === 'Secret') add(k, name);
+    return name;
+  });
   return [...found.values()];
 }
 
@@ -59,10 +44,14 @@ export interface Prerequisite {
   name: string;
 }
 
-/** The pod's ServiceAccount: without its twin the host's ServiceAccount admission refuses the pod. */
+/**
+ * The pod's ServiceAccount (or its deprecated alias, as the host pod's serviceAccountName is made from
+ * either): without its twin the host's ServiceAccount admission refuses the pod.
+ */
 export function serviceAccountOf(pod: KubeObject): Prerequisite[] {
-  const name = (pod.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName;
-  return name ? [{ kind: 'ServiceAccount', namespace: pod.metadata.namespace ?? '', name }] : [];
+  const spec = pod.spec as { serviceAccountName?: string; serviceAccount?: string } | undefined;
+  const name = spec?.serviceAccountName || spec?.serviceAccount;
+  return typeof name === 'string' && name ? [{ kind: 'ServiceAccount', namespace: pod.metadata.namespace ?? '', name }] : [];
 }
 
 /** What goes to the host before a new pod, so the host admits it and its kubelet finds its volumes. */

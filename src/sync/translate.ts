@@ -1,6 +1,7 @@
 import type { KubeObject } from '../k8s/client.js';
 import { hostNamespace } from '../tenants/names.js';
 import { hostLabelKey, hostName, shortHash, type HostName, type NameLimit } from './names.js';
+import { claimSpecOnHost, podSpecOnHost } from './pod-spec.js';
 
 /** Labels and annotations that name a host object's origin; the reverse direction reads only these. */
 export const ORIGIN = {
@@ -121,8 +122,7 @@ export class Translator {
   }
 
   persistentVolumeClaim(pvc: KubeObject): KubeObject {
-    const spec = clone((pvc.spec ?? {}) as Json);
-    delete spec.volumeName;
+    const spec = claimSpecOnHost(pvc.spec);
     return { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: this.metadata(pvc, 'PersistentVolumeClaim'), spec };
   }
 
@@ -154,65 +154,12 @@ export class Translator {
     return { apiVersion: 'v1', kind: 'Endpoints', metadata: this.metadata(ep, 'Endpoints'), subsets };
   }
 
-  /** A Pod on the host: references translated, fields the host owns left out, scheduled by the host. */
+  /** A Pod on the host: references translated (podSpecOnHost), fields the host owns left out, scheduled by the host. */
   pod(pod: KubeObject): KubeObject {
     const ns = pod.metadata.namespace ?? '';
-    const spec = clone((pod.spec ?? {}) as Json);
-    const ref = (name: unknown, kind: string): string => this.name(ns, String(name), kind);
-
-    // The tenant API server mounts its own service-account token (kube-api-access-*); it means nothing on the host.
-    const apiAccess = new Set(asList(spec.volumes).filter((v) => String(v.name).startsWith('kube-api-access-')).map((v) => String(v.name)));
-    spec.volumes = asList(spec.volumes).filter((v) => !apiAccess.has(String(v.name))).map((v) => this.volume(v, ref));
-    for (const field of ['containers', 'initContainers', 'ephemeralContainers']) {
-      if (!spec[field]) continue;
-      spec[field] = asList(spec[field]).map((c) => this.container(c, apiAccess, ref));
-    }
-    if (spec.serviceAccountName) spec.serviceAccountName = ref(spec.serviceAccountName, 'ServiceAccount');
-    delete spec.serviceAccount;
-    spec.automountServiceAccountToken = false;
-    spec.imagePullSecrets = asList(spec.imagePullSecrets).map((s) => ({ name: ref(s.name, 'Secret') }));
+    const spec = podSpecOnHost((pod.spec ?? {}) as Json, (kind, name) => this.name(ns, name, kind));
     spec.hostname ??= pod.metadata.name;
-    // The host schedules (and binds) the pod; tenant priority classes do not exist on the host.
-    delete spec.nodeName;
-    delete spec.priorityClassName;
-    delete spec.priority;
-    delete spec.preemptionPolicy;
-    if (spec.affinity) spec.affinity = { nodeAffinity: (spec.affinity as Json).nodeAffinity };
     return { apiVersion: 'v1', kind: 'Pod', metadata: this.metadata(pod, 'Pod'), spec };
-  }
-
-  private volume(v: Json, ref: (name: unknown, kind: string) => string): Json {
-    const out = clone(v);
-    if (out.configMap) (out.configMap as Json).name = ref((out.configMap as Json).name, 'ConfigMap');
-    if (out.secret) (out.secret as Json).secretName = ref((out.secret as Json).secretName, 'Secret');
-    if (out.persistentVolumeClaim) (out.persistentVolumeClaim as Json).claimName = ref((out.persistentVolumeClaim as Json).claimName, 'PersistentVolumeClaim');
-    if (out.projected) {
-      const projected = out.projected as Json;
-      projected.sources = asList(projected.sources).map((s) => {
-        const src = clone(s);
-        if (src.configMap) (src.configMap as Json).name = ref((src.configMap as Json).name, 'ConfigMap');
-        if (src.secret) (src.secret as Json).name = ref((src.secret as Json).name, 'Secret');
-        return src;
-      });
-    }
-    return out;
-  }
-
-  private container(c: Json, dropMounts: Set<string>, ref: (name: unknown, kind: string) => string): Json {
-    const out = clone(c);
-    if (out.volumeMounts) out.volumeMounts = asList(out.volumeMounts).filter((m) => !dropMounts.has(String(m.name)));
-    out.env = asList(out.env).map((e) => {
-      const from = e.valueFrom as Json | undefined;
-      if (from?.configMapKeyRef) (from.configMapKeyRef as Json).name = ref((from.configMapKeyRef as Json).name, 'ConfigMap');
-      if (from?.secretKeyRef) (from.secretKeyRef as Json).name = ref((from.secretKeyRef as Json).name, 'Secret');
-      return e;
-    });
-    out.envFrom = asList(out.envFrom).map((e) => {
-      if (e.configMapRef) (e.configMapRef as Json).name = ref((e.configMapRef as Json).name, 'ConfigMap');
-      if (e.secretRef) (e.secretRef as Json).name = ref((e.secretRef as Json).name, 'Secret');
-      return e;
-    });
-    return out;
   }
 
   /** An Ingress on the host: backends name the translated Services, TLS the translated Secrets. */
