@@ -10,6 +10,8 @@ import { kindOfResource, mirroredKinds, type MirroredKind } from '../sync/kinds.
 import { HostRefused, mirrorToHost, SYNC_FIELD_MANAGER } from '../sync/syncer.js';
 import { prerequisitesOf, serviceAccountOf, type Prerequisite } from '../sync/references.js';
 import { ORIGIN, Translator } from '../sync/translate.js';
+import { HostNetworks } from '../sync/host-networks.js';
+import { hostTaken, hostTakenElsewhere } from '../sync/ingress-hosts.js';
 import { tenantsRef, type Tenant } from '../tenants/resources.js';
 import { parseValues, type TenantValues } from '../tenants/values.js';
 import type { UserInfo } from './authenticate.js';
@@ -36,17 +38,20 @@ export interface MirroredWrite {
 export class InlineMirror {
   private readonly tenants: Informer<Tenant>;
   private readonly translators = new Map<string, Translator>();
+  private readonly networks: HostNetworks;
 
   constructor(private readonly host: KubeClient, private readonly maxBodyBytes: number, private readonly log: Logger) {
     this.tenants = new Informer<Tenant>(host, tenantsRef(), {}, {}, (err) => log.warn({ err: err.message }, 'tenant watch failed'));
+    this.networks = new HostNetworks(host, (err) => log.warn({ err: err.message }, 'host network watch failed'));
   }
 
   start(): Promise<void> {
+    this.networks.start();
     return this.tenants.start();
   }
 
-  stop(): Promise<void> {
-    return this.tenants.stop();
+  async stop(): Promise<void> {
+    await Promise.all([this.tenants.stop(), this.networks.stop()]);
   }
 
   private values(tenant: string): TenantValues | undefined {
@@ -111,6 +116,13 @@ export class InlineMirror {
       await this.mirrorFirst(backend, t, values, serviceAccountOf(pod)).catch((err: Error) => this.log.debug({ tenant: t.tenant, err: err.message }, 'service account not mirrored first'));
       await admitOnHost(this.host, t, kind, pod, this.log);
     }
+    // A host name another namespace of the host serves is not the tenant's to claim (ingress-hosts.ts):
+    // refused before it is stored. The tenant's dry run tells the Ingress as it would be stored (patches).
+    if (kind.kind === 'Ingress' && info.verb !== 'delete') {
+      const tried = await send(withDryRun(path), body);
+      if (tried.statusCode >= 300) return reply(tried);
+      await this.admitIngress(t, kind, (await tried.body.json()) as KubeObject);
+    }
     let hostService: KubeObject | undefined;
     if (kind.kind === 'Service' && info.verb === 'create') {
       ({ body, hostService } = await this.serviceOnHostFirst(t, kind, body, info.namespace, req.headers['content-type'], values.isolate));
@@ -157,7 +169,17 @@ export class InlineMirror {
     }
     const existing = kind.kind === 'Pod' && info.verb !== 'create' ? await this.host.find({ ...kind.ref, namespace: t.hostNamespace, name: t.name(info.namespace, obj.metadata.name!, kind.kind) }) : undefined;
     if (kind.kind === 'Pod' && info.verb === 'create') await this.mirrorFirst(backend, t, values, prerequisitesOf(obj));
-    await mirrorToHost(this.host, t, kind, obj, existing);
+    // Endpoints keep only the addresses the tenant may point at (addresses.ts); the syncer tells the tenant what went.
+    const allowed = kind.kind === 'Endpoints' ? (await this.networks.reachable(obj, t.tenant, t.hostNamespace)).endpoints : obj;
+    await mirrorToHost(this.host, t, kind, allowed, existing);
+  }
+
+  private async admitIngress(t: Translator, kind: MirroredKind, ing: KubeObject): Promise<void> {
+    const all = (await this.host.list({ ...kind.ref })).items;
+    const twinName = t.name(ing.metadata.namespace ?? '', ing.metadata.name ?? '', kind.kind);
+    const twin = all.find((o) => o.metadata.namespace === t.hostNamespace && o.metadata.name === twinName);
+    const taken = hostTakenElsewhere(ing, t.hostNamespace, all, twin);
+    if (taken !== undefined) throw hostTaken(ing.metadata.name ?? '', taken);
   }
 
   /**
@@ -198,7 +220,7 @@ export class InlineMirror {
       if (isolated) await admitOnHost(this.host, t, kind, origin, this.log);
       return { body };
     }
-    const desired = t.service(origin);
+    const desired = kind.toHost(t, origin);
     let hostService: KubeObject;
     try {
       hostService = await this.host.create({ ...kind.ref, namespace: t.hostNamespace }, desired, { fieldManager: SYNC_FIELD_MANAGER });

@@ -26,7 +26,7 @@ export function mirroredKinds(values: TenantValues): MirroredKind[] {
     {
       kind: 'Service',
       ref: core('services'),
-      toHost: (t, o) => t.service(o),
+      toHost: (t, o) => t.service(o, values.sync.services.externalIPs.allowedCIDRs),
       // The tenant's "kubernetes" Service points at its own API server, not at anything on the host.
       skip: (o) => o.metadata.namespace === 'default' && o.metadata.name === 'kubernetes',
     },

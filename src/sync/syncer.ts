@@ -9,6 +9,8 @@ import { EventSync, recordEvent } from './events.js';
 import { nodeNameOf, statusDiffers, tenantPodStatus } from './pod-status.js';
 import { ORIGIN, originOf, Translator } from './translate.js';
 import { prerequisitesOf, Usage, type Prerequisite, type Reference } from './references.js';
+import { HostNetworks } from './host-networks.js';
+import { hostTaken, hostTakenElsewhere } from './ingress-hosts.js';
 
 export const SYNC_FIELD_MANAGER = 'kplex-syncer';
 const RESYNC_MS = 30_000;
@@ -70,6 +72,11 @@ export class TenantSyncer {
   private readonly nodes: NodeSync;
   private readonly events: EventSync;
   private readonly usage = new Usage();
+  private readonly networks: HostNetworks;
+  /** Every Ingress of the host, all namespaces: the host names they serve are taken (ingress-hosts.ts). */
+  private readonly hostIngresses?: Informer<KubeObject>;
+  /** The Endpoints addresses last refused per key, so the tenant is told once per change, not per resync. */
+  private readonly refusedAddresses = new Map<string, string>();
   private readonly queue = new Set<string>();
   /** How many times in a row the host refused each key's twin: its retries back off. */
   private readonly refusals = new Map<string, number>();
@@ -107,12 +114,16 @@ export class TenantSyncer {
         onDelete: (o) => this.enqueueHost(kind.kind, o),
       }, { labelSelector: `${ORIGIN.tenant}=${tenant}` }, onError),
     }));
+    this.networks = new HostNetworks(host, onError);
+    const ingress = this.kinds.find((k) => k.kind.kind === 'Ingress');
+    if (ingress) this.hostIngresses = new Informer<KubeObject>(host, ingress.kind.ref, {}, {}, onError);
     this.nodes = new NodeSync(tenantClient, host, values, log, tenant);
     this.events = new EventSync(tenantClient, host, this.translator.hostNamespace, (kind, name) => this.kinds.find((k) => k.kind.kind === kind)?.host.get(this.translator.hostNamespace, name), log);
   }
 
   async start(): Promise<void> {
-    await Promise.all(this.kinds.flatMap((k) => [k.tenant.start(), k.host.start()]));
+    this.networks.start();
+    await Promise.all([...this.kinds.flatMap((k) => [k.tenant.start(), k.host.start()]), this.hostIngresses?.start()]);
     await this.nodes.start();
     await this.events.start();
     this.started = true;
@@ -205,6 +216,7 @@ export class TenantSyncer {
     const tenantObj = k.tenant.get(ns, name) ?? (hostObj ? await this.tenantClient.find(at(k.kind.ref, ns, name)) : undefined);
 
     if (!tenantObj) {
+      this.refusedAddresses.delete(keyOf(kindName, ns, name));
       if (hostObj && this.isOrphan(kindName, hostObj)) await this.host.delete(at(k.kind.ref, t.hostNamespace, hostName), { propagationPolicy: 'Background' });
       if (kindName === 'Pod') this.nodes.observe(k.host.list());
       return;
@@ -226,6 +238,8 @@ export class TenantSyncer {
       return;
     }
     if (kindName === 'Service') return this.reconcileService(k, tenantObj, hostObj);
+    if (kindName === 'Endpoints') return this.reconcileEndpoints(k, tenantObj, hostObj);
+    if (kindName === 'Ingress') return this.reconcileIngress(k, tenantObj, hostObj);
     await mirrorToHost(this.host, t, k.kind, tenantObj, hostObj);
     if (kindName === 'PersistentVolumeClaim' && hostObj) await this.statusBack(k, tenantObj, hostObj);
   }
@@ -277,6 +291,44 @@ export class TenantSyncer {
       await this.tenantClient.delete(at(k.kind.ref, svc.metadata.namespace, svc.metadata.name));
       await this.tenantClient.create(at(k.kind.ref, svc.metadata.namespace), { apiVersion: 'v1', kind: 'Service', metadata, spec });
     }
+  }
+
+  /**
+   * A selectorless Service's Endpoints reach the host with only the addresses the tenant may point at
+   * (addresses.ts): never another tenant's pods, host Services or nodes. The tenant is told what was
+   * left out by a Warning event, once per change.
+   */
+  private async reconcileEndpoints(k: KindState, ep: KubeObject, hostObj: KubeObject | undefined): Promise<void> {
+    const { endpoints, dropped } = await this.networks.reachable(ep, this.tenant, this.translator.hostNamespace);
+    await mirrorToHost(this.host, this.translator, k.kind, endpoints, hostObj);
+    const [ns, name] = [ep.metadata.namespace ?? '', ep.metadata.name!];
+    const key = keyOf('Endpoints', ns, name);
+    const said = dropped.join(', ');
+    if (said === (this.refusedAddresses.get(key) ?? '')) return;
+    if (!said) {
+      this.refusedAddresses.delete(key);
+      return;
+    }
+    this.refusedAddresses.set(key, said);
+    const involved = { ...k.kind.ref, kind: 'Endpoints', namespace: ns, name, uid: ep.metadata.uid };
+    const message = `the host cluster left out addresses that are not this tenant's to point at (other pods, the host's Service or node addresses, loopback or link-local): ${said}`;
+    await recordEvent(this.tenantClient, involved, 'HostRefused', message).catch((e: Error) => this.log.debug({ err: e.message }, 'event not recorded'));
+  }
+
+  /**
+   * Host names on the host's ingress controllers are first come, first served: an Ingress claiming one
+   * that an Ingress in another host namespace serves is not mirrored (its twin goes, if it came later),
+   * and the refusal becomes the tenant's HostRefused event, retried with backoff until the name is free.
+   */
+  private async reconcileIngress(k: KindState, ing: KubeObject, hostObj: KubeObject | undefined): Promise<void> {
+    const t = this.translator;
+    const taken = hostTakenElsewhere(ing, t.hostNamespace, this.hostIngresses?.list() ?? [], hostObj);
+    if (taken === undefined) {
+      await mirrorToHost(this.host, t, k.kind, ing, hostObj);
+      return;
+    }
+    if (hostObj) await this.host.delete(at(k.kind.ref, t.hostNamespace, hostObj.metadata.name));
+    throw new HostRefused(hostTaken(ing.metadata.name!, taken), t, k.kind.toHost(t, ing), ing);
   }
 
   private async reconcilePod(k: KindState, pod: KubeObject, hostPod: KubeObject | undefined): Promise<void> {
@@ -340,7 +392,7 @@ export class TenantSyncer {
     this.stopped = true;
     clearInterval(this.resync);
     for (const timer of this.retries.values()) clearTimeout(timer);
-    await Promise.all(this.kinds.flatMap((k) => [k.tenant.stop(), k.host.stop()]));
+    await Promise.all([...this.kinds.flatMap((k) => [k.tenant.stop(), k.host.stop()]), this.networks.stop(), this.hostIngresses?.stop()]);
     await this.nodes.stop();
     await this.events.stop();
     await this.draining;

@@ -1,5 +1,6 @@
 import type { KubeObject } from '../k8s/client.js';
 import { hostNamespace } from '../tenants/names.js';
+import { allowedExternalIPs } from './addresses.js';
 import { hostLabelKey, hostName, shortHash, type HostName, type NameLimit } from './names.js';
 import { claimSpecOnHost, podSpecOnHost } from './pod-spec.js';
 
@@ -126,14 +127,24 @@ export class Translator {
     return { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: this.metadata(pvc, 'PersistentVolumeClaim'), spec };
   }
 
-  /** A Service on the host: selector translated; its ClusterIP is the tenant's (both share one range). */
-  service(svc: KubeObject): KubeObject {
+  /**
+   * A Service on the host: selector translated; its ClusterIP is the tenant's (both share one range).
+   * External IPs make every node forward traffic for that address to the Service, whoever owns the
+   * address (CVE-2020-8554): only those inside the CIDRs the tenant's values allow are kept. An
+   * ExternalName stays as it is: it is only a DNS CNAME, and reaches nothing a pod could not resolve.
+   */
+  service(svc: KubeObject, externalIPCIDRs: readonly string[] = []): KubeObject {
     const ns = svc.metadata.namespace ?? '';
     const spec = clone((svc.spec ?? {}) as Json);
     if (spec.selector) spec.selector = this.selector(ns, { matchLabels: spec.selector as Record<string, string> }).matchLabels;
     // Node ports and health-check ports are allocated by the host.
     spec.ports = asList(spec.ports).map(({ nodePort: _nodePort, ...p }) => p);
     delete spec.healthCheckNodePort;
+    const externalIPs = allowedExternalIPs(spec.externalIPs, externalIPCIDRs);
+    if (externalIPs.length) spec.externalIPs = externalIPs;
+    else delete spec.externalIPs;
+    // The tenant defaulted it because of the external IPs; a ClusterIP Service without them may not have it.
+    if (!externalIPs.length && (spec.type ?? 'ClusterIP') === 'ClusterIP') delete spec.externalTrafficPolicy;
     if (!spec.clusterIP || spec.clusterIP === '') {
       delete spec.clusterIP;
       delete spec.clusterIPs;

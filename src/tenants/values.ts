@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { POD_SECURITY_LEVELS, podSecurityFor, type PodSecurity } from '../controlplane/pod-security.js';
+import { parseCIDR } from '../sync/addresses.js';
 
 /** A tenant's configuration (the values file). Unknown keys are errors, so typos do not pass silently. */
 export const TenantValues = z
@@ -25,6 +26,19 @@ export const TenantValues = z
       .object({
         ingresses: z.object({ enabled: z.boolean().default(false) }).strict().default({}),
         networkPolicies: z.object({ enabled: z.boolean().default(false) }).strict().default({}),
+        /**
+         * External IPs a tenant Service may keep on the host: each node forwards traffic for them to the
+         * Service, whoever owns the address (CVE-2020-8554), so none unless the platform team lists ranges.
+         */
+        services: z
+          .object({
+            externalIPs: z
+              .object({ allowedCIDRs: z.array(z.string().refine((c) => parseCIDR(c) !== undefined, 'not a CIDR (e.g. 203.0.113.0/24)')).default([]) })
+              .strict()
+              .default({}),
+          })
+          .strict()
+          .default({}),
         nodes: z
           .object({
             mode: z.enum(['fake', 'real', 'all']).default('real'),
