@@ -37,6 +37,7 @@ export function registerGateway(program: Command): void {
     .option('--certs <dir>', 'ca.crt, gateway.crt and gateway.key (made for development if missing)', path.join(packageRoot, 'certs', 'dev'))
     .option('--advertise-url <url>', 'publish this URL for `kplex connect` (the address users reach the gateway at)')
     .option('--policies <dir>', 'Casbin model.conf and roles.csv', path.join(packageRoot, 'policies'))
+    .option('--metrics-listen <[host]:port>', 'serve Prometheus /metrics over plain HTTP here (keep it off the tenant-facing address)', '127.0.0.1:9090')
     .option('--max-body-bytes <n>', 'largest request body accepted', String(DEFAULT_MAX_BODY_BYTES))
     .option('--etcd-servers <urls>', 'run the tenant controller with the local provider on this etcd (one leader among replicas)')
     .option('--tenant-dir <dir>', 'where the local provider keeps tenant control planes', path.join(process.cwd(), '.kplex', 'tenants'))
@@ -44,7 +45,7 @@ export function registerGateway(program: Command): void {
     .option('--renew-deadline <duration>', 'leader election: how long the leader retries renewing before it stops leading', `${DEFAULT_TIMING.renewDeadlineMs / 1000}s`)
     .option('--retry-period <duration>', 'leader election: time between tries to acquire or renew', `${DEFAULT_TIMING.retryPeriodMs / 1000}s`)
     .option('--context <name>', 'host kubeconfig context')
-    .action(async (f: { listen: string; certs: string; advertiseUrl?: string; policies: string; maxBodyBytes: string; etcdServers?: string; tenantDir: string; leaseDuration: string; renewDeadline: string; retryPeriod: string; context?: string }) => {
+    .action(async (f: { listen: string; certs: string; advertiseUrl?: string; policies: string; maxBodyBytes: string; metricsListen: string; etcdServers?: string; tenantDir: string; leaseDuration: string; renewDeadline: string; retryPeriod: string; context?: string }) => {
       const leaderElection = parseTiming(f);
       const log = createLogger('kplex-gateway');
       const host = accessFromKubeconfig({ context: hostContextName(f.context) });
@@ -55,6 +56,7 @@ export function registerGateway(program: Command): void {
         policyDir: f.policies,
         advertiseUrl: f.advertiseUrl,
         maxBodyBytes: Number(f.maxBodyBytes),
+        metricsListen: parseListen(f.metricsListen),
         provider: f.etcdServers ? new LocalProvider({ etcdServers: f.etcdServers, baseDir: path.resolve(f.tenantDir), binaries: findBinaries() }) : undefined,
         leaderElection,
         log,

@@ -16,7 +16,7 @@ export interface DevUpOptions {
   componentArgs?: Partial<Record<Program, string[]>>;
   unsafeNoFsync?: boolean;
   /** Starts the gateway beside the host cluster; returns its URL and a stop function. */
-  startGateway?: (host: HostCluster) => Promise<{ url: string; readyMs: number; stop(): Promise<void> }>;
+  startGateway?: (host: HostCluster) => Promise<{ url: string; metricsUrl?: string; readyMs: number; stop(): Promise<void> }>;
 }
 
 export class AlreadyRunningError extends Error {
@@ -62,7 +62,7 @@ export async function runDevCluster(o: DevUpOptions, until: Promise<unknown>): P
     if (o.startGateway) {
       const gw = await step('starting gateway', () => o.startGateway!(h));
       gateway = gw;
-      state.gateway = { url: gw.url };
+      state.gateway = { url: gw.url, metricsUrl: gw.metricsUrl };
       state.timings.gatewayReadyMs = gw.readyMs;
     }
     mergeIntoUserKubeconfig(kubeconfigFor(HOST_CONTEXT, h.access), { switchContext: false });

@@ -6,7 +6,7 @@ import type { UserInfo } from './authenticate.js';
 import type { Backend } from './backends.js';
 import type { RequestInfo, ResourceVerb } from './request-info.js';
 import { impersonate, type Identity } from './identity.js';
-import { forwardable } from './route.js';
+import { forwardable } from './forward.js';
 
 const MAX_REVIEW_BYTES = 64 * 1024;
 

@@ -1,5 +1,6 @@
 import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSONWebKeySet } from 'jose';
-import { unauthorized, StatusError } from '../k8s/status.js';
+import { tenantUnavailable, unauthorized, StatusError } from '../k8s/status.js';
+import type { Authenticated, Deps, Incoming } from './context.js';
 
 export const ROLES = ['admin', 'edit', 'view'] as const;
 export type Role = (typeof ROLES)[number];
@@ -136,4 +137,27 @@ export function tenantOfToken(token: string): string {
   }
   if (typeof claims.tenant !== 'string' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(claims.tenant)) throw unauthorized('the token names no tenant');
   return claims.tenant;
+}
+
+/** `/tenants/NAME` followed by the tenant's own URL (`/api/v1/pods?watch=1`), or nothing. */
+const TENANT_PATH = /^\/tenants\/([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)(?=[/?]|$)(.*)$/;
+
+/**
+ * The authenticate stage. The tenant a request is for is named by the `/tenants/NAME` prefix of the
+ * kubeconfig's server URL, or, for paths kubectl sends from the server's root (`kubectl get --raw /api`),
+ * it is the one tenant the token belongs to; either way the token must be valid for that tenant, so a
+ * token for tenant A never reaches tenant B.
+ */
+export async function authenticate(ctx: Incoming, deps: Deps): Promise<Authenticated> {
+  const url = ctx.req.url ?? '/';
+  const token = bearerToken(ctx.req.headers.authorization);
+  const m = url.match(TENANT_PATH);
+  const tenant = m ? m[1]! : tenantOfToken(token);
+  const path = m ? (m[2]!.startsWith('/') ? m[2]! : `/${m[2]!}`) : url;
+  const user = await deps.verifier.verify(token, tenant);
+  ctx.trace.tenant = tenant;
+  // Whether a tenant exists is told only to callers holding a valid token for it.
+  const backend = deps.backends.get(tenant);
+  if (!backend) throw tenantUnavailable(tenant, 'it has no ready control plane');
+  return { ...ctx, tenant, path, user, backend };
 }

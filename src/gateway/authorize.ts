@@ -1,7 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { newEnforcer, newModelFromString, StringAdapter, type Enforcer } from 'casbin';
-import type { RequestInfo } from './request-info.js';
+import { forbidden } from '../k8s/status.js';
+import type { Authorized, Deps, Described } from './context.js';
+import { identityOf } from './identity.js';
+import { checkAsRequestInfo, impersonated, impersonationChecks, impersonationDenied, requestedImpersonation } from './impersonation.js';
+import { describeDenial, type RequestInfo } from './request-info.js';
+import { tenantAllows } from './tenant-review.js';
 import type { UserInfo } from './authenticate.js';
 
 /**
@@ -124,4 +129,28 @@ export class Authorizer {
     cache.set(key, allowed);
     return allowed;
   }
+}
+
+/**
+ * The authorize stage: the gateway's policy for the token's role, then the identity the tenant will see.
+ * `kubectl --as` is allowed only when the gateway's policy for the token's role and the tenant's RBAC for
+ * the token's user both allow that impersonation (the checks kube-apiserver makes); then the tenant sees
+ * the impersonated user. Never silently dropped. (The tenant's own RBAC judges everything it serves.)
+ */
+export async function authorize(ctx: Described, deps: Deps): Promise<Authorized> {
+  const info = ctx.info;
+  if (!deps.authorizer.authorize(ctx.tenant, ctx.user, info)) {
+    // kube-apiserver's words: `pods "web" is forbidden: User …`, or `pods is forbidden: …` without a name.
+    const what = info.isResourceRequest ? `${info.resource}${info.name ? ` "${info.name}"` : ''}` : info.path || 'request';
+    throw forbidden(`${what} is forbidden: ${describeDenial(ctx.user.name, info)}`, info.isResourceRequest ? { name: info.name || undefined, group: info.apiGroup, kind: info.resource } : undefined);
+  }
+  const own = identityOf(ctx.user);
+  const asked = requestedImpersonation(ctx.req);
+  if (!asked) return { ...ctx, identity: own };
+  await Promise.all(impersonationChecks(asked).map(async (check) => {
+    if (!deps.authorizer.authorize(ctx.tenant, ctx.user, checkAsRequestInfo(check)) || !(await tenantAllows(ctx.backend, own, check))) {
+      throw impersonationDenied(ctx.user.name, check);
+    }
+  }));
+  return { ...ctx, identity: impersonated(asked) };
 }

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -11,12 +12,14 @@ import { ensureSystem, loadSigningKeys, publishGatewayInfo } from '../tenants/sy
 import { publicKeySet } from '../tenants/tokens.js';
 import { TokenVerifier } from './authenticate.js';
 import { Authorizer } from './authorize.js';
-import { Backends, backendFor, closeBackend } from './backends.js';
+import { Backends } from './backends.js';
+import { DEFAULT_LIMITS, InFlight, type Limits } from './limits.js';
 import type { GatewayTls } from './certs.js';
 import { GatewayMetrics } from './metrics.js';
-import { handleRequest, handleUpgrade, type Deps } from './pipeline.js';
+import type { Deps } from './context.js';
+import { handleRequest, handleUpgrade } from './pipeline.js';
 import { watchSigningKeys, watchTenantPolicies } from './reloaders.js';
-import { Router } from './route.js';
+import { Router } from './forward.js';
 import { InlineMirror } from './mirror.js';
 import { TenantDirectory } from './tenant-directory.js';
 
@@ -29,6 +32,13 @@ export interface GatewayOptions {
   /** Published for `kplex connect` when set: the URL users reach this gateway (or its load balancer) at. */
   advertiseUrl?: string;
   maxBodyBytes?: number;
+  /** In-flight request limits per tenant and per user. */
+  limits?: Limits;
+  /**
+   * Where /metrics is served (plain HTTP): a listener of its own, so the tenant-facing port tells nobody
+   * which tenants exist. Off when unset.
+   */
+  metricsListen?: { host: string; port: number };
   /** With a provider, this replica campaigns to run the tenant controller (one leader among replicas). */
   provider?: ControlPlaneProvider;
   /** Lease duration, renew deadline and retry period of that campaign (client-go's 15 s / 10 s / 2 s by default). */
@@ -46,6 +56,9 @@ export class Gateway {
     private readonly parts: { stop(): Promise<void> }[],
     private readonly elector: LeaderElector | undefined,
     readonly url: string,
+    private readonly metricsServer: http.Server | undefined,
+    /** Where /metrics answers, when it is served. */
+    readonly metricsUrl: string | undefined,
   ) {}
 
   static async start(o: GatewayOptions): Promise<Gateway> {
@@ -57,25 +70,25 @@ export class Gateway {
     const directory = new TenantDirectory(host, log);
     const verifier = new TokenVerifier(publicKeySet(await loadSigningKeys(host)), directory.uidOf);
     const onWatchError = (err: Error) => log.warn({ err: err.message }, 'tenant backends watch failed');
-    const backends = new Backends(host, onWatchError);
+    const limits = o.limits ?? DEFAULT_LIMITS;
+    const backends = new Backends(host, { server: o.host.server, tls: { ca: o.host.ca ?? '', cert: o.host.cert ?? '', key: o.host.key ?? '' } }, limits, onWatchError);
     const keys = watchSigningKeys(host, verifier, log);
     const policies = watchTenantPolicies(host, authorizer, log);
     const mirror = new InlineMirror(host, o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, log);
     await Promise.all([directory.start(), backends.start(), keys.start(), policies.start(), mirror.start()]);
 
-    const metrics = new GatewayMetrics();
-    const router = new Router(o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
-    const hostBackend = backendFor('host', o.host.server, { ca: o.host.ca ?? '', cert: o.host.cert ?? '', key: o.host.key ?? '' });
-    const deps: Deps = { host: hostBackend, verifier, authorizer, mirror, backends, router, metrics };
+    const metrics = new GatewayMetrics(() => backends.all());
+    const router = new Router(o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, metrics);
+    const deps: Deps = { verifier, authorizer, mirror, backends, router, metrics, inFlight: new InFlight(limits), log };
 
     const server = https.createServer({ cert: o.tls.cert, key: o.tls.key }, (req, res) => {
       const path = req.url?.split('?')[0];
-      if (path === '/healthz' || path === '/livez' || path === '/readyz') {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
-      } else if (path === '/metrics') {
-        metrics.registry.metrics().then((text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text), () => res.writeHead(500).end());
-      } else if (path?.startsWith('/tenants/')) {
+      // With a token every path is the tenant's (kubectl sends `get --raw` paths from the root); without
+      // one, the gateway answers its own health checks (load balancers send no token).
+      if (path?.startsWith('/tenants/') || req.headers.authorization) {
         void handleRequest(req, res, deps);
+      } else if (path === '/healthz' || path === '/livez' || path === '/readyz') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
       } else {
         writeStatus(res, notFound('path', path ?? '/'));
       }
@@ -89,11 +102,13 @@ export class Gateway {
       server.listen(o.listen.port, o.listen.host, () => resolve());
     });
     const port = (server.address() as AddressInfo).port;
+    const metricsServer = o.metricsListen ? await serveMetrics(metrics, o.metricsListen, log) : undefined;
+    const metricsAddress = metricsServer?.address() as AddressInfo | undefined;
     const url = `https://${o.listen.host === '0.0.0.0' || o.listen.host === '::' ? '127.0.0.1' : o.listen.host}:${port}`;
     if (o.advertiseUrl) await publishGatewayInfo(host, { endpoint: o.advertiseUrl.replace('{port}', String(port)), ca: o.tls.ca });
 
     let elector: LeaderElector | undefined;
-    const parts: { stop(): Promise<void> }[] = [directory, backends, keys, policies, mirror, { stop: async () => { router.close(); closeBackend(hostBackend); } }];
+    const parts: { stop(): Promise<void> }[] = [directory, backends, keys, policies, mirror];
     if (o.provider) {
       const provider = o.provider;
       let work: { controller: TenantController; client: LeaderClient } | undefined;
@@ -125,14 +140,38 @@ export class Gateway {
       parts.push({ stop: () => provider.close() });
     }
     log.info({ url }, 'gateway listening');
-    return new Gateway(server, host, parts, elector, url);
+    const metricsUrl = metricsAddress && `http://${o.metricsListen!.host === '0.0.0.0' || o.metricsListen!.host === '::' ? '127.0.0.1' : o.metricsListen!.host}:${metricsAddress.port}/metrics`;
+    return new Gateway(server, host, parts, elector, url, metricsServer, metricsUrl);
   }
 
   async stop(): Promise<void> {
     await this.elector?.stop();
     this.server.closeAllConnections();
     await new Promise<void>((r) => this.server.close(() => r()));
+    this.metricsServer?.closeAllConnections();
+    await new Promise<void>((r) => (this.metricsServer ? this.metricsServer.close(() => r()) : r()));
     for (const p of this.parts) await p.stop();
     await this.host.close();
   }
+}
+
+async function serveMetrics(metrics: GatewayMetrics, listen: { host: string; port: number }, log: Logger): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    if (req.url?.split('?')[0] !== '/metrics') {
+      writeStatus(res, notFound('path', req.url ?? '/'));
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+      (err: Error) => {
+        log.error({ err: err.message }, 'metrics failed');
+        res.writeHead(500).end();
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.host, () => resolve());
+  });
+  return server;
 }

@@ -14,10 +14,10 @@ import { HostNetworks } from '../sync/host-networks.js';
 import { hostTaken, hostTakenElsewhere } from '../sync/ingress-hosts.js';
 import { tenantsRef, type Tenant } from '../tenants/resources.js';
 import { parseValues, type TenantValues } from '../tenants/values.js';
-import type { UserInfo } from './authenticate.js';
 import type { Backend } from './backends.js';
 import type { RequestInfo } from './request-info.js';
-import { forwardable, impersonate } from './route.js';
+import { forwardable } from './forward.js';
+import { impersonate, type Identity } from './identity.js';
 
 const WRITES = new Set(['create', 'update', 'patch', 'delete']);
 
@@ -54,13 +54,17 @@ export class InlineMirror {
     await Promise.all([this.tenants.stop(), this.networks.stop()]);
   }
 
-  private values(tenant: string): TenantValues | undefined {
+  /**
+   * The tenant's values. A write that cannot be judged by them (an isolated tenant's quota and pod
+   * security) is refused, never waved through: fail closed.
+   */
+  private values(tenant: string): TenantValues {
     const t = this.tenants.get(undefined, tenant);
-    if (!t) return undefined;
+    if (!t) throw tenantUnavailable(tenant, 'its Tenant object is not known to this gateway yet');
     try {
       return parseValues(t.spec?.values);
-    } catch {
-      return undefined;
+    } catch (err) {
+      throw tenantUnavailable(tenant, `its values cannot be read (${(err as Error).message})`);
     }
   }
 
@@ -68,7 +72,7 @@ export class InlineMirror {
   writeOf(tenant: string, info: RequestInfo): MirroredWrite | undefined {
     if (!info.isResourceRequest || !WRITES.has(info.verb) || info.subresource || !info.namespace) return undefined;
     const values = this.values(tenant);
-    const kind = values && kindOfResource(mirroredKinds(values), info.apiGroup, info.resource);
+    const kind = kindOfResource(mirroredKinds(values), info.apiGroup, info.resource);
     return kind && { kind, values };
   }
 
@@ -79,10 +83,10 @@ export class InlineMirror {
   }
 
   /** Forwards the write, mirrors it on success, then answers with the tenant's answer. */
-  async forward(req: IncomingMessage, res: ServerResponse, backend: Backend, path: string, user: UserInfo, { kind, values }: MirroredWrite, info: RequestInfo & { isResourceRequest: true }): Promise<void> {
+  async forward(req: IncomingMessage, res: ServerResponse, backend: Backend, path: string, identity: Identity, { kind, values }: MirroredWrite, info: RequestInfo & { isResourceRequest: true }): Promise<void> {
     let body = await readBody(req, this.maxBodyBytes);
     const t = this.translator(backend.tenant);
-    impersonate(req, user);
+    impersonate(req, identity);
     // The answer is read here (to mirror it), so ask for JSON whatever the client prefers; clients accept it.
     const headers = forwardable(req.headers);
     const send = async (to: string, payload: Buffer): Promise<Dispatcher.ResponseData> => {

@@ -16,6 +16,7 @@
 
 import { badRequest, type StatusError } from '../k8s/status.js';
 import { isDns1123Label, isDns1123Subdomain, pathSegmentProblem } from '../k8s/validation.js';
+import type { Authenticated, Described } from './context.js';
 
 export type ResourceVerb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection' | 'proxy';
 
@@ -171,4 +172,15 @@ export function nameProblem(info: RequestInfo): StatusError | undefined {
     return badRequest(`pod name ${JSON.stringify(info.name)} is not a valid pod name (a DNS-1123 subdomain)`);
   }
   return undefined;
+}
+
+/** The request info stage: the URL checked, then read as kube-apiserver reads it. */
+export function requestInfo(ctx: Authenticated): Described {
+  const badPath = pathProblem(ctx.path);
+  if (badPath) throw badPath;
+  const info = parseRequestInfo(ctx.req.method ?? 'GET', ctx.path);
+  const badName = nameProblem(info);
+  if (badName) throw badName;
+  ctx.trace.verb = info.verb;
+  return { ...ctx, info };
 }

@@ -1,13 +1,11 @@
-import https from 'node:https';
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline, Transform, Writable, type Duplex } from 'node:stream';
-import type { Dispatcher } from 'undici';
-import { entityTooLarge, tenantUnavailable, StatusError, type Status } from '../k8s/status.js';
+import { resourcePath } from '../k8s/client.js';
+import { forbidden, notFound } from '../k8s/status.js';
 import { Translator } from '../sync/translate.js';
-import { REQUEST_TIMEOUT_MS, type Backend } from './backends.js';
-import { impersonate, type Identity } from './identity.js';
-import type { GatewayMetrics } from './metrics.js';
-import type { ResourceRequestInfo } from './request-info.js';
+import type { Admitted, Deps, Routed } from './context.js';
+import type { Forward } from './forward.js';
+import { isAccessReview } from './access-review.js';
+import { describeDenial, type ResourceRequestInfo } from './request-info.js';
+import { tenantAllows, tenantHas } from './tenant-review.js';
 
 /** Pod subresources served by the mirrored pod on the host (the tenant has no kubelets), with the query parameters each may carry. */
 const HOST_POD_SUBRESOURCES: Record<string, readonly string[]> = {
@@ -35,212 +33,35 @@ export function hostPodPath(t: Translator, info: ResourceRequestInfo, url: strin
   return `/${segments.map(encodeURIComponent).join('/')}${search ? `?${search}` : ''}`;
 }
 
-/** Counts request body bytes on their way through, failing once `limit` is passed (bodies with no length). */
-function bodyLimit(limit: number): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      seen += chunk.length;
-      if (seen > limit) done(entityTooLarge(limit));
-      else done(null, chunk);
-    },
-  });
-}
-
-/**
- * Headers that describe one connection (RFC 9110 7.6.1) and are never forwarded; `expect` too: Node
- * has already answered `100 Continue` to the client, and the upstream leg has no use for it.
- */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect']);
-
-export function forwardable(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-  return out;
-}
-
-/** One forwarded request: where to, as whom, and what to say instead of the host's names in a refusal. */
-export interface Forward {
-  backend: Backend;
-  /** Path and query on the backend. */
-  path: string;
-  /** Who the tenant sees; undefined on the host, where the gateway acts as itself. */
-  identity: Identity | undefined;
-  longRunning: boolean;
-  /** Rewrites the body of an error answer (the host's words name twins and the host namespace). */
-  refusal?: (text: string) => string;
-}
-
-/** The largest error answer read whole to be rewritten. */
-const MAX_REFUSAL_BYTES = 64 * 1024;
-
-/**
- * Streams requests to API servers: bodies flow through in both directions and are never held whole,
- * so watches, chunked lists and logs -f stay open for as long as the client keeps them, and end (with
- * the upstream request) as soon as the client goes away. Ordinary requests and long-running ones use
- * separate undici pools of the backend; upgrades (exec, attach, port-forward over SPDY or WebSocket)
- * get a TLS connection of their own whose socket is spliced to the client's.
- */
-export class Router {
-  constructor(private readonly maxBodyBytes: number, private readonly metrics: GatewayMetrics) {}
-
-  /** Forwards a request and streams the answer back. */
-  async web(req: IncomingMessage, res: ServerResponse, f: Forward): Promise<void> {
-    const length = Number(req.headers['content-length'] ?? 0);
-    if (length > this.maxBodyBytes) throw entityTooLarge(this.maxBodyBytes);
-    impersonate(req, f.identity);
-    const method = (req.method ?? 'GET') as Dispatcher.HttpMethod;
-    const hasBody = length > 0 || req.headers['transfer-encoding'] !== undefined;
-    let tooLarge: StatusError | undefined;
-    // A client that goes away mid-body errors `req`; pipeline passes that on and undici aborts.
-    const body = hasBody
-      ? pipeline(req, bodyLimit(this.maxBodyBytes), (err) => {
-          if (err instanceof StatusError) tooLarge = err;
-        })
-      : null;
-    const gone = new AbortController();
-    const onClose = (): void => {
-      if (!res.writableFinished) gone.abort();
-    };
-    res.once('close', onClose);
-    const done = this.metrics.upstreamStarted(f.backend);
-    let refused: { code: number; type: string; chunks: Buffer[] } | undefined;
-    try {
-      await (f.longRunning ? f.backend.streams : f.backend.pool).stream({ path: f.path, method, headers: forwardable(req.headers), body, signal: gone.signal }, ({ statusCode, headers }) => {
-        if (statusCode >= 400 && f.refusal) {
-          const chunks: Buffer[] = [];
-          refused = { code: statusCode, type: String(headers['content-type'] ?? 'application/json'), chunks };
-          let size = 0;
-          return new Writable({
-            write(chunk: Buffer, _enc, cb) {
-              size += chunk.length;
-              if (size <= MAX_REFUSAL_BYTES) chunks.push(chunk);
-              cb();
-            },
-          });
-        }
-        res.writeHead(statusCode, forwardable(headers));
-        // A body of known length leaves with its headers in one write. Streamed bodies (watches, logs -f,
-        // chunked lists) send the headers at once; while that write is under way the first chunks gather
-        // and leave together.
-        if (headers['content-length'] === undefined) res.flushHeaders();
-        return res;
-      });
-    } catch (err) {
-      if (tooLarge) throw tooLarge;
-      if (res.destroyed || gone.signal.aborted) return;
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      throw unavailable(f.backend, err as Error);
-    } finally {
-      done();
-      res.off('close', onClose);
-    }
-    if (refused && !res.headersSent && !res.destroyed) {
-      const body = f.refusal!(Buffer.concat(refused.chunks).toString('utf8'));
-      res.writeHead(refused.code, { 'content-type': refused.type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache, private' });
-      res.end(body);
-    }
-  }
-
-  /** Forwards an upgrade (SPDY or WebSocket: exec, attach, port-forward) and splices the two sockets. */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, f: Forward): Promise<void> {
-    impersonate(req, f.identity);
-    const headers: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && k !== 'host' && k !== 'expect') headers[k] = v;
-    const done = this.metrics.upstreamStarted(f.backend);
-    return new Promise<void>((resolve) => {
-      let settled = false;
-      const finish = (): void => {
-        if (settled) return;
-        settled = true;
-        done();
-        resolve();
-      };
-      const out = https.request({
-        host: f.backend.target.hostname,
-        port: f.backend.target.port,
-        method: req.method,
-        path: f.path,
-        headers: { ...headers, host: f.backend.target.host },
-        ...f.backend.tls,
-        agent: false,
-        timeout: REQUEST_TIMEOUT_MS,
-      });
-      // Until the upstream answers, a client that leaves ends the attempt.
-      const onClientGone = (): void => {
-        out.destroy();
-        finish();
-      };
-      socket.once('close', onClientGone);
-      out.once('timeout', () => out.destroy(new Error('no answer to the upgrade')));
-      out.once('error', (err) => {
-        socket.off('close', onClientGone);
-        if (!socket.destroyed) endSocket(socket, unavailable(f.backend, err).toStatus());
-        finish();
-      });
-      out.once('upgrade', (answer, upstream, upstreamHead) => {
-        socket.off('close', onClientGone);
-        out.setTimeout(0);
-        const lines = [`HTTP/1.1 ${answer.statusCode ?? 101} ${answer.statusMessage ?? 'Switching Protocols'}`];
-        for (let i = 0; i < answer.rawHeaders.length; i += 2) lines.push(`${answer.rawHeaders[i]}: ${answer.rawHeaders[i + 1]}`);
-        socket.write(`${lines.join('\r\n')}\r\n\r\n`);
-        if (upstreamHead.length) socket.write(upstreamHead);
-        if (head.length) upstream.write(head);
-        // Either side ending ends both; the stream owner is this splice.
-        const close = (): void => {
-          upstream.destroy();
-          socket.destroy();
-          finish();
-        };
-        upstream.once('close', close);
-        socket.once('close', close);
-        upstream.on('error', close);
-        socket.on('error', close);
-        upstream.pipe(socket);
-        socket.pipe(upstream);
-      });
-      out.once('response', (answer) => {
-        // Refused before upgrading (404, 403, 400 …): the answer goes back as an ordinary response.
-        socket.off('close', onClientGone);
-        const chunks: Buffer[] = [];
-        let size = 0;
-        answer.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size <= MAX_REFUSAL_BYTES) chunks.push(c);
-        });
-        answer.once('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          const body = Buffer.from(f.refusal ? f.refusal(text) : text);
-          socket.end(`HTTP/1.1 ${answer.statusCode} ${answer.statusMessage ?? ''}\r\ncontent-type: ${answer.headers['content-type'] ?? 'application/json'}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.toString('utf8')}`);
-          finish();
-        });
-        answer.once('error', () => {
-          socket.destroy();
-          finish();
-        });
-      });
-      out.end();
-    });
-  }
-}
-
-const unavailable = (backend: Backend, err: Error): StatusError =>
-  backend.answeredBy === 'host'
-    ? new StatusError(503, 'ServiceUnavailable', `the host cluster is unavailable for tenant "${backend.tenant}": ${err.message}`)
-    : tenantUnavailable(backend.tenant, err.message);
-
-/** Answers on a raw socket (an upgrade refused before it reached a backend). */
-export function endSocket(socket: Duplex, status: Status): void {
-  const body = JSON.stringify(status);
-  const extra = status.details?.retryAfterSeconds ? `retry-after: ${status.details.retryAfterSeconds}\r\n` : '';
-  socket.end(`HTTP/1.1 ${status.code} ${status.reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`);
-}
-
 /** Turns the host's names for a pod back into the tenant's in a refusal's text. */
 export function tenantWords(t: Translator, info: ResourceRequestInfo): (text: string) => string {
   const hostName = t.name(info.namespace, info.name, 'Pod');
   return (text) => text.split(hostName).join(info.name).split(t.hostNamespace).join(info.namespace);
+}
+
+/**
+ * The route stage: where the request goes. A pod's log/exec/attach/portforward goes to its twin on the
+ * host, which the tenant never sees: so the tenant is asked first whether the identity may do it (its
+ * RBAC) and whether the pod exists, and the host's refusals are told in the tenant's names. Writes of
+ * mirrored kinds go through the inline mirror; access reviews are answered with the gateway's policy.
+ */
+export async function route(ctx: Admitted, deps: Deps): Promise<Routed> {
+  const info = ctx.info;
+  if (!info.isResourceRequest) return { ...ctx, route: { to: 'tenant' } };
+  if (isHostPodRequest(info)) {
+    const t = new Translator(ctx.tenant);
+    const verb = info.subresource === 'log' ? 'get' : 'create';
+    const [allowed, exists] = await Promise.all([
+      tenantAllows(ctx.backend, ctx.identity, { verb, group: '', resource: 'pods', subresource: info.subresource, namespace: info.namespace, name: info.name }),
+      tenantHas(ctx.backend, resourcePath({ group: '', version: 'v1', resource: 'pods', namespace: info.namespace, name: info.name })),
+    ]);
+    if (!allowed) throw forbidden(`pods "${info.name}" is forbidden: ${describeDenial(ctx.identity.user, { ...info, verb })}`, { name: info.name, group: '', kind: 'pods' });
+    if (!exists) throw notFound('pods', info.name);
+    const forward: Forward = { backend: deps.backends.hostFor(ctx.tenant), path: hostPodPath(t, info, ctx.path), identity: undefined, longRunning: true, refusal: tenantWords(t, info) };
+    return { ...ctx, route: { to: 'host', forward } };
+  }
+  const write = deps.mirror.writeOf(ctx.tenant, info);
+  if (write) return { ...ctx, route: { to: 'mirror', write, info } };
+  if (isAccessReview(info)) return { ...ctx, route: { to: 'review' } };
+  return { ...ctx, route: { to: 'tenant' } };
 }

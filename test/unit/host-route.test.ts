@@ -54,3 +54,10 @@ describe('tenantWords', () => {
     );
   });
 });
+
+describe('the pipeline', () => {
+  it("has the design's stages, in the design's order", async () => {
+    const { PIPELINE } = await import('../../src/gateway/pipeline.js');
+    expect(PIPELINE.stages).toEqual(['authenticate', 'request info', 'authorize', 'admit', 'route']);
+  });
+});

@@ -1,0 +1,67 @@
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import type { TokenVerifier, UserInfo } from './authenticate.js';
+import type { Authorizer } from './authorize.js';
+import type { Backend, Backends } from './backends.js';
+import type { Forward, Router } from './forward.js';
+import type { Identity } from './identity.js';
+import type { InFlight, Release } from './limits.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { InlineMirror, MirroredWrite } from './mirror.js';
+import type { RequestInfo, ResourceRequestInfo } from './request-info.js';
+
+/** What the stages work with: made once per gateway. */
+export interface Deps {
+  verifier: TokenVerifier;
+  authorizer: Authorizer;
+  mirror: InlineMirror;
+  backends: Backends;
+  router: Router;
+  metrics: GatewayMetrics;
+  inFlight: InFlight;
+  log: Logger;
+}
+
+/** What the metrics and the log learn about a request as it passes the stages. */
+export interface Trace {
+  /** Set only once a token for the tenant was verified: unauthenticated callers make no new series. */
+  tenant: string;
+  verb?: string;
+  longRunning: boolean;
+  release?: Release;
+}
+
+// The request context after each stage: a stage placed before what it needs does not compile.
+
+export interface Incoming {
+  req: IncomingMessage;
+  trace: Trace;
+}
+/** After authenticate: the tenant, the user its token names, and the tenant's API server. */
+export interface Authenticated extends Incoming {
+  tenant: string;
+  /** The URL below /tenants/NAME: what the tenant's API server is asked. */
+  path: string;
+  user: UserInfo;
+  backend: Backend;
+}
+/** After request info: verb, resource, namespace, name, as kube-apiserver computes them. */
+export interface Described extends Authenticated {
+  info: RequestInfo;
+}
+/** After authorize: who the tenant sees (the token's user, or whom it may impersonate). */
+export interface Authorized extends Described {
+  identity: Identity;
+}
+/** After admit: the request holds its in-flight slot (released with the request, see Trace). */
+export type Admitted = Authorized;
+
+export type Route =
+  | { to: 'tenant' }
+  | { to: 'host'; forward: Forward }
+  | { to: 'mirror'; write: MirroredWrite; info: ResourceRequestInfo }
+  | { to: 'review' };
+/** After route: where the request is forwarded. */
+export interface Routed extends Admitted {
+  route: Route;
+}
