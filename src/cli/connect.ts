@@ -1,6 +1,6 @@
 import type { KubeClient } from '../k8s/client.js';
 import { currentContext, kubeconfigFor, mergeIntoUserKubeconfig, setCurrentContext, toYaml } from '../k8s/kubeconfig.js';
-import { reservedIdentity, ROLES, type Role } from '../gateway/authenticate.js';
+import { reservedIdentity, ROLES, type Role } from '../tenants/roles.js';
 import { contextName, validateTenantName } from '../tenants/names.js';
 import { readyCondition, tenantsRef, type Tenant } from '../tenants/resources.js';
 import { loadSigningKeys, readGatewayInfo } from '../tenants/system.js';

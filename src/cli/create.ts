@@ -9,7 +9,7 @@ import { parseValues, readValuesFile, type TenantValues } from '../tenants/value
 import { connectTo, durationFlag, tenantName } from './connect.js';
 import { CliError } from './errors.js';
 import { readConnections, withHost, writeConnections } from './host.js';
-import { seconds, step } from './progress.js';
+import { seconds, step } from '../terminal/progress.js';
 import { unlessInterrupted } from './signals.js';
 
 /** Waits until the controller has seen the tenant's current generation and reports it Ready. */

@@ -10,7 +10,7 @@ import { ensureGatewayCerts, loadGatewayCerts } from '../gateway/certs.js';
 import { DEFAULT_MAX_BODY_BYTES, Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
 import { packageRoot } from '../paths.js';
-import { termination } from '../dev/supervisor.js';
+import { termination } from '../terminal/signals.js';
 import { CliError } from './errors.js';
 import { hostContextName, withHost } from './host.js';
 

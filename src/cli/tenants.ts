@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
+import { ROLES } from '../tenants/roles.js';
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
 /** The options of a token, shared by `connect` (which puts one in a kubeconfig) and `token`. */
 function tokenOptions(cmd: Command): Command {
   return cmd
-    // Spelled out rather than read from the gateway's ROLES, which would load jose for every command;
-    // test/unit/cli.test.ts keeps the two the same.
-    .option('--role <role>', "the token's role: admin, edit, view", 'admin')
+    .option('--role <role>', `the token's role: ${ROLES.join(', ')}`, 'admin')
     .option('--user <user>', 'user name in the token', 'admin')
     .option('--group <group>', 'group in the token (repeatable)', collect, [])
     .option('--ttl <duration>', 'token lifetime', '24h')

@@ -1,9 +1,8 @@
-import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { findBinaries, type Program } from '../controlplane/binaries.js';
 import { alive, killGroup, type ComponentError } from '../controlplane/process.js';
 import { kubeconfigFor, mergeIntoUserKubeconfig } from '../k8s/kubeconfig.js';
-import { step, seconds } from '../cli/progress.js';
+import { step, seconds } from '../terminal/progress.js';
 import { startHostCluster, type HostCluster } from './host-cluster.js';
 import { claimDataDir, readState, removeState, runningState, writeState, type DevState } from './state.js';
 
@@ -91,8 +90,6 @@ export async function runDevCluster(o: DevUpOptions, until: Promise<unknown>): P
   }
 }
 
-/** Resolves on the first SIGINT or SIGTERM. */
-export const termination = (): Promise<unknown> => Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
 
 /** Stops the dev cluster of a data folder: asks its supervisor, then makes sure no component is left. */
 export async function stopDevCluster(dataDir: string): Promise<boolean> {

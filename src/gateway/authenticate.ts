@@ -1,9 +1,8 @@
 import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSONWebKeySet } from 'jose';
 import { tenantUnavailable, unauthorized, StatusError } from '../k8s/status.js';
+import { reservedIdentity, ROLES, type Role } from '../tenants/roles.js';
+import { TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER } from '../tenants/tokens.js';
 import type { Authenticated, Deps, Incoming } from './context.js';
-
-export const ROLES = ['admin', 'edit', 'view'] as const;
-export type Role = (typeof ROLES)[number];
 
 /** Who a request comes from, as the token says. */
 export interface UserInfo {
@@ -13,29 +12,11 @@ export interface UserInfo {
   role: Role;
 }
 
-/** The audience and issuer every kplex token carries; a JWT minted for anything else is refused. */
-export const TOKEN_ISSUER = 'kplex';
-export const TOKEN_AUDIENCE = 'kplex-gateway';
-export const TOKEN_ALGORITHM = 'ES256';
-
 export function bearerToken(authorization: string | undefined): string {
   if (!authorization) throw unauthorized('no bearer token');
   const m = authorization.match(/^Bearer\s+(\S+)\s*$/i);
   if (!m) throw unauthorized('the Authorization header is not a bearer token');
   return m[1]!;
-}
-
-/**
- * Why a user name and groups must not be put in a token, or undefined when they may. They become
- * impersonation headers at the tenant API server, where `system:` names are Kubernetes' own (group
- * `system:masters` is cluster-admin) and `kplex:` groups are what token roles become.
- */
-export function reservedIdentity(user: string, groups: string[]): string | undefined {
-  if (!user) return 'the user name is empty';
-  if (user.startsWith('system:')) return `the user name "${user}" is reserved: names starting with "system:" are Kubernetes' own`;
-  const group = groups.find((g) => g.startsWith('system:') || g.startsWith('kplex:'));
-  if (group !== undefined) return `the group "${group}" is reserved: groups starting with "system:" or "kplex:" are Kubernetes' and kplex's own`;
-  return undefined;
 }
 
 /** The uid of the tenant named so now, or undefined when there is none. */

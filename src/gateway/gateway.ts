@@ -6,7 +6,7 @@ import { KubeClient, type ClusterAccess } from '../k8s/client.js';
 import { LeaderClient, LeaderElector, type LeaderElectionTiming } from '../k8s/lease.js';
 import { writeStatus, notFound } from '../k8s/status.js';
 import type { ControlPlaneProvider } from '../controlplane/provider.js';
-import { TenantController } from '../tenants/controller.js';
+import { TenantController } from '../controller/tenant-controller.js';
 import { SYSTEM_NAMESPACE } from '../tenants/names.js';
 import { ensureSystem, loadSigningKeys, publishGatewayInfo } from '../tenants/system.js';
 import { publicKeySet } from '../tenants/tokens.js';

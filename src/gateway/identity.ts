@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { roleGroup } from '../tenants/controller.js';
+import { roleGroup } from '../tenants/roles.js';
 import type { UserInfo } from './authenticate.js';
 
 /** Who the tenant's API server sees a request come from (its impersonation headers). */

@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
-import { TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER, type Role } from '../gateway/authenticate.js';
+import type { Role } from './roles.js';
+
+/** The audience and issuer every kplex token carries; a JWT minted for anything else is refused. */
+export const TOKEN_ISSUER = 'kplex';
+export const TOKEN_AUDIENCE = 'kplex-gateway';
+export const TOKEN_ALGORITHM = 'ES256';
 
 /** A private signing key with its id and age; the newest one signs, all of them verify. */
 export interface SigningKey extends JWK {

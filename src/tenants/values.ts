@@ -2,7 +2,14 @@ import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { POD_SECURITY_LEVELS, podSecurityFor, type PodSecurity } from '../controlplane/pod-security.js';
-import { parseCIDR } from '../sync/addresses.js';
+import { isIP } from 'node:net';
+
+/** `address/bits` with an IPv4 or IPv6 address and a prefix length that fits it. */
+function isCIDR(text: string): boolean {
+  const m = text.match(/^([^/]+)\/(\d{1,3})$/);
+  const family = m ? isIP(m[1]!) : 0;
+  return family !== 0 && Number(m![2]) <= (family === 4 ? 32 : 128);
+}
 
 /** A tenant's configuration (the values file). Unknown keys are errors, so typos do not pass silently. */
 export const TenantValues = z
@@ -33,7 +40,7 @@ export const TenantValues = z
         services: z
           .object({
             externalIPs: z
-              .object({ allowedCIDRs: z.array(z.string().refine((c) => parseCIDR(c) !== undefined, 'not a CIDR (e.g. 203.0.113.0/24)')).default([]) })
+              .object({ allowedCIDRs: z.array(z.string().refine(isCIDR, 'not a CIDR (e.g. 203.0.113.0/24)')).default([]) })
               .strict()
               .default({}),
           })

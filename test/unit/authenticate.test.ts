@@ -1,6 +1,7 @@
 import { SignJWT, generateKeyPair, importJWK } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { bearerToken, reservedIdentity, TokenVerifier } from '../../src/gateway/authenticate.js';
+import { bearerToken, TokenVerifier } from '../../src/gateway/authenticate.js';
+import { reservedIdentity } from '../../src/tenants/roles.js';
 import { StatusError } from '../../src/k8s/status.js';
 import { newSigningKey, parseDuration, publicKeySet, signToken } from '../../src/tenants/tokens.js';
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { ROLES } from '../../src/gateway/authenticate.js';
+import { ROLES } from '../../src/tenants/roles.js';
 
 async function help(...args: string[]): Promise<string> {
   let out = '';

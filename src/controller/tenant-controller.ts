@@ -4,16 +4,15 @@ import { Informer } from '../k8s/informer.js';
 import { kubeconfigFor, toYaml } from '../k8s/kubeconfig.js';
 import type { ControlPlaneEndpoint, ControlPlaneProvider } from '../controlplane/provider.js';
 import { podSecurityLabels } from '../controlplane/pod-security.js';
-import { hostNamespace, kubeconfigSecretName } from './names.js';
-import { ANNOTATIONS, FIELD_MANAGER, FINALIZER, LABELS, tenantsRef, type Condition, type Tenant } from './resources.js';
-import { parseValues, podSecurityOf, type TenantValues } from './values.js';
+import { hostNamespace, kubeconfigSecretName } from '../tenants/names.js';
+import { roleGroup, type Role } from '../tenants/roles.js';
+import { ANNOTATIONS, FIELD_MANAGER, FINALIZER, LABELS, tenantsRef, type Condition, type Tenant } from '../tenants/resources.js';
+import { parseValues, podSecurityOf, type TenantValues } from '../tenants/values.js';
 import { TenantSyncer } from '../sync/syncer.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 const RESYNC_MS = 30_000;
 
-/** Groups a kplex token's role becomes inside the tenant, bound to Kubernetes' own cluster roles. */
-export const roleGroup = (role: string): string => `kplex:${role}`;
 
 const rbacRef = (resource: string, name: string) => ({ group: 'rbac.authorization.k8s.io', version: 'v1', resource, name });
 
@@ -25,7 +24,7 @@ async function bootstrapTenant(tenant: KubeClient): Promise<void> {
     metadata: { name: 'kplex:namespace-reader' },
     rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }],
   }, FIELD_MANAGER);
-  const bindings: [string, string][] = [
+  const bindings: [Role, string][] = [
     ['admin', 'cluster-admin'],
     ['edit', 'edit'],
     ['view', 'view'],
