@@ -16,7 +16,7 @@ const HOST_POD_SUBRESOURCES: Record<string, readonly string[]> = {
 };
 
 export const isHostPodRequest = (info: ResourceRequestInfo): boolean =>
-  info.apiGroup === '' && info.resource === 'pods' && info.name !== '' && Object.hasOwn(HOST_POD_SUBRESOURCES, info.subresource);
+  info.apiGroup === '' && info.resource === 'pods' && info.namespace !== '' && info.name !== '' && Object.hasOwn(HOST_POD_SUBRESOURCES, info.subresource);
 
 /**
  * The host URL of a tenant's pod log/exec/attach/portforward request: the mirrored pod in the tenant's
