@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { KubeClient, KubeObject } from '../k8s/client.js';
 import { StatusError } from '../k8s/status.js';
 import type { MirroredKind } from '../sync/kinds.js';
-import { HostRefused, SYNC_FIELD_MANAGER } from '../sync/syncer.js';
+import { SYNC_FIELD_MANAGER } from '../sync/syncer.js';
+import { HostRefused } from '../sync/host-refused.js';
 import type { Translator } from '../sync/translate.js';
 
 /**

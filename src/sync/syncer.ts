@@ -11,6 +11,7 @@ import { ORIGIN, originOf, Translator } from './translate.js';
 import { prerequisitesOf, Usage, type Prerequisite, type Reference } from './references.js';
 import { HostNetworks } from './host-networks.js';
 import { hostTaken, hostTakenElsewhere } from './ingress-hosts.js';
+import { HostRefused, isRefusal } from './host-refused.js';
 
 export const SYNC_FIELD_MANAGER = 'kplex-syncer';
 const RESYNC_MS = 30_000;
@@ -30,21 +31,6 @@ interface KindState {
 }
 
 /**
- * The host API server refused a twin for what it is (quota, pod security, validation): retrying at
- * once will not change that, and the tenant's user should be told, with the tenant's names.
- */
-export class HostRefused extends StatusError {
-  constructor(err: StatusError, t: Translator, twin: KubeObject, origin: KubeObject) {
-    const [hostName, name] = [twin.metadata.name!, origin.metadata.name!];
-    const details = err.details?.name === hostName ? { ...err.details, name } : err.details;
-    const message = err.message.split(hostName).join(name).split(t.hostNamespace).join(origin.metadata.namespace ?? '');
-    super(err.code, err.reason, message, details);
-  }
-}
-
-const REFUSALS = new Set([400, 403, 422]);
-
-/**
  * Writes one tenant object's host twin (server-side apply, so it is idempotent and repairs drift).
  * Pods are immutable in most of their spec: an existing host pod is left as it is.
  */
@@ -55,7 +41,7 @@ export async function mirrorToHost(host: KubeClient, t: Translator, kind: Mirror
   try {
     return await host.apply(at(kind.ref, t.hostNamespace, desired.metadata.name), desired, SYNC_FIELD_MANAGER);
   } catch (err) {
-    if (err instanceof StatusError && REFUSALS.has(err.code)) throw new HostRefused(err, t, desired, obj);
+    if (isRefusal(err)) throw new HostRefused(err, t, desired, obj);
     throw err;
   }
 }
