@@ -5,6 +5,7 @@ import { StatusError } from '../k8s/status.js';
 import type { TenantValues } from '../tenants/values.js';
 import { mirroredKinds, type MirroredKind } from './kinds.js';
 import { NodeSync } from './nodes.js';
+import { backoff, WorkQueue } from './queue.js';
 import { EventSync, recordEvent } from './events.js';
 import { nodeNameOf, statusDiffers, tenantPodStatus } from './pod-status.js';
 import { ORIGIN, originOf, Translator } from './translate.js';
@@ -63,16 +64,8 @@ export class TenantSyncer {
   private readonly hostIngresses?: Informer<KubeObject>;
   /** The Endpoints addresses last refused per key, so the tenant is told once per change, not per resync. */
   private readonly refusedAddresses = new Map<string, string>();
-  private readonly queue = new Set<string>();
-  /** How many times in a row the host refused each key's twin: its retries back off. */
-  private readonly refusals = new Map<string, number>();
-  /** One pending retry per key at most, however often it fails meanwhile (resyncs enqueue it too). */
-  private readonly retries = new Map<string, NodeJS.Timeout>();
-  private draining?: Promise<void>;
+  private readonly queue: WorkQueue;
   private resync?: NodeJS.Timeout;
-  /** Reconciles wait for every cache to be listed: a ConfigMap looks unused until the pods are known. */
-  private started = false;
-  private stopped = false;
 
   constructor(
     readonly tenant: string,
@@ -103,6 +96,10 @@ export class TenantSyncer {
     this.networks = new HostNetworks(host, onError);
     const ingress = this.kinds.find((k) => k.kind.kind === 'Ingress');
     if (ingress) this.hostIngresses = new Informer<KubeObject>(host, ingress.kind.ref, {}, {}, onError);
+    this.queue = new WorkQueue((key) => {
+      const [kind, ns, name] = key.split('\u0000') as [string, string, string];
+      return this.reconcile(kind, ns, name);
+    }, (key, err, failures) => this.failed(key, err, failures));
     this.nodes = new NodeSync(tenantClient, host, values, log, tenant);
     this.events = new EventSync(tenantClient, host, this.translator.hostNamespace, (kind, name) => this.kinds.find((k) => k.kind.kind === kind)?.host.get(this.translator.hostNamespace, name), log);
   }
@@ -112,8 +109,9 @@ export class TenantSyncer {
     await Promise.all([...this.kinds.flatMap((k) => [k.tenant.start(), k.host.start()]), this.hostIngresses?.start()]);
     await this.nodes.start();
     await this.events.start();
-    this.started = true;
     this.resyncAll();
+    // Reconciles wait for every cache to be listed: a ConfigMap looks unused until the pods are known.
+    this.queue.start();
     this.resync = setInterval(() => this.resyncAll(), RESYNC_MS);
   }
 
@@ -130,65 +128,33 @@ export class TenantSyncer {
     if (origin) this.enqueue(kind, origin.namespace, origin.name);
   }
 
-  private retryLater(kind: string, namespace: string, name: string, delayMs: number): void {
-    const key = keyOf(kind, namespace, name);
-    if (this.stopped || this.retries.has(key)) return;
-    this.retries.set(key, setTimeout(() => {
-      this.retries.delete(key);
-      this.enqueue(kind, namespace, name);
-    }, delayMs).unref());
-  }
-
   enqueue(kind: string, namespace: string, name: string): void {
-    if (this.stopped) return;
     this.queue.add(keyOf(kind, namespace, name));
-    if (this.started) this.draining ??= this.drain().finally(() => (this.draining = undefined));
   }
 
   private enqueueAll(refs: Reference[]): void {
     for (const r of refs) this.enqueue(r.kind, r.namespace, r.name);
   }
 
-  /** Works the queue with a few reconciles in flight; a key queued again while it runs is run again after. */
-  private async drain(): Promise<void> {
-    const running = new Map<string, Promise<void>>();
-    while ((this.queue.size || running.size) && !this.stopped) {
-      for (const key of this.queue) {
-        if (running.size >= 16) break;
-        if (running.has(key)) continue;
-        this.queue.delete(key);
-        const [kind, ns, name] = key.split('\u0000') as [string, string, string];
-        running.set(key, this.reconcile(kind, ns, name)
-          .then(() => void this.refusals.delete(key))
-          .catch((err: Error) => this.failed(kind, ns, name, err))
-          .finally(() => running.delete(key)));
-      }
-      if (running.size) await Promise.race(running.values());
-    }
-  }
-
   /**
-   * Retries a failed reconcile: soon, unless the host refused the twin; then the tenant object gets a
+   * When a failed reconcile is retried: soon, unless the host refused the twin; then the tenant object gets a
    * Warning event saying why (what `kubectl describe` shows), and retries back off, since only a change
    * (freed quota, an edited object, lifted isolation) makes the host say yes.
    */
-  private failed(kind: string, ns: string, name: string, err: Error): void {
-    const key = keyOf(kind, ns, name);
+  private failed(key: string, err: Error, failures: number): number {
+    const [kind, ns, name] = key.split('\u0000') as [string, string, string];
     if (!(err instanceof HostRefused)) {
       this.log.warn({ tenant: this.tenant, kind, namespace: ns, name, err: err.message }, 'sync failed; will retry');
-      this.retryLater(kind, ns, name, RETRY_MS);
-      return;
+      return RETRY_MS;
     }
-    const attempt = (this.refusals.get(key) ?? 0) + 1;
-    this.refusals.set(key, attempt);
-    this.log.info({ tenant: this.tenant, kind, namespace: ns, name, err: err.message, attempt }, 'the host refused a twin; will retry');
+    this.log.info({ tenant: this.tenant, kind, namespace: ns, name, err: err.message, failures }, 'the host refused a twin; will retry');
     const k = this.kinds.find((x) => x.kind.kind === kind);
     const obj = k?.tenant.get(ns, name);
     if (k && obj) {
       const involved = { ...k.kind.ref, kind, namespace: ns, name, uid: obj.metadata.uid };
       recordEvent(this.tenantClient, involved, 'HostRefused', `the host cluster refused it: ${err.message}`).catch((e: Error) => this.log.debug({ err: e.message }, 'event not recorded'));
     }
-    this.retryLater(kind, ns, name, Math.min(MAX_REFUSED_RETRY_MS, RETRY_MS * 2 ** (attempt - 1)));
+    return backoff(failures, RETRY_MS, MAX_REFUSED_RETRY_MS);
   }
 
   private async reconcile(kindName: string, ns: string, name: string): Promise<void> {
@@ -211,7 +177,7 @@ export class TenantSyncer {
     if (k.kind.onlyWhenUsed && !this.usage.isUsed(kindName as Reference['kind'], ns, name)) {
       if (hostObj && ageMs(hostObj) < JUST_MIRRORED_MS) {
         // The gateway mirrors what a new pod uses just before the pod, which may not be in this cache yet.
-        this.retryLater(kindName, ns, name, JUST_MIRRORED_MS);
+        this.queue.later(keyOf(kindName, ns, name), JUST_MIRRORED_MS);
         return;
       }
       // No tenant pod needs it (any more): it stays in the tenant only.
@@ -248,7 +214,7 @@ export class TenantSyncer {
     if (hostObj.metadata.annotations?.[ORIGIN.uid]) return true;
     if (ageMs(hostObj) > HOST_FIRST_GRACE_MS) return true;
     const origin = originOf(hostObj);
-    if (origin) this.retryLater(kind, origin.namespace, origin.name, HOST_FIRST_GRACE_MS);
+    if (origin) this.queue.later(keyOf(kind, origin.namespace, origin.name), HOST_FIRST_GRACE_MS);
     return false;
   }
 
@@ -375,12 +341,11 @@ export class TenantSyncer {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     clearInterval(this.resync);
-    for (const timer of this.retries.values()) clearTimeout(timer);
+    const drained = this.queue.stop();
     await Promise.all([...this.kinds.flatMap((k) => [k.tenant.stop(), k.host.stop()]), this.networks.stop(), this.hostIngresses?.stop()]);
     await this.nodes.stop();
     await this.events.stop();
-    await this.draining;
+    await drained;
   }
 }
