@@ -16,8 +16,7 @@ import type { Backend } from './backends.js';
 import { forwardable } from './forward.js';
 import { impersonate, type Identity } from './identity.js';
 import type { RequestInfo, ResourceRequestInfo } from './request-info.js';
-import { readBody } from './body.js';
-import { isDryRun, sendToTenant, tenantDryRun, tenantReader } from './tenant-write.js';
+import { isDryRun, sendToTenant, tenantReader } from './tenant-write.js';
 
 const WRITES = new Set(['create', 'update', 'patch', 'delete']);
 
@@ -28,11 +27,15 @@ export interface MirroredWrite {
   twins: TwinWriter;
 }
 
+/** A mirrored write as admit hands it on: with its body, read once. */
+export interface AdmittedWrite extends MirroredWrite {
+  body: Buffer;
+}
+
 /**
  * The inline mirror: a write of a low-level object through the gateway is applied to the host before the
  * gateway answers, so the host twin exists when kubectl returns. (The syncer covers every other write;
- * this is the fast path.) A write the host is asked about first (kinds.ts `admission`) is refused
- * before the tenant stores it when the host would not take its twin; a dry run goes to the tenant only. A kind
+ * this is the fast path.) Admission came first (admit.ts); a dry run goes to the tenant only. A kind
  * made on the host first (a Service sent as JSON: kinds.ts `hostFirst`) is stored by the tenant with
  * what the host chose; the twin is then written, after the decision the syncer would take
  * (decisions.ts), by the tenant's TwinWriter.
@@ -42,7 +45,7 @@ export class InlineMirror {
   private readonly translators = new Map<string, Translator>();
   private readonly networks: HostNetworks;
 
-  constructor(private readonly host: KubeClient, private readonly maxBodyBytes: number, private readonly log: Logger) {
+  constructor(private readonly host: KubeClient, readonly maxBodyBytes: number, private readonly log: Logger) {
     this.tenants = new Informer<Tenant>(host, tenantsRef(), {}, {}, (err) => log.warn({ err: err.message }, 'tenant watch failed'));
     this.networks = new HostNetworks(host, (err) => log.warn({ err: err.message }, 'host network watch failed'));
   }
@@ -92,8 +95,8 @@ export class InlineMirror {
   }
 
   /** Forwards the write, mirrors it on success, then answers with the tenant's answer. */
-  async forward(req: IncomingMessage, res: ServerResponse, backend: Backend, path: string, identity: Identity, { kind, values, twins }: MirroredWrite, info: ResourceRequestInfo): Promise<void> {
-    const sent = await readBody(req, this.maxBodyBytes);
+  async forward(req: IncomingMessage, res: ServerResponse, backend: Backend, path: string, identity: Identity, write: AdmittedWrite, info: ResourceRequestInfo): Promise<void> {
+    const { kind, twins } = write;
     impersonate(req, identity);
     const answerWith = (answer: Dispatcher.ResponseData, text: string, warnings: string[] = []): void => {
       const answerHeaders = forwardable(answer.headers as Record<string, string | string[]>);
@@ -104,16 +107,10 @@ export class InlineMirror {
 
     // A dry run (kubectl --dry-run=server) stores nothing in the tenant, so nothing goes to the host either.
     if (isDryRun(path)) {
-      const answer = await sendToTenant(req, backend, path, sent);
+      const answer = await sendToTenant(req, backend, path, write.body);
       return answerWith(answer, await answer.body.text());
     }
-    // Admission: the host is asked about an isolated tenant's new pods and Services (only its host
-    // namespace limits them: quota, pod security), and kplex checks every tenant's Ingress host names;
-    // about the object as the tenant would store it, which the tenant's dry run tells.
-    if (kind.admission?.verbs.includes(info.verb) && (kind.admission.by === 'kplex' || values.isolate)) {
-      await twins.admit(kind, await tenantDryRun(req, backend, path, sent));
-    }
-    const { body, first } = info.verb === 'create' ? await this.hostFirst(twins, kind, sent, info.namespace, req.headers['content-type']) : { body: sent, first: undefined };
+    const { body, first } = info.verb === 'create' ? await this.hostFirst(twins, kind, write.body, info.namespace, req.headers['content-type']) : { body: write.body, first: undefined };
     let answer: Dispatcher.ResponseData;
     try {
       answer = await sendToTenant(req, backend, path, body);

@@ -60,8 +60,7 @@ export async function route(ctx: Admitted, deps: Deps): Promise<Routed> {
     const forward: Forward = { backend: deps.backends.hostFor(ctx.tenant), path: hostPodPath(t, info, ctx.path), identity: undefined, longRunning: true, refusal: tenantWords(t, info) };
     return { ...ctx, route: { to: 'host', forward } };
   }
-  const write = deps.mirror.writeOf(ctx.tenant, ctx.backend, info);
-  if (write) return { ...ctx, route: { to: 'mirror', write, info } };
+  if (ctx.write) return { ...ctx, route: { to: 'mirror', write: ctx.write, info } };
   if (isAccessReview(info)) return { ...ctx, route: { to: 'review' } };
   return { ...ctx, route: { to: 'tenant' } };
 }
