@@ -70,21 +70,19 @@ export class TwinWriter {
    * object needs on the host goes first. A twin the host may not keep (`beforeApply` refuses it) goes.
    */
   async apply(kind: MirroredKind, origin: KubeObject, twin?: KubeObject): Promise<Applied> {
-    const prepared = await kind.beforeApply?.(origin, this.context(kind, twin));
-    if (prepared && 'refused' in prepared) {
-      if (twin) await this.delete(kind, twin.metadata.name!);
-      throw new HostRefused(prepared.refused, this.translator, kind.toHost(this.translator, origin), origin);
-    }
-    const from = prepared?.origin ?? origin;
+    const { origin: from, notice } = await this.prepare(kind, origin, twin).catch(async (err: unknown) => {
+      if (twin && err instanceof HostRefused) await this.delete(kind, twin.metadata.name!);
+      throw err;
+    });
     if (!twin) await this.prerequisites(kind, from, false);
     const desired = kind.toHost(this.translator, from);
     try {
-      return { twin: await this.write(desired, kind, origin), notice: prepared?.notice };
+      return { twin: await this.write(desired, kind, origin), notice };
     } catch (err) {
       const instead = err instanceof StatusError && (err.code === 409 || err.code === 422) ? kind.hostChooses?.(desired) : undefined;
       if (!instead) throw err;
-      this.log.info({ tenant: this.translator.tenant, kind: kind.kind, name: desired.metadata.name, why: err instanceof Error ? err.message : '' }, 'the host would not take the twin as asked; it chooses');
-      return { twin: await this.write(instead, kind, origin), notice: prepared?.notice };
+      this.log.info({ tenant: this.translator.tenant, kind: kind.kind, name: desired.metadata.name, why: (err as Error).message }, 'the host would not take the twin as asked; it chooses');
+      return { twin: await this.write(instead, kind, origin), notice };
     }
   }
 
@@ -114,10 +112,8 @@ export class TwinWriter {
    * the mirror and the syncer to settle.
    */
   async admit(kind: MirroredKind, origin: KubeObject): Promise<void> {
-    const prepared = await kind.beforeApply?.(origin, this.context(kind, undefined));
-    if (prepared && 'refused' in prepared) throw new HostRefused(prepared.refused, this.translator, kind.toHost(this.translator, origin), origin);
+    const { origin: from } = await this.prepare(kind, origin, undefined);
     if (kind.admission?.by !== 'host') return;
-    const from = prepared?.origin ?? origin;
     await this.prerequisites(kind, from, true);
     const twin = kind.toHost(this.translator, from);
     const asked = kind.dryRun?.(twin) ?? twin;
@@ -144,6 +140,14 @@ export class TwinWriter {
       // Not made yet: the pod waits for it, as on any cluster, and the syncer mirrors it once it is.
       if (obj) await this.apply(needed, obj);
     }));
+  }
+
+  /** The object as its twin is written from it (kinds.ts `beforeApply`); a refusal, in the tenant's names. */
+  private async prepare(kind: MirroredKind, origin: KubeObject, twin: KubeObject | undefined): Promise<{ origin: KubeObject; notice?: string }> {
+    const prepared = await kind.beforeApply?.(origin, this.context(kind, twin));
+    if (!prepared) return { origin };
+    if ('refused' in prepared) throw new HostRefused(prepared.refused, this.translator, kind.toHost(this.translator, origin), origin);
+    return prepared;
   }
 
   private async write(desired: KubeObject, kind: MirroredKind, origin: KubeObject): Promise<KubeObject> {
