@@ -172,7 +172,7 @@ build_coredns() {
 build_crictl() {
   local tmp="$BUILD/crictl-out"
   mkdir -p "$tmp"
-  (cd "$BUILD" && GOBIN="$tmp" GOFLAGS= go install -trimpath -ldflags "-s -w" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION")
+  (cd "$BUILD" && GOBIN="$tmp" GOFLAGS= go install -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION")
   version_of "$tmp/crictl" || return 1
   mv -f "$tmp/crictl" "$BIN/crictl"
 }
