@@ -1,7 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findBinaries, PROGRAMS } from '../../src/controlplane/binaries.js';
 import { freePort } from '../../src/controlplane/ports.js';
 import { eventually, isolatedEnv, kplex, kubectl, kubectlPath, processesMentioning, tmpDir, type Run } from './helpers.js';
 
@@ -133,5 +134,35 @@ describe('real nodes', () => {
     const r = await kplex(['dev', 'down', '--data-dir', dataDir], env);
     expect(r.code, r.stderr).toBe(0);
     expect(leftovers(dataDir)).toEqual(nothingLeft(dataDir));
+  });
+});
+
+describe('where a real node cannot run', () => {
+  it('says why in one line and starts the cluster with simulated nodes only', async () => {
+    const dir = tmpDir('no-real-node');
+    const dataDir = path.join(dir, 'data');
+    const env = isolatedEnv(dir);
+    // The control-plane programs without kubelet and the other node programs.
+    const bin = path.join(dir, 'bin');
+    mkdirSync(bin);
+    const real = findBinaries();
+    for (const p of PROGRAMS) symlinkSync(real.paths[p], path.join(bin, p));
+    symlinkSync(path.join(path.dirname(real.paths.kwok), 'kwok-stages'), path.join(bin, 'kwok-stages'));
+    const more = { KPLEX_BIN_DIR: bin, KPLEX_CACHE_DIR: path.join(dir, 'no-cache') };
+    try {
+      const r = await kplex(['dev', 'up', '--nodes', '1', '--simulated-nodes', '2', '--detach', '--no-gateway', '--data-dir', dataDir], { ...env, ...more });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^no real node: kubelet is not built in .*; pods run on simulated nodes only$/m);
+      const nodes = await kubectl(path.join(dataDir, 'admin.kubeconfig'), ['get', 'nodes', '-o', 'json']);
+      const items = (JSON.parse(nodes.stdout) as { items: { metadata: { name: string }; spec: { taints?: unknown[] } }[] }).items;
+      // Without a real node, the simulated nodes take every pod: no taint.
+      expect(items.map((n) => [n.metadata.name, n.spec.taints ?? []]).sort()).toEqual([
+        ['kplex-node-0', []],
+        ['kplex-node-1', []],
+      ]);
+    } finally {
+      await kplex(['dev', 'down', '--data-dir', dataDir], { ...env, ...more });
+    }
+    expect(processesMentioning(dataDir)).toEqual([]);
   });
 });
