@@ -72,7 +72,8 @@ async function upDetached(flags: UpFlags, dataDir: string): Promise<void> {
   closeSync(fd);
   let exitCode: number | null | undefined;
   child.once('exit', (code) => (exitCode = code ?? 1));
-  await follow(logFile, () => exitCode !== undefined || readState(dataDir)?.phase === 'ready');
+  // The state of a crashed supervisor may still say ready: only the new supervisor's counts.
+  await follow(logFile, () => exitCode !== undefined || (readState(dataDir)?.phase === 'ready' && readState(dataDir)?.pid === child.pid));
   if (exitCode !== undefined) throw new CliError(`kplex dev up failed (log: ${logFile})`, exitCode || 1);
   child.unref();
   console.error(`running in the background (pid ${child.pid}); stop it with: kplex dev down${flags.dataDir ? ` --data-dir ${dataDir}` : ''}`);
