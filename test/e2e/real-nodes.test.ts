@@ -125,13 +125,22 @@ describe('real nodes', () => {
     const r = await up();
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).not.toContain('no real node');
-    // The pod's containers start again in new sandboxes: exec reaches the new container.
-    const pod = ok(await tenant(['get', 'pods', '-l', 'app=nginx', '-o', 'jsonpath={.items[0].metadata.name}']));
+    // The tenant's control plane comes back (the gateway restarts it) and the pod's containers start again
+    // in new sandboxes: exec reaches the new container.
+    const pod = await eventually(async () => {
+      const r = await tenant(['get', 'pods', '-l', 'app=nginx', '-o', 'jsonpath={.items[0].metadata.name}']);
+      return r.code === 0 && r.stdout ? r.stdout : undefined;
+    }, 120_000, 'the tenant back');
     const hostname = await eventually(async () => {
       const r = await tenant(['exec', pod, '--', 'hostname']);
       return r.code === 0 ? r.stdout.trim() : undefined;
     }, 120_000, 'exec in the restarted nginx');
     expect(hostname).toBe(pod);
+    // One sandbox per pod: the crashed run's are gone.
+    const crictl = path.join(path.dirname(findBinaries().paths.kubectl), 'crictl');
+    const sandboxes = sh(`${crictl} --runtime-endpoint unix://${dataDir}/node/containerd.sock pods -q`).split('\n').filter(Boolean);
+    const podsOnNode = ok(await host(['get', 'pods', '-A', '--field-selector=spec.nodeName=kplex-real-0', '-o', 'name'])).split('\n').filter(Boolean);
+    expect(sandboxes.length).toBe(podsOnNode.length);
   });
 
   it('dev down leaves no process, shim, link, iptables chain, mount, network namespace or pod cgroup', async () => {
