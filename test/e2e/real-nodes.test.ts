@@ -136,11 +136,14 @@ describe('real nodes', () => {
       return r.code === 0 ? r.stdout.trim() : undefined;
     }, 120_000, 'exec in the restarted nginx');
     expect(hostname).toBe(pod);
-    // One sandbox per pod: the crashed run's are gone.
+    // One sandbox per running pod (the two nginx): the crashed run's are gone.
     const crictl = path.join(path.dirname(findBinaries().paths.kubectl), 'crictl');
-    const sandboxes = sh(`${crictl} --runtime-endpoint unix://${dataDir}/node/containerd.sock pods -q`).split('\n').filter(Boolean);
-    const podsOnNode = ok(await host(['get', 'pods', '-A', '--field-selector=spec.nodeName=kplex-real-0', '-o', 'name'])).split('\n').filter(Boolean);
-    expect(sandboxes.length).toBe(podsOnNode.length);
+    const count = (s: string) => s.split('\n').filter(Boolean).length;
+    await eventually(async () => {
+      const sandboxes = count(sh(`${crictl} --runtime-endpoint unix://${dataDir}/node/containerd.sock pods -q`));
+      const running = count(ok(await host(['get', 'pods', '-A', '--field-selector=spec.nodeName=kplex-real-0,status.phase=Running', '-o', 'name'])));
+      return sandboxes === 2 && running === 2 ? true : undefined;
+    }, 60_000, 'one sandbox for each of the 2 running pods');
   });
 
   it('dev down leaves no process, shim, link, iptables chain, mount, network namespace or pod cgroup', async () => {
