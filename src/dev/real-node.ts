@@ -115,25 +115,31 @@ export async function cleanUpRealNode(dataDir: string, kubeProxy?: string): Prom
 }
 
 interface NodeCertificates {
-  serving: { cert: string; key: string };
   kubelet: ClusterAccess;
   proxy: ClusterAccess;
   coredns: ClusterAccess;
 }
 
+/**
+ * The node's certificates from the host CA, made once and kept in the data folder: kubelet's serving
+ * pair (kubelet reads its files) and the client credentials of kubelet, kube-proxy and CoreDNS.
+ */
 async function nodeCertificates(p: NodePaths, ca: CertificateAuthority, server: string): Promise<NodeCertificates> {
-  const pair = async (name: string, make: () => ReturnType<CertificateAuthority['sign']>) => (await readKeyPair(p.pkiDir, name)) ?? (await writeAndReturn(name, await make()));
-  const writeAndReturn = async (name: string, kp: { cert: string; key: string }) => {
-    await writeKeyPair(p.pkiDir, name, kp);
-    return kp;
+  const issued = async (name: string, req: Parameters<CertificateAuthority['sign']>[0]) => {
+    const kept = await readKeyPair(p.pkiDir, name);
+    if (kept) return kept;
+    const made = await ca.sign(req);
+    await writeKeyPair(p.pkiDir, name, made);
+    return made;
   };
-  const serving = await pair('kubelet-serving', () => ca.sign({ commonName: NODE_NAME, server: true, dnsNames: [NODE_NAME], ipAddresses: [NODE_IP] }));
-  // The Node authorizer knows a kubelet by this name and group; kube-proxy's is bound by the default RBAC.
-  const kubelet = await pair('kubelet-client', () => ca.sign({ commonName: `system:node:${NODE_NAME}`, organizations: ['system:nodes'], client: true }));
-  const proxy = await pair('kube-proxy', () => ca.sign({ commonName: 'system:kube-proxy', client: true }));
-  const coredns = await pair('coredns', () => ca.sign({ commonName: 'kplex:coredns', client: true }));
   const access = (kp: { cert: string; key: string }): ClusterAccess => ({ server, ca: ca.cert, ...kp });
-  return { serving, kubelet: access(kubelet), proxy: access(proxy), coredns: access(coredns) };
+  await issued('kubelet-serving', { commonName: NODE_NAME, server: true, dnsNames: [NODE_NAME], ipAddresses: [NODE_IP] });
+  return {
+    // The Node authorizer knows a kubelet by this name and group; kube-proxy's is bound by the default RBAC.
+    kubelet: access(await issued('kubelet-client', { commonName: `system:node:${NODE_NAME}`, organizations: ['system:nodes'], client: true })),
+    proxy: access(await issued('kube-proxy', { commonName: 'system:kube-proxy', client: true })),
+    coredns: access(await issued('coredns', { commonName: 'kplex:coredns', client: true })),
+  };
 }
 
 /** What CoreDNS reads (the kubernetes plugin), and the kube-dns Service that points at it on the node IP. */
@@ -240,7 +246,7 @@ export class RealNode {
     return node;
   }
 
-  private start(name: string, command: string, args: string[]): ManagedProcess {
+  private run(name: string, command: string, args: string[]): ManagedProcess {
     const p = ManagedProcess.start({ name, command, args, logFile: path.join(this.logDir, `${name}.log`) });
     this.processes.push(p);
     return p;
@@ -257,15 +263,14 @@ export class RealNode {
     await writeFile(p.containerdConfig, containerdConfig(p, this.registry.url));
     await writeFile(path.join(p.cniConfDir, '10-kplex.conflist'), cniConfig(p));
 
-    const containerd = this.start('containerd', which('containerd')!, ['--config', p.containerdConfig]);
+    const containerd = this.run('containerd', which('containerd')!, ['--config', p.containerdConfig]);
     const ctr = (args: string[], timeoutMs?: number) => mustRun('ctr', ['--address', p.containerdSocket, '-n', 'k8s.io', ...args], timeoutMs);
     await containerd.waitReady(async () => (await command('ctr', ['--address', p.containerdSocket, 'version'], 5_000)).code === 0, 30_000);
     // Sandboxes of an earlier run (a crash) would be taken over by kubelet half-working: start clean.
-    const crictl = ['--runtime-endpoint', `unix://${p.containerdSocket}`, '--timeout', '20s'];
-    await command(bin.crictl, [...crictl, 'rmp', '--all', '--force'], 60_000);
+    await this.removePods();
     for (const image of this.support.images) await ctr(['images', 'import', image], 60_000);
 
-    const servingFiles = await writeKeyPair(p.pkiDir, 'kubelet-serving', certs.serving);
+    const servingFiles = { cert: path.join(p.pkiDir, 'kubelet-serving.crt'), key: path.join(p.pkiDir, 'kubelet-serving.key') };
     const caFile = path.join(host.pkiDir, 'ca.crt');
     writePrivateFile(p.kubeletKubeconfig, toYaml(kubeconfigFor('kubelet', certs.kubelet)));
     writePrivateFile(p.proxyKubeconfig, toYaml(kubeconfigFor('kube-proxy', certs.proxy)));
@@ -280,12 +285,12 @@ export class RealNode {
       for (const { ref, obj } of dnsObjects()) await client.apply(ref, obj, 'kplex');
       // A kept data folder holds the Ready condition of the previous run: only a newer heartbeat counts.
       const since = Math.floor(Date.now() / 1000) * 1000;
-      const kubelet = this.start('kubelet', bin.kubelet, kubeletArgs(p, p.kubeletKubeconfig, { [REAL_NODE_LABEL]: 'true' }));
+      const kubelet = this.run('kubelet', bin.kubelet, kubeletArgs(p, p.kubeletKubeconfig, { [REAL_NODE_LABEL]: 'true' }));
       const proxyHealth = await freePort();
-      const proxy = this.start('kube-proxy', bin['kube-proxy'], kubeProxyArgs(p.proxyKubeconfig, proxyHealth, await freePort()));
+      const proxy = this.run('kube-proxy', bin['kube-proxy'], kubeProxyArgs(p.proxyKubeconfig, proxyHealth, await freePort()));
       const dnsReady = await freePort();
       await writeFile(p.corefile, corefile(p, await freePort(), dnsReady));
-      const coredns = this.start('coredns', bin.coredns, ['-conf', p.corefile]);
+      const coredns = this.run('coredns', bin.coredns, ['-conf', p.corefile]);
       await kubelet.waitReady(async () => {
         const n = await client.find<NodeStatus>(core('nodes', undefined, NODE_NAME));
         const ready = n?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True' && Date.parse(c.lastHeartbeatTime ?? '') >= since) ?? false;
@@ -301,6 +306,12 @@ export class RealNode {
     }
   }
 
+  /** Stops and removes every pod sandbox through the CRI, so the network plugin releases its interfaces. */
+  private async removePods(): Promise<void> {
+    const endpoint = ['--runtime-endpoint', `unix://${this.paths.containerdSocket}`, '--timeout', '20s'];
+    await command(this.support.programs.crictl, [...endpoint, 'rmp', '--all', '--force'], 60_000);
+  }
+
   /**
    * Stops the node: pods first (through the CRI, so the network plugin releases their interfaces and
    * addresses), then its processes, then whatever is left on the machine.
@@ -309,8 +320,7 @@ export class RealNode {
     const [containerd, ...rest] = this.processes;
     for (const p of rest.reverse()) await p.stop(5_000);
     if (containerd) {
-      const crictl = [this.support.programs.crictl, '--runtime-endpoint', `unix://${this.paths.containerdSocket}`, '--timeout', '20s'];
-      await command(crictl[0]!, [...crictl.slice(1), 'rmp', '--all', '--force'], 60_000);
+      await this.removePods();
       await containerd.stop(10_000);
     }
     await this.registry?.stop();
