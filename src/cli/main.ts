@@ -4,10 +4,19 @@ import { Command, CommanderError } from 'commander';
 import { registerDev } from './dev.js';
 import { registerTenants } from './tenants.js';
 
-/** The command `argv` runs, if any: its first word that is not an option (`help` names the next one). */
+/** The words of `argv` that are not options: the command and its subcommand first. */
+const wordsOf = (argv: string[]): string[] => argv.slice(2).filter((a) => !a.startsWith('-'));
+
+/** The command `argv` runs, if any (`help` names the next one). */
 function commandOf(argv: string[]): string | undefined {
-  const words = argv.slice(2).filter((a) => !a.startsWith('-'));
+  const words = wordsOf(argv);
   return words[0] === 'help' ? words[1] : words[0];
+}
+
+/** Whether `argv` runs a server (the gateway, or the dev cluster's supervisor) rather than a command that exits. */
+export function runsServer(argv: string[]): boolean {
+  const [command, sub] = wordsOf(argv);
+  return (command === 'gateway' && sub !== 'certs' && sub !== 'rotate-keys') || (command === 'dev' && sub === 'up');
 }
 
 /**

@@ -21,6 +21,8 @@ export interface Backend {
   streams: Pool;
   /** TLS options for upgraded connections (exec, attach, port-forward), which do not pool. */
   tls: { ca: string; cert: string; key: string };
+  /** Requests open to it now (forward.ts counts them; the metrics read them). */
+  open: number;
 }
 
 /** kube-apiserver's own request timeout: an ordinary request that takes longer has failed. */
@@ -37,6 +39,7 @@ export function backendFor(tenant: string, answeredBy: Backend['answeredBy'], se
     pool: pool(limits.perTenant.requests, REQUEST_TIMEOUT_MS),
     streams: pool(limits.perTenant.longRunning, 0),
     tls,
+    open: 0,
   };
 }
 

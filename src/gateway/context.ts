@@ -7,7 +7,7 @@ import type { Forward, Router } from './forward.js';
 import type { Identity } from './identity.js';
 import type { InFlight, Release } from './limits.js';
 import type { GatewayMetrics } from './metrics.js';
-import type { InlineMirror, MirroredWrite } from './mirror.js';
+import type { AdmittedWrite, InlineMirror } from './mirror.js';
 import type { RequestInfo, ResourceRequestInfo } from './request-info.js';
 
 /** What the stages work with: made once per gateway. */
@@ -36,6 +36,8 @@ export interface Trace {
 export interface Incoming {
   req: IncomingMessage;
   trace: Trace;
+  /** The request asks for a protocol upgrade (exec, attach, port-forward): its body is the socket's. */
+  upgrade?: boolean;
 }
 /** After authenticate: the tenant, the user its token names, and the tenant's API server. */
 export interface Authenticated extends Incoming {
@@ -53,13 +55,18 @@ export interface Described extends Authenticated {
 export interface Authorized extends Described {
   identity: Identity;
 }
-/** After admit: the request holds its in-flight slot (released with the request, see Trace). */
-export type Admitted = Authorized;
+/**
+ * After admit: the request holds its in-flight slot (released with the request, see Trace); a write of
+ * a mirrored kind was judged where the host is asked first, and carries its body, read once.
+ */
+export interface Admitted extends Authorized {
+  write?: AdmittedWrite;
+}
 
 export type Route =
   | { to: 'tenant' }
   | { to: 'host'; forward: Forward }
-  | { to: 'mirror'; write: MirroredWrite; info: ResourceRequestInfo }
+  | { to: 'mirror'; write: AdmittedWrite; info: ResourceRequestInfo }
   | { to: 'review' };
 /** After route: where the request is forwarded. */
 export interface Routed extends Admitted {

@@ -5,7 +5,6 @@ import type { Dispatcher } from 'undici';
 import { entityTooLarge, tenantUnavailable, StatusError, type Status } from '../k8s/status.js';
 import { REQUEST_TIMEOUT_MS, type Backend } from './backends.js';
 import { impersonate, type Identity } from './identity.js';
-import type { GatewayMetrics } from './metrics.js';
 
 /** Counts request body bytes on their way through, failing once `limit` is passed (bodies with no length). */
 function bodyLimit(limit: number): Transform {
@@ -54,7 +53,7 @@ const MAX_REFUSAL_BYTES = 64 * 1024;
  * get a TLS connection of their own whose socket is spliced to the client's.
  */
 export class Router {
-  constructor(private readonly maxBodyBytes: number, private readonly metrics: GatewayMetrics) {}
+  constructor(private readonly maxBodyBytes: number) {}
 
   /** Forwards a request and streams the answer back. */
   async web(req: IncomingMessage, res: ServerResponse, f: Forward): Promise<void> {
@@ -70,15 +69,17 @@ export class Router {
           if (err instanceof StatusError) tooLarge = err;
         })
       : null;
-    const gone = new AbortController();
+    // Undici aborts once it writes into a `res` the client left; a body still being sent, or a stream
+    // that has not answered yet, must be aborted when the client goes.
+    const gone = hasBody || f.longRunning ? new AbortController() : undefined;
     const onClose = (): void => {
-      if (!res.writableFinished) gone.abort();
+      if (!res.writableFinished) gone?.abort();
     };
-    res.once('close', onClose);
-    const done = this.metrics.upstreamStarted(f.backend);
+    if (gone) res.once('close', onClose);
+    f.backend.open++;
     let refused: { code: number; type: string; chunks: Buffer[] } | undefined;
     try {
-      await (f.longRunning ? f.backend.streams : f.backend.pool).stream({ path: f.path, method, headers: forwardable(req.headers), body, signal: gone.signal }, ({ statusCode, headers }) => {
+      await (f.longRunning ? f.backend.streams : f.backend.pool).stream({ path: f.path, method, headers: forwardable(req.headers), body, signal: gone?.signal }, ({ statusCode, headers }) => {
         if (statusCode >= 400 && f.refusal) {
           const chunks: Buffer[] = [];
           refused = { code: statusCode, type: String(headers['content-type'] ?? 'application/json'), chunks };
@@ -100,15 +101,15 @@ export class Router {
       });
     } catch (err) {
       if (tooLarge) throw tooLarge;
-      if (res.destroyed || gone.signal.aborted) return;
+      if (res.destroyed || gone?.signal.aborted) return;
       if (res.headersSent) {
         res.destroy();
         return;
       }
       throw unavailable(f.backend, err as Error);
     } finally {
-      done();
-      res.off('close', onClose);
+      f.backend.open--;
+      if (gone) res.off('close', onClose);
     }
     if (refused && !res.headersSent && !res.destroyed) {
       const body = f.refusal!(Buffer.concat(refused.chunks).toString('utf8'));
@@ -122,13 +123,13 @@ export class Router {
     impersonate(req, f.identity);
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && k !== 'host' && k !== 'expect') headers[k] = v;
-    const done = this.metrics.upstreamStarted(f.backend);
+    f.backend.open++;
     return new Promise<void>((resolve) => {
       let settled = false;
       const finish = (): void => {
         if (settled) return;
         settled = true;
-        done();
+        f.backend.open--;
         resolve();
       };
       const out = https.request({

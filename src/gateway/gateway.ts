@@ -78,7 +78,7 @@ export class Gateway {
     await Promise.all([directory.start(), backends.start(), keys.start(), policies.start(), mirror.start()]);
 
     const metrics = new GatewayMetrics(() => backends.all());
-    const router = new Router(o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, metrics);
+    const router = new Router(o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
     const deps: Deps = { verifier, authorizer, mirror, backends, router, metrics, inFlight: new InFlight(limits), log };
 
     const server = https.createServer({ cert: o.tls.cert, key: o.tls.key }, (req, res) => {

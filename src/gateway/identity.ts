@@ -10,11 +10,17 @@ export interface Identity {
   extra?: Record<string, string[]>;
 }
 
-/** The token's user: its name, its groups and the group its role is bound to inside the tenant. */
-export const identityOf = (user: UserInfo): Identity => ({
-  user: user.name,
-  groups: [...new Set([...user.groups, roleGroup(user.role), 'system:authenticated'])],
-});
+const identities = new WeakMap<UserInfo, Identity>();
+
+/**
+ * The token's user: its name, its groups and the group its role is bound to inside the tenant. Made
+ * once per verified token (the verifier hands out the same UserInfo while it caches the token).
+ */
+export function identityOf(user: UserInfo): Identity {
+  let who = identities.get(user);
+  if (!who) identities.set(user, (who = { user: user.name, groups: [...new Set([...user.groups, roleGroup(user.role), 'system:authenticated'])] }));
+  return who;
+}
 
 /** Headers a client may not send through the gateway as they are: identity is the token's. */
 const IDENTITY_HEADERS = /^(authorization|impersonate-.*)$/i;

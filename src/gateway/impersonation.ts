@@ -18,7 +18,9 @@ const EXTRA_PREFIX = 'impersonate-extra-';
  * The impersonation a request asks for, undefined when it asks for none. Groups, uid or extras without
  * a user are refused, as kube-apiserver refuses them.
  */
-export function requestedImpersonation(req: Pick<IncomingMessage, 'headersDistinct'>): Requested | undefined {
+export function requestedImpersonation(req: Pick<IncomingMessage, 'headers' | 'headersDistinct'>): Requested | undefined {
+  // Most requests ask for none: look before Node builds the per-header arrays.
+  if (!Object.keys(req.headers).some((name) => name.startsWith('impersonate-'))) return undefined;
   const h = req.headersDistinct;
   const user = h['impersonate-user']?.[0];
   const groups = h['impersonate-group'] ?? [];

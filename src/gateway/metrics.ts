@@ -26,15 +26,19 @@ export class GatewayMetrics {
     labelNames: ['tenant'] as const,
     registers: [this.registry],
   });
-  private readonly upstream = new Gauge({
-    name: 'kplex_gateway_upstream_requests',
-    help: 'Requests the gateway has open to an API server now, by tenant and upstream (tenant or host).',
-    labelNames: ['tenant', 'upstream'] as const,
-    registers: [this.registry],
-  });
-
   constructor(backends: () => Backend[]) {
     collectDefaultMetrics({ register: this.registry, prefix: 'kplex_gateway_' });
+    // Read from the backends when scraped: counting per request would hash label sets twice a request.
+    new Gauge({
+      name: 'kplex_gateway_upstream_requests',
+      help: 'Requests the gateway has open to an API server now, by tenant and upstream (tenant or host).',
+      labelNames: ['tenant', 'upstream'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const b of backends()) this.inc({ tenant: b.tenant, upstream: b.answeredBy }, b.open);
+      },
+    });
     new Gauge({
       name: 'kplex_gateway_upstream_connections',
       help: 'Connections the gateway holds open to an API server now, by tenant and upstream (tenant or host).',
@@ -45,16 +49,5 @@ export class GatewayMetrics {
         for (const b of backends()) this.inc({ tenant: b.tenant, upstream: b.answeredBy }, b.pool.stats.connected + b.streams.stats.connected);
       },
     });
-  }
-
-  /** Counts a request open to `backend` until the returned function is called (once). */
-  upstreamStarted(backend: Backend): () => void {
-    const labels = { tenant: backend.tenant, upstream: backend.answeredBy };
-    this.upstream.inc(labels);
-    let open = true;
-    return () => {
-      if (open) this.upstream.dec(labels);
-      open = false;
-    };
   }
 }

@@ -71,7 +71,7 @@ export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: 
   const trace: Trace = { tenant: '', longRunning: false };
   let code = 101;
   try {
-    const ctx = await PIPELINE.run({ req, trace }, deps);
+    const ctx = await PIPELINE.run({ req, trace, upgrade: true }, deps);
     await deps.router.upgrade(req, socket, head, ctx.route.to === 'host' ? ctx.route.forward : tenantForward(ctx));
   } catch (err) {
     const status = failure(deps, req, trace, err).toStatus();

@@ -103,9 +103,9 @@ export function parseRequestInfo(method: string, url: string): RequestInfo {
       // /namespaces/{ns} is the namespace object itself; /namespaces/{ns}/{status|finalize} its subresources.
       if (parts.length > 2 && !NAMESPACE_SUBRESOURCES.has(parts[2]!)) parts = parts.slice(2);
     }
-  } else {
-    namespace = query.get('namespace') ?? '';
   }
+  // A `namespace` query parameter means nothing to kube-apiserver (only the path names a namespace), so
+  // it means nothing here either: judging it would authorize and route what the server never serves.
 
   const resource = parts[0] ?? '';
   let name = parts[1] ?? '';
@@ -163,14 +163,38 @@ export function pathProblem(url: string): StatusError | undefined {
   return undefined;
 }
 
-/** Names the request info carries that kube-apiserver would refuse, as a 400; undefined when they are valid. */
+/** Kinds whose names are DNS-1123 labels (kube-apiserver's ValidateNamespaceName, ValidateServiceName …). */
+const LABEL_NAMED = new Set(['/namespaces', '/services']);
+
+/** Kinds whose names are DNS-1123 subdomains: the built-in kinds a tenant writes most. */
+const SUBDOMAIN_NAMED = new Set([
+  ...['pods', 'configmaps', 'secrets', 'serviceaccounts', 'endpoints', 'persistentvolumeclaims', 'persistentvolumes', 'nodes', 'events', 'limitranges', 'resourcequotas', 'replicationcontrollers', 'podtemplates'].map((r) => `/${r}`),
+  ...['deployments', 'replicasets', 'statefulsets', 'daemonsets', 'controllerrevisions'].map((r) => `apps/${r}`),
+  'batch/jobs', 'batch/cronjobs',
+  'networking.k8s.io/ingresses', 'networking.k8s.io/networkpolicies', 'networking.k8s.io/ingressclasses',
+  'policy/poddisruptionbudgets', 'autoscaling/horizontalpodautoscalers', 'coordination.k8s.io/leases',
+  'discovery.k8s.io/endpointslices', 'storage.k8s.io/storageclasses', 'scheduling.k8s.io/priorityclasses',
+  'apiextensions.k8s.io/customresourcedefinitions',
+]);
+
+/** The object name in a proxy subresource's name: `[scheme:]name[:port]`. */
+function proxiedName(name: string): string {
+  const parts = name.split(':');
+  return parts.length === 3 ? parts[1]! : parts[0]!;
+}
+
+/**
+ * Names the request info carries that kube-apiserver would refuse, as a 400; undefined when they are
+ * valid. Names of other kinds (RBAC objects allow ':'; custom resources) passed the path-segment rule.
+ */
 export function nameProblem(info: RequestInfo): StatusError | undefined {
   if (!info.isResourceRequest) return undefined;
   if (info.namespace && !isDns1123Label(info.namespace)) return badRequest(`namespace ${JSON.stringify(info.namespace)} is not a valid namespace name (a DNS-1123 label)`);
-  // Pods are named by DNS subdomains; their subresources are the ones the gateway sends to the host.
-  if (info.apiGroup === '' && info.resource === 'pods' && info.name && !isDns1123Subdomain(info.name)) {
-    return badRequest(`pod name ${JSON.stringify(info.name)} is not a valid pod name (a DNS-1123 subdomain)`);
-  }
+  if (!info.name) return undefined;
+  const kind = `${info.apiGroup}/${info.resource}`;
+  const name = info.subresource === 'proxy' ? proxiedName(info.name) : info.name;
+  if (LABEL_NAMED.has(kind) && !isDns1123Label(name)) return badRequest(`${info.resource} name ${JSON.stringify(name)} is not valid (a DNS-1123 label: lower-case letters, digits and '-', at most 63)`);
+  if (SUBDOMAIN_NAMED.has(kind) && !isDns1123Subdomain(name)) return badRequest(`${info.resource} name ${JSON.stringify(name)} is not valid (a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', at most 253)`);
   return undefined;
 }
 

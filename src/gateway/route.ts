@@ -16,7 +16,7 @@ const HOST_POD_SUBRESOURCES: Record<string, readonly string[]> = {
 };
 
 export const isHostPodRequest = (info: ResourceRequestInfo): boolean =>
-  info.apiGroup === '' && info.resource === 'pods' && info.name !== '' && Object.hasOwn(HOST_POD_SUBRESOURCES, info.subresource);
+  info.apiGroup === '' && info.resource === 'pods' && info.namespace !== '' && info.name !== '' && Object.hasOwn(HOST_POD_SUBRESOURCES, info.subresource);
 
 /**
  * The host URL of a tenant's pod log/exec/attach/portforward request: the mirrored pod in the tenant's
@@ -60,8 +60,7 @@ export async function route(ctx: Admitted, deps: Deps): Promise<Routed> {
     const forward: Forward = { backend: deps.backends.hostFor(ctx.tenant), path: hostPodPath(t, info, ctx.path), identity: undefined, longRunning: true, refusal: tenantWords(t, info) };
     return { ...ctx, route: { to: 'host', forward } };
   }
-  const write = deps.mirror.writeOf(ctx.tenant, info);
-  if (write) return { ...ctx, route: { to: 'mirror', write, info } };
+  if (ctx.write) return { ...ctx, route: { to: 'mirror', write: ctx.write, info } };
   if (isAccessReview(info)) return { ...ctx, route: { to: 'review' } };
   return { ...ctx, route: { to: 'tenant' } };
 }

@@ -1,27 +1,29 @@
 import type { Logger } from 'pino';
-import { KubeClient, resourcePath, type KubeObject, type ResourceRef } from '../k8s/client.js';
+import { resourcePath, type KubeClient, type KubeObject, type ResourceRef } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
 import { StatusError } from '../k8s/status.js';
 import type { TenantValues } from '../tenants/values.js';
-import { mirroredKinds, type MirroredKind } from './kinds.js';
-import { NodeSync } from './nodes.js';
+import { decide, type Decision, type Facts } from './decisions.js';
 import { EventSync, recordEvent } from './events.js';
-import { nodeNameOf, statusDiffers, tenantPodStatus } from './pod-status.js';
-import { ORIGIN, originOf, Translator } from './translate.js';
-import { prerequisitesOf, Usage, type Prerequisite, type Reference } from './references.js';
 import { HostNetworks } from './host-networks.js';
-import { hostTaken, hostTakenElsewhere } from './ingress-hosts.js';
+import { HostRefused } from './host-refused.js';
+import { mirroredKinds, type MirroredKind, type TenantChange } from './kinds.js';
+import { NodeSync } from './nodes.js';
+import { backoff, WorkQueue } from './queue.js';
+import { Usage, type Reference } from './references.js';
+import { ORIGIN, originOf, Translator } from './translate.js';
+import { TwinWriter } from './twins.js';
 
-export const SYNC_FIELD_MANAGER = 'kplex-syncer';
 const RESYNC_MS = 30_000;
-const HOST_FIRST_GRACE_MS = 30_000;
-const JUST_MIRRORED_MS = 5_000;
 const RETRY_MS = 1_000;
 const MAX_REFUSED_RETRY_MS = 30_000;
 
 const at = (ref: ResourceRef, namespace?: string, name?: string): ResourceRef => ({ ...ref, namespace, name });
-const ageMs = (o: KubeObject): number => Date.now() - Date.parse(o.metadata.creationTimestamp ?? '');
 const keyOf = (kind: string, ns: string, name: string): string => `${kind}\u0000${ns}\u0000${name}`;
+/** Answers that mean "someone else got there first": a newer version, a binding made, an object gone. */
+const settled = (codes: number[]) => (err: unknown): void => {
+  if (!(err instanceof StatusError && codes.includes(err.code))) throw err;
+};
 
 interface KindState {
   kind: MirroredKind;
@@ -30,371 +32,231 @@ interface KindState {
 }
 
 /**
- * The host API server refused a twin for what it is (quota, pod security, validation): retrying at
- * once will not change that, and the tenant's user should be told, with the tenant's names.
- */
-export class HostRefused extends StatusError {
-  constructor(err: StatusError, t: Translator, twin: KubeObject, origin: KubeObject) {
-    const [hostName, name] = [twin.metadata.name!, origin.metadata.name!];
-    const details = err.details?.name === hostName ? { ...err.details, name } : err.details;
-    const message = err.message.split(hostName).join(name).split(t.hostNamespace).join(origin.metadata.namespace ?? '');
-    super(err.code, err.reason, message, details);
-  }
-}
-
-const REFUSALS = new Set([400, 403, 422]);
-
-/**
- * Writes one tenant object's host twin (server-side apply, so it is idempotent and repairs drift).
- * Pods are immutable in most of their spec: an existing host pod is left as it is.
- */
-export async function mirrorToHost(host: KubeClient, t: Translator, kind: MirroredKind, obj: KubeObject, existing?: KubeObject): Promise<KubeObject | undefined> {
-  if (kind.skip?.(obj)) return undefined;
-  const desired = kind.toHost(t, obj);
-  if (kind.kind === 'Pod' && existing) return existing;
-  try {
-    return await host.apply(at(kind.ref, t.hostNamespace, desired.metadata.name), desired, SYNC_FIELD_MANAGER);
-  } catch (err) {
-    if (err instanceof StatusError && REFUSALS.has(err.code)) throw new HostRefused(err, t, desired, obj);
-    throw err;
-  }
-}
-
-/**
  * Keeps one tenant's low-level objects mirrored on the host and carries status back: list + watch on
- * both sides, one reconcile per object, decided by which side exists (tenant only: create on host;
- * host only: delete it; both: apply and carry status back). Level-triggered: events and a periodic
- * resync only say "look at this object again".
+ * both sides, and for each object one look that reads the facts (both caches, the tenant itself where
+ * a cache may be behind), decides (decisions.ts) and acts, writing twins through the tenant's
+ * TwinWriter. Level-triggered: events and a periodic resync only say "look at this object again".
  */
 export class TenantSyncer {
   readonly translator: Translator;
-  private readonly kinds: KindState[];
+  private readonly kinds = new Map<string, KindState>();
+  private readonly twins: TwinWriter;
+  private readonly queue: WorkQueue;
   private readonly nodes: NodeSync;
   private readonly events: EventSync;
   private readonly usage = new Usage();
   private readonly networks: HostNetworks;
-  /** Every Ingress of the host, all namespaces: the host names they serve are taken (ingress-hosts.ts). */
-  private readonly hostIngresses?: Informer<KubeObject>;
-  /** The Endpoints addresses last refused per key, so the tenant is told once per change, not per resync. */
-  private readonly refusedAddresses = new Map<string, string>();
-  private readonly queue = new Set<string>();
-  /** How many times in a row the host refused each key's twin: its retries back off. */
-  private readonly refusals = new Map<string, number>();
-  /** One pending retry per key at most, however often it fails meanwhile (resyncs enqueue it too). */
-  private readonly retries = new Map<string, NodeJS.Timeout>();
-  private draining?: Promise<void>;
+  /** Every object of the kinds whose claims all host namespaces share (Ingress host names). */
+  private readonly everywhere = new Map<string, Informer<KubeObject>>();
+  /** The notice last told per key (Endpoints left out), so the tenant is told once per change, not per resync. */
+  private readonly notices = new Map<string, string>();
+  /** Twins without an origin uid: which host object, and since when (by this process's clock) it was seen so. */
+  private readonly unclaimed = new Map<string, { uid: string; since: number }>();
   private resync?: NodeJS.Timeout;
-  /** Reconciles wait for every cache to be listed: a ConfigMap looks unused until the pods are known. */
-  private started = false;
-  private stopped = false;
 
   constructor(
     readonly tenant: string,
     private readonly tenantClient: KubeClient,
-    private readonly host: KubeClient,
+    host: KubeClient,
     values: TenantValues,
     private readonly log: Logger,
   ) {
-    this.translator = new Translator(tenant);
+    const t = (this.translator = new Translator(tenant));
     const onError = (err: Error) => log.warn({ tenant, err: err.message }, 'sync watch failed; retrying');
-    this.kinds = mirroredKinds(values).map((kind) => ({
-      kind,
-      tenant: new Informer<KubeObject>(tenantClient, kind.ref, {
-        onUpsert: (o) => {
-          this.enqueueAll(this.usage.set(kind.kind, o));
-          this.enqueue(kind.kind, o.metadata.namespace ?? '', o.metadata.name!);
-        },
-        onDelete: (o) => {
-          this.enqueueAll(this.usage.remove(kind.kind, o));
-          this.enqueue(kind.kind, o.metadata.namespace ?? '', o.metadata.name!);
-        },
-      }, {}, onError),
-      host: new Informer<KubeObject>(host, at(kind.ref, this.translator.hostNamespace), {
-        onUpsert: (o) => this.enqueueHost(kind.kind, o),
-        onDelete: (o) => this.enqueueHost(kind.kind, o),
-      }, { labelSelector: `${ORIGIN.tenant}=${tenant}` }, onError),
-    }));
+    for (const kind of mirroredKinds(values)) {
+      this.kinds.set(kind.kind, {
+        kind,
+        tenant: new Informer<KubeObject>(tenantClient, kind.ref, {
+          onUpsert: (o) => this.tenantChanged(kind, o, this.usage.set(kind.kind, o)),
+          onDelete: (o) => this.tenantChanged(kind, o, this.usage.remove(kind.kind, o)),
+        }, {}, onError),
+        host: new Informer<KubeObject>(host, at(kind.ref, t.hostNamespace), {
+          onUpsert: (o) => this.hostChanged(kind, o),
+          onDelete: (o) => this.hostChanged(kind, o),
+        }, { labelSelector: `${ORIGIN.tenant}=${tenant}` }, onError),
+      });
+      if (kind.sharedOnHost) this.everywhere.set(kind.kind, new Informer<KubeObject>(host, kind.ref, {}, {}, onError));
+    }
     this.networks = new HostNetworks(host, onError);
-    const ingress = this.kinds.find((k) => k.kind.kind === 'Ingress');
-    if (ingress) this.hostIngresses = new Informer<KubeObject>(host, ingress.kind.ref, {}, {}, onError);
+    this.twins = new TwinWriter(host, t, [...this.kinds.values()].map((k) => k.kind), {
+      origin: async (kind, ns, name) => this.kinds.get(kind.kind)?.tenant.get(ns, name),
+      hasTwin: (kind, hostName) => !!this.kinds.get(kind.kind)?.host.get(t.hostNamespace, hostName),
+    }, {
+      networks: this.networks,
+      everywhere: async (kind) => this.everywhere.get(kind.kind)?.list() ?? [],
+    }, log);
+    this.queue = new WorkQueue((key) => this.look(key), (key, err, failures) => this.failed(key, err, failures));
     this.nodes = new NodeSync(tenantClient, host, values, log, tenant);
-    this.events = new EventSync(tenantClient, host, this.translator.hostNamespace, (kind, name) => this.kinds.find((k) => k.kind.kind === kind)?.host.get(this.translator.hostNamespace, name), log);
+    this.events = new EventSync(tenantClient, host, t.hostNamespace, (kind, name) => this.kinds.get(kind)?.host.get(t.hostNamespace, name), log);
   }
 
   async start(): Promise<void> {
     this.networks.start();
-    await Promise.all([...this.kinds.flatMap((k) => [k.tenant.start(), k.host.start()]), this.hostIngresses?.start()]);
+    await Promise.all([...[...this.kinds.values()].flatMap((k) => [k.tenant.start(), k.host.start()]), ...[...this.everywhere.values()].map((i) => i.start())]);
     await this.nodes.start();
     await this.events.start();
-    this.started = true;
     this.resyncAll();
+    // Looks wait for every cache to be listed: a ConfigMap looks unused until the pods are known.
+    this.queue.start();
     this.resync = setInterval(() => this.resyncAll(), RESYNC_MS);
   }
 
   private resyncAll(): void {
-    this.nodes.observe(this.kinds.find((x) => x.kind.kind === 'Pod')?.host.list() ?? []);
-    for (const k of this.kinds) {
+    for (const k of this.kinds.values()) {
+      if (k.kind.runsOnNodes) this.nodes.observe(k.host.list());
       for (const o of k.tenant.list()) this.enqueue(k.kind.kind, o.metadata.namespace ?? '', o.metadata.name!);
-      for (const o of k.host.list()) this.enqueueHost(k.kind.kind, o);
+      for (const o of k.host.list()) this.hostChanged(k.kind, o);
     }
   }
 
-  private enqueueHost(kind: string, hostObj: KubeObject): void {
-    const origin = originOf(hostObj);
-    if (origin) this.enqueue(kind, origin.namespace, origin.name);
+  private tenantChanged(kind: MirroredKind, o: KubeObject, usesChanged: Reference[]): void {
+    for (const r of usesChanged) this.enqueue(r.kind, r.namespace, r.name);
+    this.enqueue(kind.kind, o.metadata.namespace ?? '', o.metadata.name!);
   }
 
-  private retryLater(kind: string, namespace: string, name: string, delayMs: number): void {
-    const key = keyOf(kind, namespace, name);
-    if (this.stopped || this.retries.has(key)) return;
-    this.retries.set(key, setTimeout(() => {
-      this.retries.delete(key);
-      this.enqueue(kind, namespace, name);
-    }, delayMs).unref());
+  private hostChanged(kind: MirroredKind, twin: KubeObject): void {
+    const origin = originOf(twin);
+    if (origin) this.enqueue(kind.kind, origin.namespace, origin.name);
   }
 
   enqueue(kind: string, namespace: string, name: string): void {
-    if (this.stopped) return;
     this.queue.add(keyOf(kind, namespace, name));
-    if (this.started) this.draining ??= this.drain().finally(() => (this.draining = undefined));
   }
 
-  private enqueueAll(refs: Reference[]): void {
-    for (const r of refs) this.enqueue(r.kind, r.namespace, r.name);
-  }
-
-  /** Works the queue with a few reconciles in flight; a key queued again while it runs is run again after. */
-  private async drain(): Promise<void> {
-    const running = new Map<string, Promise<void>>();
-    while ((this.queue.size || running.size) && !this.stopped) {
-      for (const key of this.queue) {
-        if (running.size >= 16) break;
-        if (running.has(key)) continue;
-        this.queue.delete(key);
-        const [kind, ns, name] = key.split('\u0000') as [string, string, string];
-        running.set(key, this.reconcile(kind, ns, name)
-          .then(() => void this.refusals.delete(key))
-          .catch((err: Error) => this.failed(kind, ns, name, err))
-          .finally(() => running.delete(key)));
-      }
-      if (running.size) await Promise.race(running.values());
-    }
-  }
-
-  /**
-   * Retries a failed reconcile: soon, unless the host refused the twin; then the tenant object gets a
-   * Warning event saying why (what `kubectl describe` shows), and retries back off, since only a change
-   * (freed quota, an edited object, lifted isolation) makes the host say yes.
-   */
-  private failed(kind: string, ns: string, name: string, err: Error): void {
-    const key = keyOf(kind, ns, name);
-    if (!(err instanceof HostRefused)) {
-      this.log.warn({ tenant: this.tenant, kind, namespace: ns, name, err: err.message }, 'sync failed; will retry');
-      this.retryLater(kind, ns, name, RETRY_MS);
-      return;
-    }
-    const attempt = (this.refusals.get(key) ?? 0) + 1;
-    this.refusals.set(key, attempt);
-    this.log.info({ tenant: this.tenant, kind, namespace: ns, name, err: err.message, attempt }, 'the host refused a twin; will retry');
-    const k = this.kinds.find((x) => x.kind.kind === kind);
-    const obj = k?.tenant.get(ns, name);
-    if (k && obj) {
-      const involved = { ...k.kind.ref, kind, namespace: ns, name, uid: obj.metadata.uid };
-      recordEvent(this.tenantClient, involved, 'HostRefused', `the host cluster refused it: ${err.message}`).catch((e: Error) => this.log.debug({ err: e.message }, 'event not recorded'));
-    }
-    this.retryLater(kind, ns, name, Math.min(MAX_REFUSED_RETRY_MS, RETRY_MS * 2 ** (attempt - 1)));
-  }
-
-  private async reconcile(kindName: string, ns: string, name: string): Promise<void> {
-    const k = this.kinds.find((x) => x.kind.kind === kindName);
+  /** One look at one object: read, decide, act. */
+  private async look(key: string): Promise<void> {
+    const [kindName, ns, name] = key.split('\u0000') as [string, string, string];
+    const k = this.kinds.get(kindName);
     if (!k) return;
+    const facts = await this.read(k, key, ns, name);
+    await this.act(k, key, facts, decide(k.kind, facts));
+    if (k.kind.runsOnNodes) this.nodes.observe(k.host.list());
+  }
+
+  private async read(k: KindState, key: string, ns: string, name: string): Promise<Facts> {
     const t = this.translator;
-    const hostName = t.name(ns, name, kindName);
-    const hostObj = k.host.get(t.hostNamespace, hostName);
-    // A host twin can be seen before its tenant object reaches the cache (the gateway's inline mirror):
-    // before anything is deleted as an orphan, the tenant is asked directly.
-    const tenantObj = k.tenant.get(ns, name) ?? (hostObj ? await this.tenantClient.find(at(k.kind.ref, ns, name)) : undefined);
-
-    if (!tenantObj) {
-      this.refusedAddresses.delete(keyOf(kindName, ns, name));
-      if (hostObj && this.isOrphan(kindName, hostObj)) await this.host.delete(at(k.kind.ref, t.hostNamespace, hostName), { propagationPolicy: 'Background' });
-      if (kindName === 'Pod') this.nodes.observe(k.host.list());
-      return;
-    }
-    if (k.kind.skip?.(tenantObj)) return;
-    if (k.kind.onlyWhenUsed && !this.usage.isUsed(kindName as Reference['kind'], ns, name)) {
-      if (hostObj && ageMs(hostObj) < JUST_MIRRORED_MS) {
-        // The gateway mirrors what a new pod uses just before the pod, which may not be in this cache yet.
-        this.retryLater(kindName, ns, name, JUST_MIRRORED_MS);
-        return;
-      }
-      // No tenant pod needs it (any more): it stays in the tenant only.
-      if (hostObj) await this.host.delete(at(k.kind.ref, t.hostNamespace, hostName));
-      return;
-    }
-    if (kindName === 'Pod') {
-      await this.reconcilePod(k, tenantObj, hostObj);
-      this.nodes.observe(k.host.list());
-      return;
-    }
-    if (kindName === 'Service') return this.reconcileService(k, tenantObj, hostObj);
-    if (kindName === 'Endpoints') return this.reconcileEndpoints(k, tenantObj, hostObj);
-    if (kindName === 'Ingress') return this.reconcileIngress(k, tenantObj, hostObj);
-    await mirrorToHost(this.host, t, k.kind, tenantObj, hostObj);
-    if (kindName === 'PersistentVolumeClaim' && hostObj) await this.statusBack(k, tenantObj, hostObj);
+    const twin = k.host.get(t.hostNamespace, t.name(ns, name, k.kind.kind));
+    // A twin can be seen before its tenant object reaches the cache (the gateway's inline mirror):
+    // before anything is deleted as an orphan, the tenant is asked itself.
+    const origin = k.tenant.get(ns, name) ?? (twin ? await this.tenantClient.find(at(k.kind.ref, ns, name)) : undefined);
+    let used = !k.kind.onlyWhenUsed || this.usage.isUsed(k.kind.kind as Reference['kind'], ns, name);
+    // The gateway mirrors what a new pod uses right after the pod is stored, maybe before this cache has
+    // the pod: before a twin goes as unused, the tenant is asked itself.
+    if (!used && twin && origin) used = await this.usedInTenant(k.kind.kind, ns, name);
+    const seen = this.unclaimed.get(key);
+    const unclaimedForMs = seen && seen.uid === twin?.metadata.uid ? performance.now() - seen.since : 0;
+    return { origin, twin, used, unclaimedForMs };
   }
 
-  /** Host -> tenant for Services (load-balancer status) and PVCs (phase, capacity): the host owns those. */
-  private async statusBack(k: KindState, tenantObj: KubeObject, hostObj: KubeObject): Promise<void> {
-    if (JSON.stringify(hostObj.status ?? {}) === JSON.stringify(tenantObj.status ?? {})) return;
-    await this.tenantClient.json('PUT', resourcePath({ ...at(k.kind.ref, tenantObj.metadata.namespace, tenantObj.metadata.name), subresource: 'status' }), {
-      body: { ...tenantObj, status: hostObj.status },
-    }).catch((err) => {
-      if (!(err instanceof StatusError && err.code === 409)) throw err;
-    });
-  }
-
-  /**
-   * A host twin whose origin is gone. A Service the gateway made on the host first has no origin uid
-   * until its tenant Service is stored; it gets a grace period (a failed create is rolled back anyway).
-   */
-  private isOrphan(kind: string, hostObj: KubeObject): boolean {
-    if (hostObj.metadata.annotations?.[ORIGIN.uid]) return true;
-    if (ageMs(hostObj) > HOST_FIRST_GRACE_MS) return true;
-    const origin = originOf(hostObj);
-    if (origin) this.retryLater(kind, origin.namespace, origin.name, HOST_FIRST_GRACE_MS);
+  /** Whether a tenant object of a kind that uses ConfigMaps and Secrets uses this one, asked of the tenant (not the cache). */
+  private async usedInTenant(kind: string, ns: string, name: string): Promise<boolean> {
+    for (const k of this.kinds.values()) {
+      if (!k.kind.uses) continue;
+      const { items } = await this.tenantClient.list(at(k.kind.ref, ns));
+      if (items.some((o) => k.kind.uses!(o).some((r) => r.kind === kind && r.name === name))) return true;
+    }
     return false;
   }
 
-  /** A tenant Service and its host twin keep one ClusterIP: the host takes the tenant's, or the tenant is made again with the host's. */
-  private async reconcileService(k: KindState, svc: KubeObject, hostObj: KubeObject | undefined): Promise<void> {
-    const tenantIP = (svc.spec as { clusterIP?: string } | undefined)?.clusterIP;
-    let host = hostObj;
-    try {
-      host = await mirrorToHost(this.host, this.translator, k.kind, svc, hostObj);
-    } catch (err) {
-      // The tenant's IP is taken on the host (or the host twin has another): let the host choose.
-      if (!(err instanceof StatusError) || (err.code !== 422 && err.code !== 409)) throw err;
-      if (hostObj) await this.host.delete(at(k.kind.ref, this.translator.hostNamespace, hostObj.metadata.name));
-      const desired = k.kind.toHost(this.translator, svc);
-      const spec = desired.spec as Record<string, unknown>;
-      delete spec.clusterIP;
-      delete spec.clusterIPs;
-      host = await this.host.apply(at(k.kind.ref, this.translator.hostNamespace, desired.metadata.name), desired, SYNC_FIELD_MANAGER);
+  private async act(k: KindState, key: string, { origin, twin }: Facts, d: Decision): Promise<void> {
+    if (d.act === 'wait') {
+      if (this.unclaimed.get(key)?.uid !== twin?.metadata.uid) this.unclaimed.set(key, { uid: twin!.metadata.uid!, since: performance.now() });
+      this.queue.later(key, d.ms);
+      return;
     }
-    const hostIP = (host?.spec as { clusterIP?: string } | undefined)?.clusterIP;
-    if (host && (host.status as { loadBalancer?: { ingress?: unknown[] } } | undefined)?.loadBalancer?.ingress) await this.statusBack(k, svc, host);
-    if (hostIP && tenantIP && hostIP !== tenantIP && tenantIP !== 'None') {
-      this.log.info({ tenant: this.tenant, service: `${svc.metadata.namespace}/${svc.metadata.name}`, tenantIP, hostIP }, 'recreating tenant Service with the ClusterIP of its host twin');
-      const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ct, managedFields: _mf, ...metadata } = svc.metadata;
-      const spec = { ...(svc.spec as Record<string, unknown>), clusterIP: hostIP, clusterIPs: [hostIP] };
-      await this.tenantClient.delete(at(k.kind.ref, svc.metadata.namespace, svc.metadata.name));
-      await this.tenantClient.create(at(k.kind.ref, svc.metadata.namespace), { apiVersion: 'v1', kind: 'Service', metadata, spec });
+    this.unclaimed.delete(key);
+    if (!origin) this.notices.delete(key);
+    switch (d.act) {
+      case 'delete':
+        await this.twins.delete(k.kind, twin!.metadata.name!);
+        return;
+      case 'finalize':
+        await this.finalize(k, origin!);
+        return;
+      case 'leave':
+        if (d.carryBack && twin) await this.carryBack(k, origin!, twin);
+        return;
+      case 'create':
+      case 'update': {
+        const written = await this.twins.apply(k.kind, origin!, twin);
+        await this.tell(k, key, origin!, written.notice);
+        await this.carryBack(k, origin!, written.twin);
+      }
     }
   }
 
-  /**
-   * A selectorless Service's Endpoints reach the host with only the addresses the tenant may point at
-   * (addresses.ts): never another tenant's pods, host Services or nodes. The tenant is told what was
-   * left out by a Warning event, once per change.
-   */
-  private async reconcileEndpoints(k: KindState, ep: KubeObject, hostObj: KubeObject | undefined): Promise<void> {
-    const { endpoints, dropped } = await this.networks.reachable(ep, this.tenant, this.translator.hostNamespace);
-    await mirrorToHost(this.host, this.translator, k.kind, endpoints, hostObj);
-    const [ns, name] = [ep.metadata.namespace ?? '', ep.metadata.name!];
-    const key = keyOf('Endpoints', ns, name);
-    const said = dropped.join(', ');
-    if (said === (this.refusedAddresses.get(key) ?? '')) return;
-    if (!said) {
-      this.refusedAddresses.delete(key);
+  /** Host -> tenant: what the tenant object takes over from its twin (kinds.ts `fromHost`). */
+  private async carryBack(k: KindState, origin: KubeObject, twin: KubeObject): Promise<void> {
+    for (const c of k.kind.fromHost?.(origin, twin) ?? []) await this.change(k, origin, c);
+  }
+
+  private async change(k: KindState, origin: KubeObject, c: TenantChange): Promise<void> {
+    const ref = at(k.kind.ref, origin.metadata.namespace, origin.metadata.name);
+    switch (c.change) {
+      case 'status':
+        await this.tenantClient.json('PUT', resourcePath({ ...ref, subresource: 'status' }), { body: { ...origin, status: c.status } }).catch(settled([409]));
+        return;
+      case 'bind':
+        await this.nodes.ensure(c.node);
+        await this.tenantClient.json('POST', resourcePath({ ...ref, subresource: 'binding' }), {
+          body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: origin.metadata.name, namespace: origin.metadata.namespace }, target: { apiVersion: 'v1', kind: 'Node', name: c.node } },
+        }).catch(settled([409]));
+        return;
+      case 'remake':
+        this.log.info({ tenant: this.tenant, kind: k.kind.kind, namespace: origin.metadata.namespace, name: origin.metadata.name }, 'making the tenant object again as its twin is');
+        await this.tenantClient.delete(ref);
+        await this.tenantClient.create(at(k.kind.ref, origin.metadata.namespace), c.object);
+    }
+  }
+
+  /** No kubelet in the tenant: once the twin is gone, the deleting tenant object is removed here. */
+  private async finalize(k: KindState, origin: KubeObject): Promise<void> {
+    await this.tenantClient.json('DELETE', resourcePath(at(k.kind.ref, origin.metadata.namespace, origin.metadata.name)), {
+      body: { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid: origin.metadata.uid } },
+    }).catch(settled([404, 409]));
+  }
+
+  /** A notice about a twin (addresses left out) becomes a Warning event on the tenant object, once per change. */
+  private async tell(k: KindState, key: string, origin: KubeObject, notice: string | undefined): Promise<void> {
+    if ((notice ?? '') === (this.notices.get(key) ?? '')) return;
+    if (!notice) {
+      this.notices.delete(key);
       return;
     }
-    this.refusedAddresses.set(key, said);
-    const involved = { ...k.kind.ref, kind: 'Endpoints', namespace: ns, name, uid: ep.metadata.uid };
-    const message = `the host cluster left out addresses that are not this tenant's to point at (other pods, the host's Service or node addresses, loopback or link-local): ${said}`;
+    this.notices.set(key, notice);
+    await this.warn(k, origin, notice);
+  }
+
+  private async warn(k: KindState, origin: KubeObject, message: string): Promise<void> {
+    const involved = { ...k.kind.ref, kind: k.kind.kind, namespace: origin.metadata.namespace ?? '', name: origin.metadata.name!, uid: origin.metadata.uid };
     await recordEvent(this.tenantClient, involved, 'HostRefused', message).catch((e: Error) => this.log.debug({ err: e.message }, 'event not recorded'));
   }
 
   /**
-   * Host names on the host's ingress controllers are first come, first served: an Ingress claiming one
-   * that an Ingress in another host namespace serves is not mirrored (its twin goes, if it came later),
-   * and the refusal becomes the tenant's HostRefused event, retried with backoff until the name is free.
+   * A failed look is retried soon, unless the host refused the twin; then the tenant object gets a
+   * Warning event saying why (what `kubectl describe` shows), and retries back off, since only a change
+   * (freed quota, an edited object, lifted isolation) makes the host say yes.
    */
-  private async reconcileIngress(k: KindState, ing: KubeObject, hostObj: KubeObject | undefined): Promise<void> {
-    const t = this.translator;
-    const taken = hostTakenElsewhere(ing, t.hostNamespace, this.hostIngresses?.list() ?? [], hostObj);
-    if (taken === undefined) {
-      await mirrorToHost(this.host, t, k.kind, ing, hostObj);
-      return;
+  private failed(key: string, err: Error, failures: number): number {
+    const [kind, namespace, name] = key.split('\u0000') as [string, string, string];
+    const about = { tenant: this.tenant, kind, namespace, name, err: err.message };
+    if (!(err instanceof HostRefused)) {
+      this.log.warn(about, 'sync failed; will retry');
+      return RETRY_MS;
     }
-    if (hostObj) await this.host.delete(at(k.kind.ref, t.hostNamespace, hostObj.metadata.name));
-    throw new HostRefused(hostTaken(ing.metadata.name!, taken), t, k.kind.toHost(t, ing), ing);
-  }
-
-  private async reconcilePod(k: KindState, pod: KubeObject, hostPod: KubeObject | undefined): Promise<void> {
-    const t = this.translator;
-    const ns = pod.metadata.namespace ?? '';
-    const name = pod.metadata.name!;
-    const podRef = at(k.kind.ref, ns, name);
-    if (pod.metadata.deletionTimestamp) {
-      // No kubelet in the tenant: once the host pod is gone, the tenant pod is finally removed here.
-      if (hostPod) {
-        if (!hostPod.metadata.deletionTimestamp) await this.host.delete(at(k.kind.ref, t.hostNamespace, hostPod.metadata.name));
-        return;
-      }
-      await this.tenantClient.json('DELETE', `/api/v1/namespaces/${ns}/pods/${name}`, { body: { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid: pod.metadata.uid } } }).catch((err) => {
-        if (!(err instanceof StatusError && (err.code === 404 || err.code === 409))) throw err;
-      });
-      return;
-    }
-    if (!hostPod) {
-      await Promise.all(prerequisitesOf(pod).map((r) => this.mirrorFirst(r)));
-      await mirrorToHost(this.host, t, k.kind, pod);
-      return;
-    }
-    if (hostPod.metadata.annotations?.[ORIGIN.uid] !== pod.metadata.uid) {
-      // A twin of an earlier pod of the same name: replace it.
-      await this.host.delete(at(k.kind.ref, t.hostNamespace, hostPod.metadata.name), { propagationPolicy: 'Background' });
-      return;
-    }
-    const node = nodeNameOf(hostPod);
-    if (node && !nodeNameOf(pod)) {
-      await this.nodes.ensure(node);
-      await this.tenantClient.json('POST', resourcePath({ ...podRef, subresource: 'binding' }), {
-        body: {
-        apiVersion: 'v1',
-        kind: 'Binding',
-        metadata: { name, namespace: ns },
-        target: { apiVersion: 'v1', kind: 'Node', name: node },
-        },
-      }).catch((err) => {
-        if (!(err instanceof StatusError && err.code === 409)) throw err;
-      });
-    }
-    if (statusDiffers(hostPod, pod)) {
-      await this.tenantClient.json('PUT', `/api/v1/namespaces/${ns}/pods/${name}/status`, {
-        body: { ...pod, status: tenantPodStatus(hostPod, pod) },
-      }).catch((err) => {
-        // A newer version came meanwhile; its own event brings us back.
-        if (!(err instanceof StatusError && err.code === 409)) throw err;
-      });
-    }
-  }
-
-  private async mirrorFirst({ kind, namespace, name }: Prerequisite): Promise<void> {
-    const k = this.kinds.find((x) => x.kind.kind === kind);
-    const obj = k?.tenant.get(namespace, name);
-    if (!k || !obj || k.host.get(this.translator.hostNamespace, this.translator.name(namespace, name, kind))) return;
-    await mirrorToHost(this.host, this.translator, k.kind, obj);
+    this.log.info({ ...about, failures }, 'the host refused a twin; will retry');
+    const k = this.kinds.get(kind);
+    const origin = k?.tenant.get(namespace, name);
+    if (k && origin) void this.warn(k, origin, `the host cluster refused it: ${err.message}`);
+    return backoff(failures, RETRY_MS, MAX_REFUSED_RETRY_MS);
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     clearInterval(this.resync);
-    for (const timer of this.retries.values()) clearTimeout(timer);
-    await Promise.all([...this.kinds.flatMap((k) => [k.tenant.stop(), k.host.stop()]), this.networks.stop(), this.hostIngresses?.stop()]);
+    const drained = this.queue.stop();
+    await Promise.all([...[...this.kinds.values()].flatMap((k) => [k.tenant.stop(), k.host.stop()]), this.networks.stop(), ...[...this.everywhere.values()].map((i) => i.stop())]);
     await this.nodes.stop();
     await this.events.stop();
-    await this.draining;
+    await drained;
   }
 }

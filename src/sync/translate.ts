@@ -43,6 +43,14 @@ interface LabelSelector {
   matchExpressions?: { key: string; operator: string; values?: string[] }[];
 }
 
+/**
+ * Which tenant annotations a twin carries: only those without a domain prefix. Prefixed ones are how
+ * host components are steered (an ingress controller's configuration snippets, a load balancer's address
+ * pool, a network plugin's IPs and networks, kubectl's bookkeeping), and the tenant may not steer them;
+ * the tenant object keeps them all.
+ */
+export const keptOnHost = (annotation: string): boolean => !annotation.includes('/');
+
 /** Name limits of the kinds kplex mirrors: Services (and their Endpoints) are DNS labels. */
 const LIMIT: Record<string, NameLimit> = { Service: 63, Endpoints: 63 };
 
@@ -93,9 +101,7 @@ export class Translator {
   private metadata(obj: KubeObject, kind: string): KubeObject['metadata'] {
     const ns = obj.metadata.namespace ?? '';
     const annotations: Record<string, string> = {};
-    for (const [k, v] of Object.entries(obj.metadata.annotations ?? {})) {
-      if (!k.startsWith('kubectl.kubernetes.io/last-applied-configuration')) annotations[k] = v;
-    }
+    for (const [k, v] of Object.entries(obj.metadata.annotations ?? {})) if (keptOnHost(k)) annotations[k] = v;
     annotations[ORIGIN.name] = obj.metadata.name!;
     annotations[ORIGIN.namespace] = ns;
     annotations[ORIGIN.uid] = obj.metadata.uid ?? '';

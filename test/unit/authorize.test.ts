@@ -29,7 +29,13 @@ describe('the Casbin model and default roles (policies/)', () => {
     ['edit', 'POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/x/rolebindings', false],
     ['edit', 'GET', '/apis/rbac.authorization.k8s.io/v1/namespaces/x/rolebindings', true],
     ['view', 'GET', '/api/v1/namespaces/x/pods', true],
-    ['view', 'GET', '/api/v1/pods?watch=true&namespace=x', true],
+    // Lists and watches across namespaces (kubectl get -A) pass the gateway; the tenant's RBAC decides
+    // which resources (its view role lists pods, not nodes).
+    ['view', 'GET', '/api/v1/pods?watch=true', true],
+    ['view', 'GET', '/api/v1/secrets', false],
+    ['view', 'GET', '/api/v1/nodes/n1', false],
+    ['edit', 'GET', '/apis/apps/v1/deployments', true],
+    ['edit', 'DELETE', '/api/v1/nodes/n1', false],
     ['view', 'GET', '/api/v1/namespaces/x/pods/p/log', true],
     ['view', 'GET', '/api/v1/namespaces', true],
     ['view', 'GET', '/api/v1/namespaces/x/secrets', false],
@@ -38,7 +44,7 @@ describe('the Casbin model and default roles (policies/)', () => {
     ['view', 'GET', '/api/v1/namespaces/x/pods/p/exec', false],
     ['view', 'POST', '/api/v1/namespaces/x/configmaps', false],
     ['view', 'DELETE', '/api/v1/namespaces/x/pods/p', false],
-    ['view', 'GET', '/api/v1/nodes', false],
+    ['view', 'GET', '/api/v1/nodes', true],
     ['view', 'GET', '/version', true],
     ['view', 'GET', '/openapi/v3/apis/apps/v1', true],
     ['view', 'GET', '/apis', true],

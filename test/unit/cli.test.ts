@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { main, runsServer } from '../../src/cli/main.js';
 import { ROLES } from '../../src/tenants/roles.js';
 
 async function help(...args: string[]): Promise<string> {
@@ -22,5 +22,11 @@ describe('kplex CLI definitions', () => {
   it('lists the gateway command, and shows its own options when its help is asked for', async () => {
     expect(await help()).toMatch(/^ {2}gateway +run the TLS gateway/m);
     expect(await help('gateway')).toContain('--advertise-url <url>');
+  });
+
+  it('tells the servers (gateway, dev up) from the commands that exit', () => {
+    const argv = (line: string): string[] => ['node', 'kplex', ...line.split(' ')];
+    for (const line of ['gateway', 'gateway --listen :8443 --certs /c', 'dev up --nodes 3', 'dev up --detach']) expect(runsServer(argv(line)), line).toBe(true);
+    for (const line of ['list', '--version', 'gateway certs --out /c', 'gateway rotate-keys', 'dev down', 'dev status', 'connect demo']) expect(runsServer(argv(line)), line).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { warningHeader } from '../../src/gateway/mirror.js';
 import { StatusError } from '../../src/k8s/status.js';
-import { HostRefused } from '../../src/sync/syncer.js';
+import { HostRefused } from '../../src/sync/host-refused.js';
 import { Translator } from '../../src/sync/translate.js';
 
 describe('HostRefused', () => {

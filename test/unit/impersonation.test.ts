@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { impersonated, impersonationChecks, impersonationDenied, requestedImpersonation } from '../../src/gateway/impersonation.js';
 
-const req = (h: Record<string, string[]>) => ({ headersDistinct: h });
+const req = (h: Record<string, string[]>) => ({ headersDistinct: h, headers: Object.fromEntries(Object.entries(h).map(([k, v]) => [k, v.join(', ')])) });
 
 describe('requestedImpersonation', () => {
   it('is undefined without Impersonate-* headers', () => {

@@ -21,7 +21,8 @@ const resourceRequests: Row[] = [
   ['GET', '/api/v1/namespaces/other/pods?fieldSelector=metadata.name%3Dfoo&watch=true', 'watch', '', 'v1', 'other', 'pods', '', 'foo'],
   ['GET', '/api/v1/namespaces/other/pods?fieldSelector=metadata.name%3D%3Dfoo', 'list', '', 'v1', 'other', 'pods', '', 'foo'],
   ['GET', '/api/v1/namespaces/other/pods?fieldSelector=spec.nodeName%3Dn1', 'list', '', 'v1', 'other', 'pods', '', ''],
-  ['GET', '/api/v1/pods?namespace=other', 'list', '', 'v1', 'other', 'pods', '', ''],
+  ['GET', '/api/v1/pods?namespace=other', 'list', '', 'v1', '', 'pods', '', ''],
+  ['GET', '/api/v1/pods/p/log?namespace=other', 'get', '', 'v1', '', 'pods', 'log', 'p'],
   ['GET', '/api/v1/namespaces/other/pods?limit=500&continue=abc', 'list', '', 'v1', 'other', 'pods', '', ''],
   ['POST', '/api/v1/namespaces/other/pods', 'create', '', 'v1', 'other', 'pods', '', ''],
   ['PUT', '/api/v1/namespaces/other/pods/foo', 'update', '', 'v1', 'other', 'pods', '', 'foo'],
@@ -153,7 +154,13 @@ describe('pathProblem and nameProblem: what is refused before anything is forwar
   it('refuses namespaces that are not DNS labels and pod names that are not DNS subdomains', () => {
     expect(nameProblem(parseRequestInfo('GET', '/api/v1/namespaces/Kube/pods'))?.message).toMatch(/namespace "Kube" is not a valid namespace name/);
     expect(nameProblem(parseRequestInfo('GET', `/api/v1/namespaces/${'a'.repeat(64)}/pods`))?.code).toBe(400);
-    expect(nameProblem(parseRequestInfo('GET', '/api/v1/namespaces/n/pods/Web_1/log'))?.message).toMatch(/pod name "Web_1" is not a valid pod name/);
+    expect(nameProblem(parseRequestInfo('GET', '/api/v1/namespaces/n/pods/Web_1/log'))?.message).toMatch(/pods name "Web_1" is not valid/);
+    expect(nameProblem(parseRequestInfo('GET', '/api/v1/namespaces/n/secrets/atk;x'))?.code).toBe(400);
+    expect(nameProblem(parseRequestInfo('DELETE', '/api/v1/namespaces/n/services/\u202edop'))?.code).toBe(400);
+    expect(nameProblem(parseRequestInfo('GET', '/api/v1/namespaces/n/services/web.a'))?.code).toBe(400);
+    expect(nameProblem(parseRequestInfo('GET', '/api/v1/namespaces/n/services/https:web:443/proxy/'))).toBeUndefined();
+    expect(nameProblem(parseRequestInfo('GET', '/api/v1/namespaces/n/pods/web:8080/proxy/x'))).toBeUndefined();
+    expect(nameProblem(parseRequestInfo('GET', '/apis/apps/v1/namespaces/n/deployments/Web'))?.code).toBe(400);
     expect(nameProblem(parseRequestInfo('GET', '/api/v1/namespaces/n/pods/web-1.a/log'))).toBeUndefined();
     // Other kinds have other name rules (RBAC names hold ':'); the tenant API server judges those.
     expect(nameProblem(parseRequestInfo('GET', '/apis/rbac.authorization.k8s.io/v1/clusterroles/system:x'))).toBeUndefined();

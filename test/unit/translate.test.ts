@@ -106,3 +106,28 @@ describe('Translator', () => {
     expect(h.spec.tls[0].secretName).toBe('certs-x-shop-x-demo');
   });
 });
+
+describe('annotations on twins', () => {
+  it('keep only those without a domain prefix: host components read prefixed ones', () => {
+    const t = new Translator('team-a');
+    const pod = t.pod({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'web',
+        namespace: 'dev',
+        uid: 'u1',
+        annotations: {
+          note: 'kept',
+          'nginx.ingress.kubernetes.io/configuration-snippet': 'lua',
+          'k8s.v1.cni.cncf.io/networks': 'host-net',
+          'metallb.universe.tf/address-pool': 'public',
+          'kplex.dev/tenant': 'forged',
+          'kplex.dev/name': 'forged',
+        },
+      },
+      spec: { containers: [{ name: 'c', image: 'nginx' }] },
+    });
+    expect(pod.metadata.annotations).toEqual({ note: 'kept', 'kplex.dev/name': 'web', 'kplex.dev/namespace': 'dev', 'kplex.dev/uid': 'u1' });
+  });
+});

@@ -1,0 +1,166 @@
+import type { Logger } from 'pino';
+import type { KubeClient, KubeObject, ResourceRef } from '../k8s/client.js';
+import { StatusError } from '../k8s/status.js';
+import type { HostNetworks } from './host-networks.js';
+import { HostRefused, isRefusal } from './host-refused.js';
+import type { ApplyContext, MirroredKind } from './kinds.js';
+import type { HostName } from './names.js';
+import type { Translator } from './translate.js';
+
+export const SYNC_FIELD_MANAGER = 'kplex-syncer';
+
+/** Where a writer reads tenant objects (what a new pod needs first) and what it knows of their twins. */
+export interface TenantSource {
+  /** The tenant object, or undefined while it does not exist. */
+  origin(kind: MirroredKind, namespace: string, name: string): Promise<KubeObject | undefined>;
+  /** Whether its twin is known to be on the host; absent where twins are not cached (the gateway). */
+  hasTwin?(kind: MirroredKind, hostName: HostName): boolean;
+}
+
+/** What a writer may ask about the host beyond the twins themselves. */
+export interface HostView {
+  networks: Pick<HostNetworks, 'reachable'>;
+  /** Every object of a kind on the host, in all namespaces (for kinds `sharedOnHost`). */
+  everywhere(kind: MirroredKind): Promise<KubeObject[]>;
+}
+
+/** A twin as the host has it after a write, and what the tenant should be told about it. */
+export interface Applied {
+  twin: KubeObject;
+  notice?: string;
+}
+
+/**
+ * The one writer of one tenant's twins, used by the gateway's inline mirror and by the syncer: it
+ * applies a twin (server-side apply, so it is idempotent and repairs drift), with what a new twin
+ * needs on the host first; dry-runs one for admission; and tells the host's refusals in the tenant's
+ * names. What differs between kinds is in the kinds table (kinds.ts); what differs between the two
+ * callers is only where tenant objects are read (`TenantSource`).
+ */
+export class TwinWriter {
+  constructor(
+    private readonly host: KubeClient,
+    readonly translator: Translator,
+    private readonly kinds: readonly MirroredKind[],
+    private readonly source: TenantSource,
+    private readonly view: HostView,
+    private readonly log: Logger,
+  ) {}
+
+  nameOf(kind: MirroredKind, namespace: string, name: string): HostName {
+    return this.translator.name(namespace, name, kind.kind);
+  }
+
+  private ref(kind: MirroredKind, name?: string): ResourceRef {
+    return { ...kind.ref, namespace: this.translator.hostNamespace, name };
+  }
+
+  /** The twin of a tenant object as the host has it now. */
+  find(kind: MirroredKind, origin: KubeObject): Promise<KubeObject | undefined> {
+    return this.host.find(this.ref(kind, this.nameOf(kind, origin.metadata.namespace ?? '', origin.metadata.name!)));
+  }
+
+  /** Removes a twin; what depends on it goes in the background. */
+  async delete(kind: MirroredKind, hostName: string): Promise<void> {
+    await this.host.delete(this.ref(kind, hostName), { propagationPolicy: 'Background' });
+  }
+
+  /**
+   * Writes the twin of `origin`; `twin` is the one the host has, when known. Without one, what the
+   * object needs on the host goes first. A twin the host may not keep (`beforeApply` refuses it) goes.
+   */
+  async apply(kind: MirroredKind, origin: KubeObject, twin?: KubeObject): Promise<Applied> {
+    const { origin: from, notice } = await this.prepare(kind, origin, twin).catch(async (err: unknown) => {
+      if (twin && err instanceof HostRefused) await this.delete(kind, twin.metadata.name!);
+      throw err;
+    });
+    if (!twin) await this.prerequisites(kind, from, false);
+    const desired = kind.toHost(this.translator, from);
+    try {
+      return { twin: await this.write(desired, kind, origin), notice };
+    } catch (err) {
+      const instead = err instanceof StatusError && (err.code === 409 || err.code === 422) ? kind.hostChooses?.(desired) : undefined;
+      if (!instead) throw err;
+      this.log.info({ tenant: this.translator.tenant, kind: kind.kind, name: desired.metadata.name, why: (err as Error).message }, 'the host would not take the twin as asked; it chooses');
+      return { twin: await this.write(instead, kind, origin), notice };
+    }
+  }
+
+  /**
+   * A new object's twin made before the tenant stores it (`hostFirst`), so that the tenant stores what
+   * the host chose. Undefined when the host has a twin of that name already or will not take this one
+   * as asked: the object is stored as sent, and the rules for both sides settle it after.
+   */
+  async createFirst(kind: MirroredKind, origin: KubeObject): Promise<KubeObject | undefined> {
+    const desired = kind.toHost(this.translator, origin);
+    try {
+      return await this.host.create(this.ref(kind), desired, { fieldManager: SYNC_FIELD_MANAGER });
+    } catch (err) {
+      // Over the tenant's quota, say: refused before the tenant stores it.
+      if (err instanceof StatusError && err.code === 403) throw new HostRefused(err, this.translator, desired, origin);
+      if (!(err instanceof StatusError && (err.code === 409 || err.code === 422))) throw err;
+      this.log.info({ tenant: this.translator.tenant, kind: kind.kind, name: desired.metadata.name, why: err.message }, 'twin not made first; stored as sent');
+      return undefined;
+    }
+  }
+
+  /**
+   * Admission: whether the host would take the twin of an object the tenant is about to store. A
+   * refusal by kplex's own check (`beforeApply`) or, for kinds the host judges, by the host's dry-run
+   * create of the twin (quota admission checks a dry run without charging it) is a HostRefused; no
+   * host rule is copied here. Only a refusal (403) stops the write: anything else about the twin is for
+   * the mirror and the syncer to settle.
+   */
+  async admit(kind: MirroredKind, origin: KubeObject): Promise<void> {
+    const { origin: from } = await this.prepare(kind, origin, undefined);
+    if (kind.admission?.by !== 'host') return;
+    await this.prerequisites(kind, from, true);
+    const twin = kind.toHost(this.translator, from);
+    const asked = kind.dryRun?.(twin) ?? twin;
+    try {
+      await this.host.create(this.ref(kind), asked, { dryRun: 'All', fieldManager: SYNC_FIELD_MANAGER });
+    } catch (err) {
+      if (!(err instanceof StatusError)) throw err;
+      if (err.code === 403) throw new HostRefused(err, this.translator, twin, origin);
+      this.log.debug({ tenant: this.translator.tenant, kind: kind.kind, namespace: origin.metadata.namespace, name: origin.metadata.name, err: err.message }, 'host dry run did not pass; the mirror will settle it');
+    }
+  }
+
+  /**
+   * What a new twin needs on the host first (a pod's ServiceAccount, ConfigMaps and Secrets), so the
+   * host's ServiceAccount admission does not refuse it and a kubelet never starts it without its
+   * volumes. One whose twin is known to be there is left as it is. Before a dry run only what is
+   * mirrored whoever uses it goes: a ConfigMap for a pod the host then refuses would go for nothing.
+   */
+  private async prerequisites(kind: MirroredKind, origin: KubeObject, forDryRun: boolean): Promise<void> {
+    await Promise.all((kind.prerequisites?.(origin) ?? []).map(async (r) => {
+      const needed = this.kinds.find((k) => k.kind === r.kind);
+      if (!needed || (forDryRun && needed.onlyWhenUsed) || this.source.hasTwin?.(needed, this.nameOf(needed, r.namespace, r.name))) return;
+      const obj = await this.source.origin(needed, r.namespace, r.name);
+      // Not made yet: the pod waits for it, as on any cluster, and the syncer mirrors it once it is.
+      if (obj) await this.apply(needed, obj);
+    }));
+  }
+
+  /** The object as its twin is written from it (kinds.ts `beforeApply`); a refusal, in the tenant's names. */
+  private async prepare(kind: MirroredKind, origin: KubeObject, twin: KubeObject | undefined): Promise<{ origin: KubeObject; notice?: string }> {
+    const prepared = await kind.beforeApply?.(origin, this.context(kind, twin));
+    if (!prepared) return { origin };
+    if ('refused' in prepared) throw new HostRefused(prepared.refused, this.translator, kind.toHost(this.translator, origin), origin);
+    return prepared;
+  }
+
+  private async write(desired: KubeObject, kind: MirroredKind, origin: KubeObject): Promise<KubeObject> {
+    try {
+      return await this.host.apply(this.ref(kind, desired.metadata.name), desired, SYNC_FIELD_MANAGER);
+    } catch (err) {
+      if (isRefusal(err)) throw new HostRefused(err, this.translator, desired, origin);
+      throw err;
+    }
+  }
+
+  private context(kind: MirroredKind, twin: KubeObject | undefined): ApplyContext {
+    const t = this.translator;
+    return { t, twin, reachable: (ep) => this.view.networks.reachable(ep, t.tenant, t.hostNamespace), everywhere: () => this.view.everywhere(kind) };
+  }
+}
