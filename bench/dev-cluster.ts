@@ -17,7 +17,7 @@ export async function devCluster(name: string, nodes = 3) {
   const kplexOut = async (args: string[]): Promise<string> => (await run(process.execPath, [cli, ...args], { env, maxBuffer: 64 << 20 })).stdout;
   const kplex = async (args: string[]): Promise<void> => void (await kplexOut(args));
   const dataDir = path.join(dir, 'data');
-  await kplex(['dev', 'up', '--detach', '--nodes', String(nodes), '--gateway-port', '0', '--data-dir', dataDir]);
+  await kplex(['dev', 'up', '--detach', '--nodes', '0', '--simulated-nodes', String(nodes), '--gateway-port', '0', '--data-dir', dataDir]);
   const host = new KubeClient(accessFromKubeconfig({ file: env.KUBECONFIG, context: 'kplex-host' }));
   return {
     dir,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Finds or builds the Kubernetes programs kplex runs: kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd and kwok (plus kwok's stage files).
+# kube-scheduler, kubectl, kubelet, kube-proxy, etcd, kwok (plus kwok's stage files), CoreDNS and crictl
+# (a real node's programs: `kplex dev up` stops its pods through crictl, so their networks are released).
 #
 # Looks in $KPLEX_BIN_DIR (default ~/.cache/kplex/bin/<k8s version>/); builds from source through the Go
 # module proxy only what is missing. Idempotent: with a warm cache it returns in about a second.
@@ -9,17 +10,23 @@
 # Recipe: shared/k8s-binaries.md. What had to change against it:
 # - v1.35.4 is the newest v1.35 patch the module proxy serves here (v1.35.7 is not listed).
 # - the staging replace list is derived from kubernetes' own go.mod, not typed in.
+# - only the programs missing from the cache are compiled, so adding one (kubelet, kube-proxy) to an
+#   existing cache does not relink the others.
 set -euo pipefail
 
 K8S_VERSION="${KPLEX_K8S_VERSION:-v1.35.4}"
 ETCD_VERSION="${KPLEX_ETCD_VERSION:-v3.6.5}" # what k8s.io/apiserver v0.35.x requires
 KWOK_VERSION="${KPLEX_KWOK_VERSION:-v0.8.0}"
+# The newest CoreDNS whose go.mod this Go (1.26) accepts and whose dependencies all resolve here.
+COREDNS_VERSION="${KPLEX_COREDNS_VERSION:-v1.15.0}"
+# cri-tools v1.35.0 is not served by the module proxy; v1.34's CRI v1 is what containerd 1.6 speaks.
+CRICTL_VERSION="${KPLEX_CRICTL_VERSION:-v1.34.0}"
 
 CACHE="${KPLEX_CACHE_DIR:-$HOME/.cache/kplex}"
 BIN="${KPLEX_BIN_DIR:-$CACHE/bin/$K8S_VERSION}"
 BUILD="$CACHE/build/k8s-$K8S_VERSION"
 LOG="$CACHE/build/build-$K8S_VERSION.log"
-K8S_PROGRAMS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+K8S_PROGRAMS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
 
 mkdir -p "$BIN" "$BUILD"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
@@ -45,17 +52,25 @@ step() {
 version_of() {
   case "$(basename "$1")" in
     kubectl) "$1" version --client ;;
+    coredns) "$1" -version ;;
+    crictl) "$1" --version ;;
     *) "$1" --version ;;
   esac
 }
 works() { [ -x "$BIN/$1" ] && version_of "$BIN/$1" >/dev/null 2>&1; }
 
-need_k8s=0
-for p in "${K8S_PROGRAMS[@]}" etcd; do works "$p" || need_k8s=1; done
+missing_k8s=()
+for p in "${K8S_PROGRAMS[@]}"; do works "$p" || missing_k8s+=("$p"); done
+need_etcd=0
+works etcd || need_etcd=1
 need_kwok=0
 works kwok && [ -d "$BIN/kwok-stages" ] || need_kwok=1
+need_coredns=0
+works coredns || need_coredns=1
+need_crictl=0
+works crictl || need_crictl=1
 
-if [ "$need_k8s" = 0 ] && [ "$need_kwok" = 0 ]; then
+if [ ${#missing_k8s[@]} = 0 ] && [ "$need_etcd" = 0 ] && [ "$need_kwok" = 0 ] && [ "$need_coredns" = 0 ] && [ "$need_crictl" = 0 ]; then
   say "cached in $BIN"
   echo "$BIN"
   exit 0
@@ -105,7 +120,7 @@ link_k8s() {
   local out="$BUILD/out"
   mkdir -p "$out"
   local pkgs=()
-  for p in "${K8S_PROGRAMS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$p"); done
+  for p in "${missing_k8s[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$p"); done
   go build -trimpath -ldflags "$(ldflags)" -o "$out/" "${pkgs[@]}"
 }
 
@@ -115,9 +130,9 @@ link_etcd() {
 }
 
 # Checks each program before it enters the cache.
-install_k8s() {
+install_built() {
   local p
-  for p in "${K8S_PROGRAMS[@]}" etcd; do
+  for p in "$@"; do
     version_of "$BUILD/out/$p" || return 1
     mv -f "$BUILD/out/$p" "$BIN/$p"
   done
@@ -143,16 +158,46 @@ build_kwok() {
   mv -f "$tmp/kwok" "$BIN/kwok"
 }
 
-if [ "$need_k8s" = 1 ]; then
+# CoreDNS is its own module with no replace lines, so `go install module@version` builds it; its many
+# plugins make it the slowest program here with a cold module cache (about 8.5 minutes on 2 cores).
+build_coredns() {
+  local tmp="$BUILD/coredns-out"
+  mkdir -p "$tmp"
+  (cd "$BUILD" && GOBIN="$tmp" GOFLAGS= go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION")
+  version_of "$tmp/coredns" || return 1
+  mv -f "$tmp/coredns" "$BIN/coredns"
+}
+
+# crictl: its module has no replace lines either.
+build_crictl() {
+  local tmp="$BUILD/crictl-out"
+  mkdir -p "$tmp"
+  (cd "$BUILD" && GOBIN="$tmp" GOFLAGS= go install -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION")
+  version_of "$tmp/crictl" || return 1
+  mv -f "$tmp/crictl" "$BIN/crictl"
+}
+
+if [ ${#missing_k8s[@]} -gt 0 ] || [ "$need_etcd" = 1 ]; then
   say "building Kubernetes $K8S_VERSION and etcd $ETCD_VERSION from source (once; full log: $LOG)"
   step "wrapper module" write_wrapper_module
   step "download modules" build_k8s
-  step "compile kube-apiserver, kube-controller-manager, kube-scheduler, kubectl" link_k8s
+fi
+if [ ${#missing_k8s[@]} -gt 0 ]; then
+  step "compile ${missing_k8s[*]}" link_k8s
+  step "check and cache ${missing_k8s[*]}" install_built "${missing_k8s[@]}"
+fi
+if [ "$need_etcd" = 1 ]; then
   step "compile etcd" link_etcd
-  step "check and cache" install_k8s
+  step "check and cache etcd" install_built etcd
 fi
 if [ "$need_kwok" = 1 ]; then
   step "build kwok $KWOK_VERSION" build_kwok
+fi
+if [ "$need_coredns" = 1 ]; then
+  step "build CoreDNS $COREDNS_VERSION" build_coredns
+fi
+if [ "$need_crictl" = 1 ]; then
+  step "build crictl $CRICTL_VERSION" build_crictl
 fi
 say "all binaries in $BIN after $((SECONDS - total_start))s"
 echo "$BIN"

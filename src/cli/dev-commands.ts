@@ -15,6 +15,7 @@ import { CliError } from './errors.js';
 
 export interface UpFlags {
   nodes: string;
+  simulatedNodes: string;
   dataDir?: string;
   detach?: boolean;
   apiPort?: string;
@@ -71,7 +72,8 @@ async function upDetached(flags: UpFlags, dataDir: string): Promise<void> {
   closeSync(fd);
   let exitCode: number | null | undefined;
   child.once('exit', (code) => (exitCode = code ?? 1));
-  await follow(logFile, () => exitCode !== undefined || readState(dataDir)?.phase === 'ready');
+  // The state of a crashed supervisor may still say ready: only the new supervisor's counts.
+  await follow(logFile, () => exitCode !== undefined || (readState(dataDir)?.phase === 'ready' && readState(dataDir)?.pid === child.pid));
   if (exitCode !== undefined) throw new CliError(`kplex dev up failed (log: ${logFile})`, exitCode || 1);
   child.unref();
   console.error(`running in the background (pid ${child.pid}); stop it with: kplex dev down${flags.dataDir ? ` --data-dir ${dataDir}` : ''}`);
@@ -80,7 +82,9 @@ async function upDetached(flags: UpFlags, dataDir: string): Promise<void> {
 export async function up(flags: UpFlags): Promise<void> {
   const dataDir = dataDirOf(flags);
   const nodes = Number(flags.nodes);
-  if (!Number.isInteger(nodes) || nodes < 0 || nodes > 500) throw new CliError(`--nodes must be a whole number from 0 to 500; got "${flags.nodes}"`);
+  if (nodes !== 0 && nodes !== 1) throw new CliError(`--nodes must be 0 or 1 (a machine runs one real node; use --simulated-nodes for more); got "${flags.nodes}"`);
+  const simulatedNodes = Number(flags.simulatedNodes);
+  if (!Number.isInteger(simulatedNodes) || simulatedNodes < 0 || simulatedNodes > 500) throw new CliError(`--simulated-nodes must be a whole number from 0 to 500; got "${flags.simulatedNodes}"`);
   const apiServerPort = flags.apiPort === undefined ? undefined : Number(flags.apiPort);
   if (apiServerPort !== undefined && !(apiServerPort > 0 && apiServerPort < 65536)) throw new CliError(`--api-port must be a port number; got "${flags.apiPort}"`);
   const componentArgs = parseComponentArgs(flags.componentArg);
@@ -89,6 +93,7 @@ export async function up(flags: UpFlags): Promise<void> {
     {
       dataDir,
       nodes,
+      simulatedNodes,
       apiServerPort,
       componentArgs,
       unsafeNoFsync: process.env.KPLEX_UNSAFE_NO_FSYNC === '1',

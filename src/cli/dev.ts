@@ -3,12 +3,13 @@ import { defaultDevDataDir } from '../paths.js';
 
 /** The `dev` commands; each loads its implementation when it runs. */
 export function registerDev(program: Command): void {
-  const dev = program.command('dev').description('the embedded host cluster: etcd, kube-apiserver, controller manager, scheduler, kwok nodes and a gateway');
+  const dev = program.command('dev').description('the embedded host cluster: etcd, kube-apiserver, controller manager, scheduler, a real node, kwok nodes and a gateway');
 
   dev
     .command('up')
     .description('start the embedded host cluster (foreground until Ctrl-C, or --detach)')
-    .option('--nodes <n>', 'simulated nodes', '3')
+    .option('--nodes <n>', 'real nodes (kubelet, containerd, runc, CNI, kube-proxy, CoreDNS): 0 or 1; without root or containerd, none', '1')
+    .option('--simulated-nodes <n>', 'kwok nodes (beside a real node they take only pods that tolerate kwok.x-k8s.io/node)', '3')
     .option('--data-dir <dir>', `where the cluster keeps its data (default ${defaultDevDataDir()})`)
     .option('-d, --detach', 'run in the background and return once ready')
     .option('--api-port <port>', 'host API server port (default: a free port)')

@@ -14,6 +14,13 @@ export interface Binaries {
   kwokStages: string[];
 }
 
+/** A real node's programs, built by the same script; a cluster without them runs simulated nodes only. */
+export const NODE_PROGRAMS = ['kubelet', 'kube-proxy', 'coredns', 'crictl'] as const;
+export type NodeProgram = (typeof NODE_PROGRAMS)[number];
+
+/** The images a real node imports (scripts/node-images.sh builds them beside the binaries). */
+export const NODE_IMAGES = ['pause', 'nginx', 'busybox', 'kubectl'] as const;
+
 export class MissingBinaryError extends Error {
   constructor(readonly program: string, looked: string[]) {
     super(`${program} not found (looked in ${looked.join(', ')}); build it with: npm run binaries`);
@@ -53,4 +60,21 @@ export function findBinaries(dirs = searchDirs()): Binaries {
     .filter((f) => f.endsWith('.yaml'))
     .map((f) => path.join(stagesDir, f));
   return { paths, kwokStages };
+}
+
+/**
+ * The real node's programs and image tars beside the other binaries, or what is missing (a reason for
+ * running simulated nodes only).
+ */
+export function findNodeBinaries(b: Binaries): { paths: Record<NodeProgram, string>; images: string[] } | { missing: string } {
+  const dir = path.dirname(b.paths.kubectl);
+  const paths = {} as Record<NodeProgram, string>;
+  for (const program of NODE_PROGRAMS) {
+    paths[program] = path.join(dir, program);
+    if (!isExecutable(paths[program])) return { missing: `${program} is not built in ${dir} (npm run binaries builds it)` };
+  }
+  const images = NODE_IMAGES.map((i) => path.join(dir, 'images', `${i}.tar`));
+  const absent = images.find((f) => !existsSync(f));
+  if (absent) return { missing: `image ${absent} is not built (npm run setup builds it)` };
+  return { paths, images };
 }

@@ -51,6 +51,11 @@ export interface ApiServerConfig {
   /** One prefix per control plane lets many tenants share one etcd. */
   etcdPrefix: string;
   port: number;
+  /**
+   * Where it listens and what it advertises (the `kubernetes` Service's endpoint): 127.0.0.1, or the real
+   * node's address when pods must reach it.
+   */
+  address?: string;
   pkiDir: string;
   /** "Node,RBAC" on the host (kubelets), "RBAC" in tenants. */
   authorizationModes: string;
@@ -63,8 +68,8 @@ export function apiServerArgs(c: ApiServerConfig): string[] {
   return [
     `--etcd-servers=${c.etcdServers}`,
     `--etcd-prefix=${c.etcdPrefix}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
+    `--bind-address=${c.address ?? '127.0.0.1'}`,
+    `--advertise-address=${c.address ?? '127.0.0.1'}`,
     `--secure-port=${c.port}`,
     `--tls-cert-file=${f.servingCert}`,
     `--tls-private-key-file=${f.servingKey}`,
@@ -75,7 +80,7 @@ export function apiServerArgs(c: ApiServerConfig): string[] {
     `--authorization-mode=${c.authorizationModes}`,
     '--allow-privileged=true',
     `--service-cluster-ip-range=${SERVICE_CIDR}`,
-    // The API server reaches kubelets (kwok) for logs/exec with the admin credential.
+    // The API server reaches kubelets (the real node's, and kwok) for logs/exec with the admin credential.
     `--kubelet-client-certificate=${f.adminCert}`,
     `--kubelet-client-key=${f.adminKey}`,
     '--kubelet-preferred-address-types=InternalIP',
@@ -139,20 +144,25 @@ export interface KwokConfig {
   serverPort: number;
   tlsCert: string;
   tlsKey: string;
+  /** Where simulated pods get their made-up addresses: apart from the real node's pods. */
+  podCidr: string;
   extraArgs?: string[];
 }
+
+/** The annotation that marks a simulated node; kwok manages only those, never a real kubelet's node. */
+export const SIMULATED_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
 
 export function kwokArgs(c: KwokConfig): string[] {
   return [
     `--kubeconfig=${c.kubeconfig}`,
-    '--manage-all-nodes=true',
+    `--manage-nodes-with-annotation-selector=${SIMULATED_NODE_ANNOTATION}=fake`,
     ...c.configs.map((file) => `--config=${file}`),
     '--node-ip=127.0.0.1',
     `--node-port=${c.serverPort}`,
     `--server-address=127.0.0.1:${c.serverPort}`,
     `--tls-cert-file=${c.tlsCert}`,
     `--tls-private-key-file=${c.tlsKey}`,
-    `--cidr=${POD_CIDR}`,
+    `--cidr=${c.podCidr}`,
     ...(c.extraArgs ?? []),
   ];
 }

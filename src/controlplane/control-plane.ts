@@ -7,7 +7,7 @@ import { kubeconfigFor, toYaml, writePrivateFile } from '../k8s/kubeconfig.js';
 import type { Binaries, Program } from './binaries.js';
 import { apiServerArgs, controllerManagerArgs, KUBERNETES_SERVICE_IP, pkiFiles, schedulerArgs } from './components.js';
 import { probe } from './health.js';
-import { createAuthority, createSigningKey, loadAuthority, readKeyPair, writeKeyPair } from './pki.js';
+import { certificateIps, createAuthority, createSigningKey, loadAuthority, readKeyPair, writeKeyPair } from './pki.js';
 import { freePort, portInUse } from './ports.js';
 import { ComponentError, ManagedProcess } from './process.js';
 
@@ -23,6 +23,8 @@ export interface ControlPlaneOptions {
   controllers: string;
   withScheduler: boolean;
   apiServerPort?: number;
+  /** Where the API server listens (default 127.0.0.1); the host's is on the real node's address when it has one. */
+  address?: string;
   /** kube-apiserver's AdmissionConfiguration (e.g. PodSecurity defaults), if any. */
   admissionConfiguration?: Record<string, unknown>;
   /** Extra flags per component, for operators (and for tests of start failures). */
@@ -44,8 +46,12 @@ export interface ControlPlanePki {
   admin: { cert: string; key: string };
 }
 
-/** Creates the control plane's CA, serving and admin certificates and service-account key once. */
-export async function ensurePki(pkiDir: string, name: string): Promise<ControlPlanePki> {
+/**
+ * Creates the control plane's CA, serving and admin certificates and service-account key once. The
+ * serving certificate is made again when it lacks an address in `servingIps` (a data folder from a run
+ * without a real node).
+ */
+export async function ensurePki(pkiDir: string, name: string, servingIps: string[] = []): Promise<ControlPlanePki> {
   const files = pkiFiles(pkiDir);
   let caPair = await readKeyPair(pkiDir, 'ca');
   if (!caPair) {
@@ -54,12 +60,17 @@ export async function ensurePki(pkiDir: string, name: string): Promise<ControlPl
     await writeKeyPair(pkiDir, 'ca', caPair);
   }
   const ca = await loadAuthority(caPair);
-  if (!existsSync(files.servingCert)) {
+  const servingCovers = async (): Promise<boolean> => {
+    if (!existsSync(files.servingCert)) return false;
+    const ips = certificateIps(await readFile(files.servingCert, 'utf8'));
+    return servingIps.every((ip) => ips.includes(ip));
+  };
+  if (!(await servingCovers())) {
     const serving = await ca.sign({
       commonName: 'kube-apiserver',
       server: true,
       dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
-      ipAddresses: ['127.0.0.1', KUBERNETES_SERVICE_IP],
+      ipAddresses: ['127.0.0.1', KUBERNETES_SERVICE_IP, ...servingIps],
     });
     await writeKeyPair(pkiDir, 'apiserver', serving);
   }
@@ -78,9 +89,9 @@ export async function ensurePki(pkiDir: string, name: string): Promise<ControlPl
   };
 }
 
-async function choosePort(wanted: number | undefined): Promise<number> {
+async function choosePort(wanted: number | undefined, address: string): Promise<number> {
   if (wanted === undefined) return freePort();
-  if (await portInUse(wanted)) throw new ComponentError('kube-apiserver', `port ${wanted} is in use on 127.0.0.1; choose another or stop what listens there`);
+  if (await portInUse(wanted, address)) throw new ComponentError('kube-apiserver', `port ${wanted} is in use on ${address}; choose another or stop what listens there`);
   return wanted;
 }
 
@@ -92,9 +103,10 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
   const pkiDir = path.join(o.dir, 'pki');
   const logDir = path.join(o.dir, 'logs');
   await mkdir(logDir, { recursive: true });
-  const pki = await ensurePki(pkiDir, o.name);
-  const port = await choosePort(o.apiServerPort);
-  const access: ClusterAccess = { server: `https://127.0.0.1:${port}`, ca: pki.ca, ...pki.admin };
+  const address = o.address ?? '127.0.0.1';
+  const pki = await ensurePki(pkiDir, o.name, o.address ? [o.address] : []);
+  const port = await choosePort(o.apiServerPort, address);
+  const access: ClusterAccess = { server: `https://${address}:${port}`, ca: pki.ca, ...pki.admin };
   const kubeconfigFile = path.join(o.dir, 'admin.kubeconfig');
   writePrivateFile(kubeconfigFile, toYaml(kubeconfigFor(`kplex-${o.name}`, access)));
   const admissionFile = path.join(o.dir, 'admission.yaml');
@@ -115,6 +127,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
         etcdServers: o.etcdServers,
         etcdPrefix: o.etcdPrefix,
         port,
+        address: o.address,
         pkiDir,
         authorizationModes: o.authorizationModes,
         admissionConfigFile: o.admissionConfiguration ? admissionFile : undefined,

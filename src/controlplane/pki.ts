@@ -133,3 +133,9 @@ export async function readKeyPair(dir: string, name: string): Promise<KeyPair | 
   if (!existsSync(cert) || !existsSync(key)) return undefined;
   return { cert: await readFile(cert, 'utf8'), key: await readFile(key, 'utf8') };
 }
+
+/** The IP addresses a certificate's subject alternative names list. */
+export function certificateIps(pem: string): string[] {
+  const san = new x509.X509Certificate(pem).getExtension(x509.SubjectAlternativeNameExtension);
+  return san?.names.items.filter((n) => n.type === 'ip').map((n) => n.value) ?? [];
+}

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync, existsSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ProcessSpec {
@@ -30,14 +30,34 @@ export function lastLines(file: string, n = 8): string {
   return lines.slice(-n).join('\n');
 }
 
-/** True while a process (or process group, for a negative pid) exists. */
+/** State and process group of a process from /proc/PID/stat (after its name, which may hold spaces). */
+function procStat(pid: number): { state: string; pgrp: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: state!, pgrp: Number(pgrp) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True while a process (or process group, for a negative pid) exists and is not a zombie: a killed
+ * supervisor's children are reparented to an init that may reap them late, and a zombie has ended.
+ */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  if (!existsSync('/proc/self/stat')) return true;
+  if (pid > 0) return procStat(pid)?.state !== 'Z';
+  return readdirSync('/proc').some((d) => {
+    if (!/^\d+$/.test(d)) return false;
+    const s = procStat(Number(d));
+    return s?.pgrp === -pid && s.state !== 'Z';
+  });
 }
 
 /** Ends a whole process group: SIGTERM, then SIGKILL after `graceMs`. Resolves once the group is gone. */

@@ -3,17 +3,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { KubeClient, core, type ClusterAccess, type KubeObject } from '../k8s/client.js';
 import type { Binaries, Program } from '../controlplane/binaries.js';
-import { etcdArgs, kwokArgs } from '../controlplane/components.js';
+import { SIMULATED_NODE_ANNOTATION, etcdArgs, kwokArgs } from '../controlplane/components.js';
 import { startControlPlane } from '../controlplane/control-plane.js';
 import { probe } from '../controlplane/health.js';
 import { loadAuthority, readKeyPair, writeKeyPair } from '../controlplane/pki.js';
 import { freePort } from '../controlplane/ports.js';
 import { ManagedProcess } from '../controlplane/process.js';
 import { writeKwokStreamingConfig } from './kwok-streaming.js';
+import { NODE_IP, SIMULATED_POD_CIDR } from './node-config.js';
+import { RealNode, type RealNodeSupport } from './real-node.js';
 
 export interface HostClusterOptions {
   dataDir: string;
-  nodes: number;
+  /** kwok's simulated nodes. */
+  simulatedNodes: number;
+  /** A real node (kubelet, containerd, kube-proxy, CoreDNS), when this machine can run one. */
+  realNode?: Extract<RealNodeSupport, { ok: true }>;
   binaries: Binaries;
   apiServerPort?: number;
   componentArgs?: Partial<Record<Program, string[]>>;
@@ -32,8 +37,14 @@ export interface HostCluster {
 
 export const NODE_LABEL = 'kplex.dev/simulated-node';
 
+/**
+ * Beside a real node, simulated nodes take only pods that ask for them (kwok's own taint), so that pods
+ * people create really run; scale tests tolerate it. Without a real node they take every pod.
+ */
+export const SIMULATED_NODE_TAINT = { key: SIMULATED_NODE_ANNOTATION, value: 'fake', effect: 'NoSchedule' };
+
 /** A simulated node as kwok expects it: kwok fills in its status (Ready, addresses, kubelet port). */
-function nodeObject(name: string): KubeObject {
+function nodeObject(name: string, tainted: boolean): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'Node',
@@ -47,9 +58,9 @@ function nodeObject(name: string): KubeObject {
         'node.kubernetes.io/instance-type': 'kwok',
         type: 'kwok',
       },
-      annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+      annotations: { [SIMULATED_NODE_ANNOTATION]: 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
     },
-    spec: {},
+    spec: tainted ? { taints: [SIMULATED_NODE_TAINT] } : {},
     status: {
       allocatable: { cpu: '32', memory: '256Gi', pods: '110' },
       capacity: { cpu: '32', memory: '256Gi', pods: '110' },
@@ -72,7 +83,8 @@ async function waitNodesReady(client: KubeClient, count: number, kwok: ManagedPr
 
 /**
  * Starts a whole host cluster on this machine: etcd, kube-apiserver, kube-controller-manager,
- * kube-scheduler and kwok with `nodes` simulated nodes. Anything started is stopped again on failure.
+ * kube-scheduler, the real node if asked for, and kwok with its simulated nodes. Anything started is
+ * stopped again on failure.
  */
 export async function startHostCluster(o: HostClusterOptions): Promise<HostCluster> {
   const begin = Date.now();
@@ -80,13 +92,17 @@ export async function startHostCluster(o: HostClusterOptions): Promise<HostClust
   await mkdir(logDir, { recursive: true });
   const started: ManagedProcess[] = [];
   let stopControlPlane = async (): Promise<void> => {};
+  let realNode: RealNode | undefined;
   const stop = async (): Promise<void> => {
     const [etcd, ...rest] = started;
     for (const p of rest.reverse()) await p.stop();
+    await realNode?.stop();
     await stopControlPlane();
     await etcd?.stop();
   };
   try {
+    // The API server listens on the node's address, so the address comes first.
+    if (o.realNode) realNode = await RealNode.prepare(o.dataDir, logDir, o.realNode);
     const clientPort = await freePort();
     const etcd = ManagedProcess.start({
       name: 'etcd',
@@ -108,9 +124,11 @@ export async function startHostCluster(o: HostClusterOptions): Promise<HostClust
       controllers: '*',
       withScheduler: true,
       apiServerPort: o.apiServerPort,
+      address: realNode ? NODE_IP : undefined,
       componentArgs: o.componentArgs,
     });
     stopControlPlane = cp.stop;
+    if (realNode) await realNode.join({ access: cp.access, pkiDir: path.join(o.dataDir, 'pki') });
 
     // kwok serves logs/exec/attach/port-forward as the nodes' kubelet, with a certificate of the host CA.
     const pkiDir = path.join(o.dataDir, 'pki');
@@ -131,6 +149,7 @@ export async function startHostCluster(o: HostClusterOptions): Promise<HostClust
         serverPort: kubeletPort,
         tlsCert: kwokFiles.cert,
         tlsKey: kwokFiles.key,
+        podCidr: SIMULATED_POD_CIDR,
         extraArgs: o.componentArgs?.kwok,
       }),
       logFile: path.join(logDir, 'kwok.log'),
@@ -139,14 +158,14 @@ export async function startHostCluster(o: HostClusterOptions): Promise<HostClust
 
     const client = new KubeClient(cp.access);
     try {
-      for (let i = 0; i < o.nodes; i++) {
+      for (let i = 0; i < o.simulatedNodes; i++) {
         const name = `kplex-node-${i}`;
-        await client.apply(core('nodes', undefined, name), nodeObject(name), 'kplex');
+        await client.apply(core('nodes', undefined, name), nodeObject(name, !!realNode), 'kplex');
         // kwok writes the kubelet port into a node it initializes, not into one a restart finds (the
         // data folder keeps the nodes): logs and exec would go to the port of the previous run.
         await client.patch({ ...core('nodes', undefined, name), subresource: 'status' }, { status: { daemonEndpoints: { kubeletEndpoint: { Port: kubeletPort } } } });
       }
-      await waitNodesReady(client, o.nodes, kwok);
+      await waitNodesReady(client, o.simulatedNodes, kwok);
     } finally {
       await client.close();
     }
@@ -154,7 +173,7 @@ export async function startHostCluster(o: HostClusterOptions): Promise<HostClust
       access: cp.access,
       kubeconfigFile: cp.kubeconfigFile,
       etcdServers,
-      processes: [etcd, ...cp.processes, kwok],
+      processes: [etcd, ...cp.processes, ...(realNode?.processes ?? []), kwok],
       timings: { apiServerReadyMs: cp.readyMs, readyMs: Date.now() - begin },
       stop,
     };

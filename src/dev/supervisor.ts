@@ -1,16 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findBinaries, type Program } from '../controlplane/binaries.js';
+import { findBinaries, findNodeBinaries, type Program } from '../controlplane/binaries.js';
 import { alive, killGroup, type ComponentError } from '../controlplane/process.js';
 import { kubeconfigFor, mergeIntoUserKubeconfig } from '../k8s/kubeconfig.js';
 import { step, seconds } from '../terminal/progress.js';
 import { startHostCluster, type HostCluster } from './host-cluster.js';
+import { cleanUpRealNode, realNodeSupport } from './real-node.js';
 import { claimDataDir, readState, removeState, runningState, writeState, type DevState } from './state.js';
 
 export const HOST_CONTEXT = 'kplex-host';
 
 export interface DevUpOptions {
   dataDir: string;
+  /** Real nodes: 0 or 1 (the machine runs one at most). */
   nodes: number;
+  simulatedNodes: number;
   apiServerPort?: number;
   componentArgs?: Partial<Record<Program, string[]>>;
   unsafeNoFsync?: boolean;
@@ -24,11 +27,25 @@ export class AlreadyRunningError extends Error {
   }
 }
 
-/** Ends the components a dead supervisor left behind (it was killed without its cleanup). */
+/** kube-proxy, for its --cleanup, if it is built. */
+function kubeProxyPath(): string | undefined {
+  try {
+    const found = findNodeBinaries(findBinaries());
+    return 'paths' in found ? found.paths['kube-proxy'] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Ends the components a dead supervisor left behind (it was killed without its cleanup), and what its
+ * real node left on the machine.
+ */
 async function reapLeftovers(dataDir: string): Promise<void> {
   const stale = readState(dataDir);
   if (!stale) return;
   for (const c of stale.components) if (alive(-c.pid)) await killGroup(c.pid, 5_000);
+  await cleanUpRealNode(dataDir, kubeProxyPath());
   removeState(dataDir);
 }
 
@@ -48,8 +65,21 @@ export async function runDevCluster(o: DevUpOptions, until: Promise<unknown>): P
   let host: HostCluster | undefined;
   let gateway: { stop(): Promise<void> } | undefined;
   try {
-    host = await step(`starting host cluster with ${o.nodes} simulated nodes`, () =>
-      startHostCluster({ dataDir: o.dataDir, nodes: o.nodes, binaries, apiServerPort: o.apiServerPort, componentArgs: o.componentArgs, unsafeNoFsync: o.unsafeNoFsync }),
+    const support = o.nodes > 0 ? realNodeSupport(binaries, o.dataDir) : undefined;
+    // Where a real node cannot run, the cluster runs simulated nodes only, and says why in one line.
+    if (support && !support.ok) console.log(`no real node: ${support.reason}; pods run on simulated nodes only`);
+    const realNode = support?.ok ? support : undefined;
+    const what = [realNode ? '1 real node' : '', `${o.simulatedNodes} simulated nodes`].filter(Boolean).join(' and ');
+    host = await step(`starting host cluster with ${what}`, () =>
+      startHostCluster({
+        dataDir: o.dataDir,
+        simulatedNodes: o.simulatedNodes,
+        realNode,
+        binaries,
+        apiServerPort: o.apiServerPort,
+        componentArgs: o.componentArgs,
+        unsafeNoFsync: o.unsafeNoFsync,
+      }),
     );
     const h = host;
     state.components = h.processes.map((p) => ({ name: p.name, pid: p.pid }));
@@ -66,7 +96,7 @@ export async function runDevCluster(o: DevUpOptions, until: Promise<unknown>): P
     }
     mergeIntoUserKubeconfig(kubeconfigFor(HOST_CONTEXT, h.access), { switchContext: false });
 
-    console.log(`host API server ready in ${seconds(h.timings.apiServerReadyMs)}; cluster with ${o.nodes} Ready nodes in ${seconds(h.timings.readyMs)}`);
+    console.log(`host API server ready in ${seconds(h.timings.apiServerReadyMs)}; cluster with ${what} Ready in ${seconds(h.timings.readyMs)}`);
     console.log(`host API server: ${h.access.server}`);
     if (state.gateway) console.log(`gateway:         ${state.gateway.url}`);
     console.log(`kubeconfig:      context "${HOST_CONTEXT}" merged into your kubeconfig (also ${h.kubeconfigFile})`);
@@ -97,11 +127,13 @@ export async function stopDevCluster(dataDir: string): Promise<boolean> {
   if (!s) return false;
   if (alive(s.pid)) {
     process.kill(s.pid, 'SIGTERM');
-    const deadline = Date.now() + 30_000;
+    // A real node stops its pods through the CRI first: allow for that.
+    const deadline = Date.now() + 60_000;
     while (alive(s.pid) && Date.now() < deadline) await sleep(100);
     if (alive(s.pid)) process.kill(s.pid, 'SIGKILL');
   }
   for (const c of s.components) if (alive(-c.pid)) await killGroup(c.pid, 5_000);
+  await cleanUpRealNode(dataDir, kubeProxyPath());
   removeState(dataDir);
   return true;
 }

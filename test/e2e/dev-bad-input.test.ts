@@ -10,7 +10,7 @@ describe('kplex dev up: bad input', () => {
   const dir = tmpDir('dev-bad');
   const env = isolatedEnv(dir);
   const up = (dataDir: string, extra: string[] = [], more: Record<string, string> = {}) =>
-    kplex(['dev', 'up', '--nodes', '1', '--no-gateway', '--data-dir', dataDir, ...extra], { ...env, ...more }, 120_000);
+    kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '1', '--no-gateway', '--data-dir', dataDir, ...extra], { ...env, ...more }, 120_000);
 
   it('names a missing binary', async () => {
     const bin = path.join(dir, 'bin-without-etcd');

@@ -12,7 +12,7 @@ describe('kplex dev up: the embedded host cluster', () => {
   const kubeconfig = env.KUBECONFIG!;
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '3', '--detach', '--no-gateway', '--data-dir', dataDir], env);
+    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '3', '--detach', '--no-gateway', '--data-dir', dataDir], env);
     expect(up.code, up.stderr).toBe(0);
     expect(up.stdout).toMatch(/host API server ready in \d+\.\ds/);
   });
@@ -75,7 +75,7 @@ spec:
   });
 
   it('up on the same data dir brings the cluster back with its pods, and their logs from the new kwok', async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '3', '--detach', '--no-gateway', '--data-dir', dataDir], env);
+    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '3', '--detach', '--no-gateway', '--data-dir', dataDir], env);
     expect(up.code, up.stderr).toBe(0);
     const pods = await kubectl(kubeconfig, ['--context', 'kplex-host', 'get', 'pods', '-l', 'app=web', '-o', 'name']);
     expect(pods.stdout.trim().split('\n')).toHaveLength(2);

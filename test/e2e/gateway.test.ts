@@ -28,7 +28,7 @@ describe('kplex create/connect and the gateway', () => {
   }
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '1', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
+    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '1', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
     expect(up.code, up.stderr).toBe(0);
     const a = await kplex(['create', 'team-a', '--context', 'kplex-host'], env);
     expect(a.code, a.stderr).toBe(0);

@@ -79,7 +79,7 @@ describe('leader election among gateway replicas', () => {
   const logOf = (r: Replica): string => r.lines.map((l) => JSON.stringify(l)).join('\n');
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '0', '--detach', '--no-gateway', '--data-dir', dataDir], env);
+    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '0', '--detach', '--no-gateway', '--data-dir', dataDir], env);
     expect(up.code, up.stderr).toBe(0);
     etcdServers = readState(dataDir)!.etcdServers!;
     const made = await kplex(['gateway', 'certs', '--out', certs], env);

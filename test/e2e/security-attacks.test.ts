@@ -79,7 +79,7 @@ describe('security: generated attacks on the gateway', () => {
   }
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '1', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
+    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '1', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
     expect(up.code, up.stderr).toBe(0);
     for (const name of [A, B]) {
       const c = await kplex(['create', name, '--connect=false', '--context', 'kplex-host'], env);

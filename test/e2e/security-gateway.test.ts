@@ -66,7 +66,7 @@ describe('gateway security', () => {
   }
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '1', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
+    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '1', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
     expect(up.code, up.stderr).toBe(0);
     for (const t of ['team-a', 'team-b']) {
       const c = await kplex(['create', t, '--connect=false', '--context', 'kplex-host'], env);

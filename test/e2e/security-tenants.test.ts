@@ -55,7 +55,7 @@ describe('tenant security: tokens, subjects and pod security levels', () => {
   }
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '1', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
+    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '1', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
     expect(up.code, up.stderr).toBe(0);
     const c = await kplex(['create', 't1', '--connect=false', '--context', 'kplex-host'], env);
     expect(c.code, c.stderr).toBe(0);

@@ -31,7 +31,7 @@ describe('workload security: what a tenant mirrors stays its own', () => {
     }, 60_000, what);
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '1', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
+    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '1', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
     expect(up.code, up.stderr).toBe(0);
     const values = path.join(dir, 'values.yaml');
     writeFileSync(values, 'sync:\n  ingresses: {enabled: true}\n');

@@ -49,7 +49,7 @@ spec:
 `;
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '3', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
+    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '3', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
     expect(up.code, up.stderr).toBe(0);
     for (const [name, file] of [['demo', demo], ['other', other]] as const) {
       const c = await kplex(['create', name, '--connect=false', '--context', 'kplex-host'], env);

@@ -14,7 +14,7 @@ describe('local provider: tenant control planes beside the host', () => {
 
   beforeAll(async () => {
     const binaries = findBinaries();
-    host = await startHostCluster({ dataDir: path.join(dir, 'host'), nodes: 1, binaries, unsafeNoFsync: true });
+    host = await startHostCluster({ dataDir: path.join(dir, 'host'), simulatedNodes: 1, binaries, unsafeNoFsync: true });
     provider = new LocalProvider({ etcdServers: host.etcdServers, baseDir: path.join(dir, 'tenants'), binaries });
     const [a, b] = await Promise.all([provider.ensure('team-a'), provider.ensure('team-b')]);
     for (const [name, ep] of [['team-a', a!], ['team-b', b!]] as const) {

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Builds the container images the embedded cluster's real node runs, from files on this machine, because
+# no image registry is reachable here: pause (the pod sandbox), nginx (Debian's nginx with its welcome
+# page on :80), busybox (Debian's busybox-static) and registry.k8s.io/kubectl (the built kubectl beside
+# busybox). Each is an OCI image layout in one tar (one gzip layer, config, manifest, index.json), named
+# in its index as people type it, so `ctr -n k8s.io images import` makes it available under that name.
+#
+# Writes $BIN/images/<name>.tar (beside the Kubernetes binaries); an image already there is kept.
+# Needs: busybox-static and nginx (Debian packages; scripts/node-packages.sh installs them), and kubectl in
+# $BIN. An image whose files are missing is skipped with a line saying why (`kplex dev up` then runs
+# simulated nodes only). Prints the image folder as its last line of stdout; progress goes to stderr.
+set -euo pipefail
+
+K8S_VERSION="${KPLEX_K8S_VERSION:-v1.35.4}"
+CACHE="${KPLEX_CACHE_DIR:-$HOME/.cache/kplex}"
+BIN="${KPLEX_BIN_DIR:-$CACHE/bin/$K8S_VERSION}"
+OUT="$BIN/images"
+# The pause image containerd's CRI uses for pod sandboxes (its config names it).
+PAUSE_REF="registry.k8s.io/pause:3.10.1"
+BUSYBOX=/bin/busybox
+
+say() { printf '[node-images] %s\n' "$*" >&2; }
+mkdir -p "$OUT"
+
+# An image tar counts as present only if its index can be read, so a half-written one is rebuilt.
+present() { tar -tf "$OUT/$1.tar" index.json >/dev/null 2>&1; }
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+size() { stat -c %s "$1"; }
+json_array() { local out="" a; for a in "$@"; do out+="${out:+,}\"$a\""; done; printf '[%s]' "$out"; }
+
+# Copies busybox in and links every applet where Debian's busybox puts it (sh, wget, nslookup, httpd, …).
+add_busybox() {
+  local root=$1 applet
+  install -D -m 0755 "$BUSYBOX" "$root/bin/busybox"
+  while read -r applet; do
+    [ -e "$root/$applet" ] && continue
+    mkdir -p "$root/$(dirname "$applet")"
+    ln -s /bin/busybox "$root/$applet"
+  done < <("$BUSYBOX" --list-full)
+}
+
+add_etc() {
+  local root=$1
+  mkdir -p "$root/etc" "$root/tmp" "$root/root" "$root/var/run"
+  chmod 1777 "$root/tmp"
+  printf 'root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+  printf 'root:x:0:\nwww-data:x:33:\nnogroup:x:65534:\n' >"$root/etc/group"
+}
+
+# Copies a dynamically linked program and the libraries ldd names for it.
+add_program() {
+  local root=$1 prog=$2 lib
+  install -D -m 0755 "$prog" "$root$prog"
+  for lib in $(ldd "$prog" | grep -oE '/[^ ]+'); do
+    install -D -m 0755 "$lib" "$root$lib"
+  done
+}
+
+# write_image NAME REF ROOTFS ENTRYPOINT-JSON CMD-JSON: the OCI layout of ROOTFS as $OUT/NAME.tar.
+write_image() {
+  local name=$1 ref=$2 root=$3 entrypoint=$4 cmd=$5
+  local work; work=$(mktemp -d "$OUT/.$name.XXXXXX")
+  local blobs="$work/layout/blobs/sha256"
+  mkdir -p "$blobs"
+  # Reproducible: sorted names, fixed times and owners, gzip without a timestamp.
+  tar -C "$root" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$work/layer.tar" .
+  local diff_id; diff_id=$(sha "$work/layer.tar")
+  gzip -n -9 "$work/layer.tar"
+  local layer; layer=$(sha "$work/layer.tar.gz")
+  local layer_size; layer_size=$(size "$work/layer.tar.gz")
+  mv "$work/layer.tar.gz" "$blobs/$layer"
+
+  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Entrypoint":%s,"Cmd":%s,"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created_by":"kplex scripts/node-images.sh"}]}' \
+    "$entrypoint" "$cmd" "$diff_id" >"$work/config.json"
+  local config; config=$(sha "$work/config.json")
+  local config_size; config_size=$(size "$work/config.json")
+  mv "$work/config.json" "$blobs/$config"
+
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]}' \
+    "$config" "$config_size" "$layer" "$layer_size" >"$work/manifest.json"
+  local manifest; manifest=$(sha "$work/manifest.json")
+  local manifest_size; manifest_size=$(size "$work/manifest.json")
+  mv "$work/manifest.json" "$blobs/$manifest"
+
+  # containerd names an imported image after io.containerd.image.name; the OCI annotation keeps the tag.
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"platform":{"architecture":"amd64","os":"linux"},"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}]}' \
+    "$manifest" "$manifest_size" "$ref" "${ref##*:}" >"$work/layout/index.json"
+  printf '{"imageLayoutVersion":"1.0.0"}' >"$work/layout/oci-layout"
+  tar -C "$work/layout" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$work/image.tar" oci-layout index.json blobs
+  mv -f "$work/image.tar" "$OUT/$name.tar"
+  rm -rf "$work"
+  say "$ref -> $OUT/$name.tar ($(du -h "$OUT/$name.tar" | cut -f1))"
+}
+
+build_pause() {
+  local root=$1
+  install -D -m 0755 "$BUSYBOX" "$root/bin/busybox"
+  # A sandbox only holds the pod's namespaces open; busybox sleep does that as well as Kubernetes' pause.
+  write_image pause "$PAUSE_REF" "$root" '["/bin/busybox","sleep","infinity"]' 'null'
+}
+
+build_busybox() {
+  local root=$1
+  add_busybox "$root"
+  add_etc "$root"
+  write_image busybox docker.io/library/busybox:latest "$root" 'null' '["sh"]'
+}
+
+build_nginx() {
+  local root=$1
+  add_busybox "$root" # what people exec into an nginx pod: sh, hostname, ls, cat
+  add_etc "$root"
+  add_program "$root" /usr/sbin/nginx
+  install -D -m 0644 /etc/nginx/mime.types "$root/etc/nginx/mime.types"
+  install -D -m 0644 /usr/share/nginx/html/index.html "$root/usr/share/nginx/html/index.html"
+  mkdir -p "$root/var/lib/nginx" "$root/var/log/nginx" "$root/run"
+  # As the upstream image does: the access log goes to the container's stdout, errors to stderr.
+  cat >"$root/etc/nginx/nginx.conf" <<'EOF'
+user www-data;
+worker_processes 1;
+error_log stderr notice;
+pid /run/nginx.pid;
+events { worker_connections 1024; }
+http {
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
+  access_log /dev/stdout combined;
+  sendfile on;
+  server {
+    listen 80 default_server;
+    root /usr/share/nginx/html;
+    index index.html;
+  }
+}
+EOF
+  write_image nginx docker.io/library/nginx:latest "$root" 'null' '["/usr/sbin/nginx","-g","daemon off;"]'
+}
+
+build_kubectl() {
+  local root=$1
+  add_busybox "$root"
+  add_etc "$root"
+  install -D -m 0755 "$BIN/kubectl" "$root/bin/kubectl"
+  write_image kubectl "registry.k8s.io/kubectl:$K8S_VERSION" "$root" '["/bin/kubectl"]' 'null'
+}
+
+# The image needs a static busybox: Debian's busybox package puts a dynamic one at the same path.
+static_busybox() { [ -x "$BUSYBOX" ] && ! ldd "$BUSYBOX" >/dev/null 2>&1; }
+
+for name in pause busybox nginx kubectl; do
+  present "$name" && continue
+  static_busybox || { say "skipped $name: no static $BUSYBOX (Debian package busybox-static)"; continue; }
+  case $name in
+    nginx) [ -x /usr/sbin/nginx ] || { say "skipped nginx: /usr/sbin/nginx is missing (Debian package nginx)"; continue; } ;;
+    kubectl) [ -x "$BIN/kubectl" ] || { say "skipped kubectl: $BIN/kubectl is missing (scripts/k8s-binaries.sh builds it)"; continue; } ;;
+  esac
+  rootfs=$(mktemp -d "$OUT/.rootfs-$name.XXXXXX")
+  trap 'rm -rf "$rootfs"' EXIT
+  "build_$name" "$rootfs"
+  rm -rf "$rootfs"
+  trap - EXIT
+done
+echo "$OUT"

@@ -1,0 +1,329 @@
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { findNodeBinaries, type Binaries, type NodeProgram } from '../controlplane/binaries.js';
+import { probe } from '../controlplane/health.js';
+import { loadAuthority, readKeyPair, writeKeyPair, type CertificateAuthority } from '../controlplane/pki.js';
+import { freePort } from '../controlplane/ports.js';
+import { alive, ManagedProcess } from '../controlplane/process.js';
+import { KubeClient, core, type ClusterAccess, type KubeObject } from '../k8s/client.js';
+import { kubeconfigFor, toYaml, writePrivateFile } from '../k8s/kubeconfig.js';
+import { command, mustRun } from './command.js';
+import { ImageRegistry } from './image-registry.js';
+import { setNodeSysctls, sweepRealNode } from './node-cleanup.js';
+import {
+  CLUSTER_DNS_IP,
+  CNI_BIN_DIR,
+  NODE_IP,
+  NODE_LINK,
+  NODE_LINK_PEER,
+  NODE_NAME,
+  cniConfig,
+  containerdConfig,
+  corefile,
+  kubeletArgs,
+  kubeletConfig,
+  kubeProxyArgs,
+  nodePaths,
+  type NodePaths,
+} from './node-config.js';
+
+export const REAL_NODE_LABEL = 'kplex.dev/real-node';
+
+/** The machine runs one real node at a time: kube-proxy's chains, the bridge and kubelet's sockets are global. */
+const LOCK_FILE = '/run/kplex/real-node.json';
+
+interface Lock {
+  pid: number;
+  dataDir: string;
+}
+
+function readLock(): Lock | undefined {
+  try {
+    return JSON.parse(readFileSync(LOCK_FILE, 'utf8')) as Lock;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A command's path from $PATH, if it is there. */
+const which = (cmd: string): string | undefined =>
+  (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .map((d) => path.join(d, cmd))
+    .find((f) => {
+      try {
+        accessSync(f, constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+
+/** What the node needs from the machine, with the Debian package that provides it. */
+const MACHINE_COMMANDS: [string, string][] = [
+  ['containerd', 'containerd'],
+  ['containerd-shim-runc-v2', 'containerd'],
+  ['ctr', 'containerd'],
+  ['runc', 'runc'],
+  ['iptables', 'iptables'],
+  ['iptables-save', 'iptables'],
+  ['iptables-restore', 'iptables'],
+  ['ip6tables', 'iptables'],
+  ['conntrack', 'conntrack'],
+  ['ip', 'iproute2'],
+];
+
+export type RealNodeSupport = { ok: true; programs: Record<NodeProgram, string>; images: string[] } | { ok: false; reason: string };
+
+/** Whether a real node can run here, and if not, why (one line for the user). */
+export function realNodeSupport(binaries: Binaries, dataDir: string): RealNodeSupport {
+  if (process.getuid?.() !== 0) return { ok: false, reason: 'real nodes need root (containerd, network namespaces, iptables)' };
+  for (const [cmd, pkg] of MACHINE_COMMANDS) if (!which(cmd)) return { ok: false, reason: `${cmd} is not installed (Debian package ${pkg}; scripts/setup.sh installs it)` };
+  for (const plugin of ['bridge', 'host-local', 'portmap', 'loopback']) {
+    if (!existsSync(path.join(CNI_BIN_DIR, plugin))) return { ok: false, reason: `CNI plugin ${plugin} is not in ${CNI_BIN_DIR} (Debian package containernetworking-plugins)` };
+  }
+  if (!existsSync('/sys/fs/cgroup/memory') && !existsSync('/sys/fs/cgroup/cgroup.controllers')) return { ok: false, reason: 'no cgroup hierarchy under /sys/fs/cgroup' };
+  const lock = readLock();
+  if (lock && lock.pid !== process.pid && alive(lock.pid) && lock.dataDir !== dataDir) {
+    return { ok: false, reason: `the kplex dev cluster of ${lock.dataDir} (pid ${lock.pid}) runs this machine's real node` };
+  }
+  const found = findNodeBinaries(binaries);
+  if ('missing' in found) return { ok: false, reason: found.missing };
+  return { ok: true, programs: found.paths, images: found.images };
+}
+
+/**
+ * Removes a real node's leftovers for `dev down` or after a crash, unless another live cluster owns the
+ * machine's real node (its bridge and chains must stay).
+ */
+export async function cleanUpRealNode(dataDir: string, kubeProxy?: string): Promise<void> {
+  const lock = readLock();
+  if (lock && lock.dataDir !== dataDir && alive(lock.pid)) return;
+  if (!existsSync(nodePaths(dataDir).dir) && !lock) return;
+  await sweepRealNode(dataDir, kubeProxy);
+  if (lock && lock.dataDir !== dataDir) await sweepRealNode(lock.dataDir, kubeProxy);
+  if (!lock || lock.dataDir === dataDir || !alive(lock.pid)) {
+    rmSync(LOCK_FILE, { force: true });
+    try {
+      rmdirSync(path.dirname(LOCK_FILE));
+    } catch {
+      // absent, or holds something else
+    }
+  }
+}
+
+interface NodeCertificates {
+  kubelet: ClusterAccess;
+  proxy: ClusterAccess;
+  coredns: ClusterAccess;
+}
+
+/**
+ * The node's certificates from the host CA, made once and kept in the data folder: kubelet's serving
+ * pair (kubelet reads its files) and the client credentials of kubelet, kube-proxy and CoreDNS.
+ */
+async function nodeCertificates(p: NodePaths, ca: CertificateAuthority, server: string): Promise<NodeCertificates> {
+  const issued = async (name: string, req: Parameters<CertificateAuthority['sign']>[0]) => {
+    const kept = await readKeyPair(p.pkiDir, name);
+    if (kept) return kept;
+    const made = await ca.sign(req);
+    await writeKeyPair(p.pkiDir, name, made);
+    return made;
+  };
+  const access = (kp: { cert: string; key: string }): ClusterAccess => ({ server, ca: ca.cert, ...kp });
+  await issued('kubelet-serving', { commonName: NODE_NAME, server: true, dnsNames: [NODE_NAME], ipAddresses: [NODE_IP] });
+  return {
+    // The Node authorizer knows a kubelet by this name and group; kube-proxy's is bound by the default RBAC.
+    kubelet: access(await issued('kubelet-client', { commonName: `system:node:${NODE_NAME}`, organizations: ['system:nodes'], client: true })),
+    proxy: access(await issued('kube-proxy', { commonName: 'system:kube-proxy', client: true })),
+    coredns: access(await issued('coredns', { commonName: 'kplex:coredns', client: true })),
+  };
+}
+
+/** What CoreDNS reads (the kubernetes plugin), and the kube-dns Service that points at it on the node IP. */
+function dnsObjects(): { ref: Parameters<KubeClient['apply']>[0]; obj: KubeObject }[] {
+  const rbac = (resource: string, name: string) => ({ group: 'rbac.authorization.k8s.io', version: 'v1', resource, name });
+  return [
+    {
+      ref: rbac('clusterroles', 'kplex:coredns'),
+      obj: {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRole',
+        metadata: { name: 'kplex:coredns' },
+        rules: [
+          { apiGroups: [''], resources: ['endpoints', 'services', 'pods', 'namespaces'], verbs: ['list', 'watch'] },
+          { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
+        ],
+      },
+    },
+    {
+      ref: rbac('clusterrolebindings', 'kplex:coredns'),
+      obj: {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name: 'kplex:coredns' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'kplex:coredns' },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'kplex:coredns' }],
+      },
+    },
+    {
+      ref: core('services', 'kube-system', 'kube-dns'),
+      obj: {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'kube-dns', namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns', 'kubernetes.io/name': 'CoreDNS' } },
+        spec: {
+          clusterIP: CLUSTER_DNS_IP,
+          ports: [
+            { name: 'dns', port: 53, protocol: 'UDP', targetPort: 53 },
+            { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 53 },
+          ],
+        },
+      },
+    },
+    {
+      ref: { group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespace: 'kube-system', name: 'kube-dns-kplex' },
+      obj: {
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: {
+          name: 'kube-dns-kplex',
+          namespace: 'kube-system',
+          labels: { 'kubernetes.io/service-name': 'kube-dns', 'endpointslice.kubernetes.io/managed-by': 'kplex.dev' },
+        },
+        addressType: 'IPv4',
+        endpoints: [{ addresses: [NODE_IP], conditions: { ready: true }, nodeName: NODE_NAME }],
+        ports: [
+          { name: 'dns', port: 53, protocol: 'UDP' },
+          { name: 'dns-tcp', port: 53, protocol: 'TCP' },
+        ],
+      },
+    },
+  ];
+}
+
+interface NodeStatus extends KubeObject {
+  status?: { conditions?: { type: string; status: string; lastHeartbeatTime?: string }[] };
+}
+
+/**
+ * The embedded cluster's real node: containerd (with runc and the CNI bridge), kubelet, kube-proxy and
+ * CoreDNS as cluster DNS. `prepare` gives the machine the node's address before the API server starts
+ * (it listens there); `start` joins the node once the control plane runs. `stop` leaves nothing behind.
+ */
+export class RealNode {
+  readonly processes: ManagedProcess[] = [];
+  readonly paths: NodePaths;
+  private registry?: ImageRegistry;
+
+  private constructor(
+    private readonly dataDir: string,
+    private readonly logDir: string,
+    private readonly support: Extract<RealNodeSupport, { ok: true }>,
+  ) {
+    this.paths = nodePaths(dataDir);
+  }
+
+  /** Takes the machine's real-node lock, removes a crashed run's leftovers and adds the node's address. */
+  static async prepare(dataDir: string, logDir: string, support: Extract<RealNodeSupport, { ok: true }>): Promise<RealNode> {
+    const node = new RealNode(dataDir, logDir, support);
+    await cleanUpRealNode(dataDir, support.programs['kube-proxy']);
+    mkdirSync(path.dirname(LOCK_FILE), { recursive: true });
+    writeFileSync(LOCK_FILE, JSON.stringify({ pid: process.pid, dataDir } satisfies Lock));
+    try {
+      await mkdir(node.paths.dir, { recursive: true });
+      await mustRun('ip', ['link', 'add', NODE_LINK, 'type', 'veth', 'peer', 'name', NODE_LINK_PEER]);
+      await mustRun('ip', ['addr', 'add', `${NODE_IP}/32`, 'dev', NODE_LINK]);
+      await mustRun('ip', ['link', 'set', NODE_LINK, 'up']);
+      await mustRun('ip', ['link', 'set', NODE_LINK_PEER, 'up']);
+      setNodeSysctls(node.paths);
+    } catch (err) {
+      await node.stop();
+      throw err;
+    }
+    return node;
+  }
+
+  private run(name: string, command: string, args: string[]): ManagedProcess {
+    const p = ManagedProcess.start({ name, command, args, logFile: path.join(this.logDir, `${name}.log`) });
+    this.processes.push(p);
+    return p;
+  }
+
+  /** Starts containerd, imports the images, and joins kubelet, kube-proxy and CoreDNS to the cluster. */
+  async join(host: { access: ClusterAccess; pkiDir: string }): Promise<void> {
+    const p = this.paths;
+    const bin = this.support.programs;
+    const ca = await loadAuthority((await readKeyPair(host.pkiDir, 'ca'))!);
+    const certs = await nodeCertificates(p, ca, host.access.server);
+    await mkdir(p.cniConfDir, { recursive: true });
+    this.registry = await ImageRegistry.start(this.support.images);
+    await writeFile(p.containerdConfig, containerdConfig(p, this.registry.url));
+    await writeFile(path.join(p.cniConfDir, '10-kplex.conflist'), cniConfig(p));
+
+    const containerd = this.run('containerd', which('containerd')!, ['--config', p.containerdConfig]);
+    const ctr = (args: string[], timeoutMs?: number) => mustRun('ctr', ['--address', p.containerdSocket, '-n', 'k8s.io', ...args], timeoutMs);
+    await containerd.waitReady(async () => (await command('ctr', ['--address', p.containerdSocket, 'version'], 5_000)).code === 0, 30_000);
+    // Sandboxes of an earlier run (a crash) would be taken over by kubelet half-working: start clean.
+    await this.removePods();
+    for (const image of this.support.images) await ctr(['images', 'import', image], 60_000);
+
+    const servingFiles = { cert: path.join(p.pkiDir, 'kubelet-serving.crt'), key: path.join(p.pkiDir, 'kubelet-serving.key') };
+    const caFile = path.join(host.pkiDir, 'ca.crt');
+    writePrivateFile(p.kubeletKubeconfig, toYaml(kubeconfigFor('kubelet', certs.kubelet)));
+    writePrivateFile(p.proxyKubeconfig, toYaml(kubeconfigFor('kube-proxy', certs.proxy)));
+    writePrivateFile(p.corednsKubeconfig, toYaml(kubeconfigFor('coredns', certs.coredns)));
+    const healthzPort = await freePort();
+    await writeFile(
+      p.kubeletConfig,
+      kubeletConfig(p, { port: await freePort(), healthzPort, clientCaFile: caFile, tlsCertFile: servingFiles.cert, tlsKeyFile: servingFiles.key }),
+    );
+    const client = new KubeClient(host.access);
+    try {
+      for (const { ref, obj } of dnsObjects()) await client.apply(ref, obj, 'kplex');
+      // A kept data folder holds the Ready condition of the previous run: only a newer heartbeat counts.
+      const since = Math.floor(Date.now() / 1000) * 1000;
+      const kubelet = this.run('kubelet', bin.kubelet, kubeletArgs(p, p.kubeletKubeconfig, { [REAL_NODE_LABEL]: 'true' }));
+      const proxyHealth = await freePort();
+      const proxy = this.run('kube-proxy', bin['kube-proxy'], kubeProxyArgs(p.proxyKubeconfig, proxyHealth, await freePort()));
+      const dnsReady = await freePort();
+      await writeFile(p.corefile, corefile(p, await freePort(), dnsReady));
+      const coredns = this.run('coredns', bin.coredns, ['-conf', p.corefile]);
+      await kubelet.waitReady(async () => {
+        const n = await client.find<NodeStatus>(core('nodes', undefined, NODE_NAME));
+        const ready = n?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True' && Date.parse(c.lastHeartbeatTime ?? '') >= since) ?? false;
+        if (!ready) await sleep(250);
+        return ready;
+      }, 120_000);
+      await Promise.all([
+        proxy.waitReady(() => probe(`http://127.0.0.1:${proxyHealth}/healthz`), 60_000),
+        coredns.waitReady(() => probe(`http://127.0.0.1:${dnsReady}/ready`), 60_000),
+      ]);
+    } finally {
+      await client.close();
+    }
+  }
+
+  /** Stops and removes every pod sandbox through the CRI, so the network plugin releases its interfaces. */
+  private async removePods(): Promise<void> {
+    const endpoint = ['--runtime-endpoint', `unix://${this.paths.containerdSocket}`, '--timeout', '20s'];
+    await command(this.support.programs.crictl, [...endpoint, 'rmp', '--all', '--force'], 60_000);
+  }
+
+  /**
+   * Stops the node: pods first (through the CRI, so the network plugin releases their interfaces and
+   * addresses), then its processes, then whatever is left on the machine.
+   */
+  async stop(): Promise<void> {
+    const [containerd, ...rest] = this.processes;
+    for (const p of rest.reverse()) await p.stop(5_000);
+    if (containerd) {
+      await this.removePods();
+      await containerd.stop(10_000);
+    }
+    await this.registry?.stop();
+    await cleanUpRealNode(this.dataDir, this.support.programs['kube-proxy']);
+  }
+}
