@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StatusError } from '../k8s/status.js';
-import type { KubeClient } from '../k8s/client.js';
+import { core, type KubeClient } from '../k8s/client.js';
 import { removeFromUserKubeconfig } from '../k8s/kubeconfig.js';
 import { contextName, hostNamespace } from '../tenants/names.js';
 import { ANNOTATIONS, readyCondition, tenantsRef, type Tenant } from '../tenants/resources.js';
@@ -108,6 +108,12 @@ export async function deleteTenant(name: string, f: { keepNamespace?: boolean; t
       const deadline = Date.now() + timeoutMs;
       while (await host.find(tenantsRef(tenant))) {
         if (Date.now() > deadline) throw new CliError(`tenant "${tenant}" is still being deleted after ${f.timeout}; is a gateway running?`);
+        await sleep(200);
+      }
+      // The host namespace finishes terminating after the Tenant is gone (its pods stop first): a
+      // `kplex create` of the same name right after must not find it half-deleted.
+      while (!f.keepNamespace && (await host.find(core('namespaces', undefined, hostNamespace(tenant))))) {
+        if (Date.now() > deadline) throw new CliError(`the host namespace ${hostNamespace(tenant)} is still terminating after ${f.timeout}`);
         await sleep(200);
       }
     });
