@@ -241,8 +241,9 @@ const SYSTEM_PRIORITY_PREFIX = 'system-';
  * that name (the host's value and preemption policy then apply, not the tenant's), and never a `system-`
  * one, which would let a tenant's pods preempt the host's own critical pods and every other tenant's.
  * Otherwise the name is left out, the pod runs at the host's default priority, and the tenant is told
- * why (a Warning event; through the gateway, kubectl prints it). Left out rather than refused: the pod
- * still runs, as it does in the tenant's eyes, only without precedence it cannot have on the host.
+ * why (through the gateway kubectl prints it; a pod the syncer mirrors gets a Warning event). Left out
+ * rather than refused: the pod still runs, as it does in the tenant's eyes, only without a precedence
+ * it cannot have on the host.
  */
 export function priorityClassOnHost(name: string, hostHasClass: boolean): { keep: true } | { keep: false; why: string } {
   if (name.startsWith(SYSTEM_PRIORITY_PREFIX)) {
