@@ -40,7 +40,6 @@ type Json = Record<string, unknown>;
 const clone = <T>(o: T): T => structuredClone(o);
 const asList = (v: unknown): Json[] => (Array.isArray(v) ? (v as Json[]) : []);
 
-
 /**
  * Which tenant annotations a twin carries: only those without a domain prefix. Prefixed ones are how
  * host components are steered (an ingress controller's configuration snippets, a load balancer's address
