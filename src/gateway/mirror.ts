@@ -125,7 +125,9 @@ export class InlineMirror {
     }
     const warnings: string[] = [];
     try {
-      await this.mirror(twins, kind, info, text, first);
+      // What the twin was written without (a priority class the host lacks) is told as the syncer tells it.
+      const notice = await this.mirror(twins, kind, info, text, first);
+      if (notice) warnings.push(warningHeader(notice));
     } catch (err) {
       // The syncer will converge; the write itself succeeded.
       this.log.warn({ tenant: backend.tenant, kind: kind.kind, err: (err as Error).message }, 'inline mirror failed; the syncer will retry');
@@ -136,18 +138,22 @@ export class InlineMirror {
   }
 
   /** After the tenant stored (or deleted) the object: the decision the syncer would take, acted on at once. */
-  private async mirror(twins: TwinWriter, kind: MirroredKind, info: ResourceRequestInfo, answer: string, first: KubeObject | undefined): Promise<void> {
-    if (info.verb === 'delete') return twins.delete(kind, twins.nameOf(kind, info.namespace, info.name));
+  private async mirror(twins: TwinWriter, kind: MirroredKind, info: ResourceRequestInfo, answer: string, first: KubeObject | undefined): Promise<string | undefined> {
+    if (info.verb === 'delete') {
+      await twins.delete(kind, twins.nameOf(kind, info.namespace, info.name));
+      return undefined;
+    }
     const origin = JSON.parse(answer) as KubeObject;
-    if (origin.kind === 'Status' || origin.metadata?.deletionTimestamp) return;
+    if (origin.kind === 'Status' || origin.metadata?.deletionTimestamp) return undefined;
     // The twin is read only where the decision turns on it: whether a ConfigMap or Secret is mirrored
     // (the syncer mirrors it once a pod uses it; from then on its twin says so), or how an existing
     // twin is brought in line. A new object has none, unless it was made first.
     const reads = kind.onlyWhenUsed || (kind.compare && info.verb !== 'create');
     const twin = first ?? (reads ? await twins.find(kind, origin) : undefined);
     const d = decide(kind, { origin, twin, used: !kind.onlyWhenUsed || !!twin, unclaimedForMs: 0 });
-    if (d.act === 'create' || d.act === 'update') await twins.apply(kind, origin, twin);
-    else if (d.act === 'delete') await twins.delete(kind, twin!.metadata.name!);
+    if (d.act === 'create' || d.act === 'update') return (await twins.apply(kind, origin, twin)).notice;
+    if (d.act === 'delete') await twins.delete(kind, twin!.metadata.name!);
+    return undefined;
   }
 
   /** For kinds made on the host first: the twin, and the request with what the host chose (kinds.ts `hostFirst`). */

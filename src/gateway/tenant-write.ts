@@ -45,17 +45,24 @@ export async function tenantDryRun(req: IncomingMessage, backend: Backend, path:
  * from the tenant's API server with the gateway's own credential, since a user may create a pod that
  * uses a Secret without being allowed to read it, as in any cluster.
  */
-export const tenantReader = (backend: Backend): TenantSource => ({
-  async origin(kind, namespace, name) {
+export const tenantReader = (backend: Backend): TenantSource => {
+  const read = async (path: string, what: string): Promise<KubeObject | undefined> => {
     let answer: Dispatcher.ResponseData;
     try {
-      answer = await backend.pool.request({ path: resourcePath({ ...kind.ref, namespace, name }), method: 'GET', headers: { accept: 'application/json' } });
+      answer = await backend.pool.request({ path, method: 'GET', headers: { accept: 'application/json' } });
     } catch (err) {
       throw tenantUnavailable(backend.tenant, (err as Error).message);
     }
     const text = await answer.body.text();
     if (answer.statusCode === 404) return undefined;
-    if (answer.statusCode >= 300) throw new Error(`reading ${kind.kind} ${namespace}/${name} from the tenant: ${answer.statusCode} ${text}`);
+    if (answer.statusCode >= 300) throw new Error(`reading ${what} from the tenant: ${answer.statusCode} ${text}`);
     return JSON.parse(text) as KubeObject;
-  },
-});
+  };
+  return {
+    origin: (kind, namespace, name) => read(resourcePath({ ...kind.ref, namespace, name }), `${kind.kind} ${namespace}/${name}`),
+    async namespaces() {
+      const list = await read(resourcePath({ group: '', version: 'v1', resource: 'namespaces' }), 'namespaces');
+      return ((list as { items?: KubeObject[] } | undefined)?.items) ?? [];
+    },
+  };
+};

@@ -3,6 +3,7 @@ import type { StatusError } from '../k8s/status.js';
 import type { TenantValues } from '../tenants/values.js';
 import { adoptClusterIP, allocatesClusterIP, compareClusterIPs, dryRunService, keepTwinIP, remadeWithTwinIP, sameOrigin, withoutClusterIP } from './cluster-ip.js';
 import { hostTaken, hostTakenElsewhere } from './ingress-hosts.js';
+import { needsNamespaces, priorityClassOf, priorityClassOnHost, resolveNamespaceSelectors, withoutPriorityClass } from './pod-scheduling.js';
 import { nodeNameOf, statusDiffers, tenantPodStatus } from './pod-status.js';
 import { prerequisitesOf, referencesOf, type Prerequisite, type Reference } from './references.js';
 import type { Translator } from './translate.js';
@@ -18,6 +19,10 @@ export interface ApplyContext {
   reachable(ep: KubeObject): Promise<{ endpoints: KubeObject; dropped: string[] }>;
   /** Every object of this kind on the host, in all namespaces. */
   everywhere(): Promise<KubeObject[]>;
+  /** The tenant's namespaces, with their labels. */
+  namespaces(): Promise<KubeObject[]>;
+  /** Whether the host has a PriorityClass of this name. */
+  hostHasPriorityClass(name: string): Promise<boolean>;
 }
 
 /** A tenant object as its twin is written from it, and what the tenant should be told about it; or a refusal. */
@@ -120,6 +125,15 @@ export function mirroredKinds(values: TenantValues): MirroredKind[] {
       kind: 'Pod',
       ref: core('pods'),
       toHost: (t, o) => t.pod(o),
+      // What the translation cannot know by itself (pod-scheduling.ts): which tenant namespaces a
+      // namespace selector selects, and whether the host has the pod's PriorityClass.
+      beforeApply: async (o, c) => {
+        const origin = needsNamespaces(o) ? resolveNamespaceSelectors(o, await c.namespaces()) : o;
+        const priority = priorityClassOf(o);
+        if (!priority) return { origin };
+        const d = priorityClassOnHost(priority, await c.hostHasPriorityClass(priority));
+        return d.keep ? { origin } : { origin: withoutPriorityClass(origin), notice: d.why };
+      },
       uses: (o) => referencesOf('Pod', o),
       prerequisites: prerequisitesOf,
       // Pods are immutable in most of their spec: a twin stays as it is, unless an earlier pod of that name made it.

@@ -179,15 +179,18 @@ function containerOnHost(c: Json, dropMounts: Set<string>, rename: Rename): Json
 
 /**
  * PodSpec fields of the v1 API that reach the host as they are, or as rewritten below. Left out:
- * `serviceAccount` (the deprecated alias; the name goes to serviceAccountName), `nodeName`, the priority
- * fields (the host schedules; tenant priority classes do not exist there), `resourceClaims` (DRA
- * objects of the tenant) and `workloadRef` (a tenant Workload object), and any field not listed.
+ * `serviceAccount` (the deprecated alias; the name goes to serviceAccountName), `nodeName`, `priority`
+ * and `preemptionPolicy` (the tenant's PriorityClass set them; the host's admission sets them from its
+ * own class of that name, and refuses a pod that brings other values), `resourceClaims` (DRA objects of
+ * the tenant) and `workloadRef` (a tenant Workload object), and any field not listed. `affinity` and
+ * `topologySpreadConstraints` select pods: the Translator writes them over the tenant's twins
+ * (pod-scheduling.ts).
  */
 const POD_FIELDS = [
   'restartPolicy', 'terminationGracePeriodSeconds', 'activeDeadlineSeconds', 'dnsPolicy', 'nodeSelector', 'hostNetwork',
   'hostPID', 'hostIPC', 'shareProcessNamespace', 'securityContext', 'hostname', 'schedulerName', 'tolerations',
   'hostAliases', 'dnsConfig', 'readinessGates', 'runtimeClassName', 'enableServiceLinks', 'overhead',
-  'topologySpreadConstraints', 'setHostnameAsFQDN', 'os', 'hostUsers', 'schedulingGates', 'hostnameOverride',
+  'setHostnameAsFQDN', 'os', 'hostUsers', 'schedulingGates', 'hostnameOverride', 'priorityClassName',
 ];
 
 /**
@@ -212,7 +215,5 @@ export function podSpecOnHost(spec: Json, rename: Rename): Json {
   if (typeof spec.subdomain === 'string' && spec.subdomain) out.subdomain = rename('Service', spec.subdomain);
   const resources = withoutClaims(spec.resources);
   if (resources) out.resources = resources;
-  // Only node affinity: pod (anti-)affinity terms select pods across namespaces, other tenants' included.
-  if (isObject(spec.affinity) && spec.affinity.nodeAffinity) out.affinity = { nodeAffinity: clone(spec.affinity.nodeAffinity) };
   return out;
 }

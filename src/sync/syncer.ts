@@ -81,6 +81,7 @@ export class TenantSyncer {
     this.twins = new TwinWriter(host, t, [...this.kinds.values()].map((k) => k.kind), {
       origin: async (kind, ns, name) => this.kinds.get(kind.kind)?.tenant.get(ns, name),
       hasTwin: (kind, hostName) => !!this.kinds.get(kind.kind)?.host.get(t.hostNamespace, hostName),
+      namespaces: async () => (await tenantClient.list({ group: '', version: 'v1', resource: 'namespaces' })).items,
     }, {
       networks: this.networks,
       everywhere: async (kind) => this.everywhere.get(kind.kind)?.list() ?? [],

@@ -1,7 +1,9 @@
 import type { KubeObject } from '../k8s/client.js';
+import { isDns1123Label } from '../k8s/validation.js';
 import { hostNamespace } from '../tenants/names.js';
 import { allowedExternalIPs } from './addresses.js';
 import { hostLabelKey, hostName, shortHash, type HostName, type NameLimit } from './names.js';
+import { priorityClassOnHost, schedulingOnHost, type LabelSelector, type TwinLabels } from './pod-scheduling.js';
 import { claimSpecOnHost, podSpecOnHost } from './pod-spec.js';
 
 /** Labels and annotations that name a host object's origin; the reverse direction reads only these. */
@@ -37,11 +39,6 @@ export function originOf(host: KubeObject): Origin | undefined {
 type Json = Record<string, unknown>;
 const clone = <T>(o: T): T => structuredClone(o);
 const asList = (v: unknown): Json[] => (Array.isArray(v) ? (v as Json[]) : []);
-
-interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: { key: string; operator: string; values?: string[] }[];
-}
 
 /**
  * Which tenant annotations a twin carries: only those without a domain prefix. Prefixed ones are how
@@ -171,11 +168,30 @@ export class Translator {
     return { apiVersion: 'v1', kind: 'Endpoints', metadata: this.metadata(ep, 'Endpoints'), subsets };
   }
 
-  /** A Pod on the host: references translated (podSpecOnHost), fields the host owns left out, scheduled by the host. */
+  /** How this tenant's twins are told apart on the host, for selectors over them (pod-scheduling.ts). */
+  get twinLabels(): TwinLabels {
+    return { tenant: { [ORIGIN.tenant]: this.tenant }, namespaceKey: ORIGIN.namespaceLabel, namespaceValue: (ns) => this.namespaceLabelValue(ns) };
+  }
+
+  /**
+   * A Pod on the host: references translated (podSpecOnHost), its pod (anti-)affinity and spread
+   * constraints over the tenant's twins (schedulingOnHost), fields the host owns left out, scheduled by
+   * the host. A `system-` priority class never reaches the host; whether the host has another is
+   * asked before (kinds.ts, the Pod's `beforeApply`).
+   */
   pod(pod: KubeObject): KubeObject {
     const ns = pod.metadata.namespace ?? '';
-    const spec = podSpecOnHost((pod.spec ?? {}) as Json, (kind, name) => this.name(ns, name, kind));
-    spec.hostname ??= pod.metadata.name;
+    const tenantSpec = (pod.spec ?? {}) as Json;
+    const spec = podSpecOnHost(tenantSpec, (kind, name) => this.name(ns, name, kind));
+    Object.assign(spec, schedulingOnHost(tenantSpec, ns, pod.metadata.labels ?? {}, this.twinLabels));
+    if (typeof spec.priorityClassName === 'string' && !priorityClassOnHost(spec.priorityClassName, true).keep) delete spec.priorityClassName;
+    // The name the pod has in the tenant, as its kubelet would give it (a StatefulSet's controller sets
+    // it so anyway); with the translated subdomain the host's DNS and /etc/hosts name the pod
+    // <name>.<subdomain twin>.kplex-NAME.svc, which is what `hostname -f` prints until the tenant's own
+    // DNS names it. A pod name that is no DNS label (it has dots) cannot be spec.hostname: the host
+    // names it after the twin.
+    const hostname = pod.metadata.name?.slice(0, 63).replace(/[-.]+$/, '');
+    if (spec.hostname === undefined && hostname && isDns1123Label(hostname)) spec.hostname = hostname;
     return { apiVersion: 'v1', kind: 'Pod', metadata: this.metadata(pod, 'Pod'), spec };
   }
 

@@ -15,7 +15,11 @@ export interface TenantSource {
   origin(kind: MirroredKind, namespace: string, name: string): Promise<KubeObject | undefined>;
   /** Whether its twin is known to be on the host; absent where twins are not cached (the gateway). */
   hasTwin?(kind: MirroredKind, hostName: HostName): boolean;
+  /** The tenant's namespaces (what a pod's namespace selector is resolved against). */
+  namespaces(): Promise<KubeObject[]>;
 }
+
+const PRIORITY_CLASSES: ResourceRef = { group: 'scheduling.k8s.io', version: 'v1', resource: 'priorityclasses' };
 
 /** What a writer may ask about the host beyond the twins themselves. */
 export interface HostView {
@@ -161,6 +165,13 @@ export class TwinWriter {
 
   private context(kind: MirroredKind, twin: KubeObject | undefined): ApplyContext {
     const t = this.translator;
-    return { t, twin, reachable: (ep) => this.view.networks.reachable(ep, t.tenant, t.hostNamespace), everywhere: () => this.view.everywhere(kind) };
+    return {
+      t,
+      twin,
+      reachable: (ep) => this.view.networks.reachable(ep, t.tenant, t.hostNamespace),
+      everywhere: () => this.view.everywhere(kind),
+      namespaces: () => this.source.namespaces(),
+      hostHasPriorityClass: async (name) => !!(await this.host.find({ ...PRIORITY_CLASSES, name })),
+    };
   }
 }

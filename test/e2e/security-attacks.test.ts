@@ -431,9 +431,18 @@ describe('security: generated attacks on the gateway', () => {
       refs: fc.array(fc.record({ field: fc.constantFrom(...fields), name: fc.constantFrom(...refNames) }), { minLength: 1, maxLength: 4 }),
       serviceAccount: fc.option(fc.constantFrom(`vc-${A}`, `vc-${B}`, 'kplex-signing-keys', 'default'), { nil: undefined }),
       deprecatedServiceAccount: fc.boolean(),
+      // Scheduling constraints aimed at B's pods: by their labels or kplex's own label keys, in every
+      // namespace, in B's namespaces or host namespaces by name.
+      scheduling: fc.option(fc.record({
+        kind: fc.constantFrom('podAffinity', 'podAntiAffinity', 'topologySpread'),
+        required: fc.boolean(),
+        labels: fc.constantFrom<Record<string, string>>({ app: 'victim' }, { 'kplex.dev/tenant': B }, { 'kplex.dev/namespace': 'default' }, {}),
+        namespaces: fc.constantFrom(undefined, ['default', 'vault'], [`kplex-${B}`, 'kube-system']),
+        namespaceSelector: fc.constantFrom(undefined, {}, { matchLabels: { 'kubernetes.io/metadata.name': `kplex-${B}` } }, { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'Exists' }] }),
+      }), { nil: undefined }),
     });
     const pods = fc.sample(podArb, { numRuns: POD_RUNS, seed: SEED + 1 });
-    const stats = { created: 0, twins: 0, refs: 0, refused: new Map<string, number>() };
+    const stats = { created: 0, twins: 0, refs: 0, selectors: 0, refused: new Map<string, number>() };
     await bounded(pods, 4, async (p, i) => {
       const name = `refs-${i}`;
       const volumes: Json[] = [];
@@ -471,6 +480,13 @@ describe('security: generated attacks on the gateway', () => {
         spec.serviceAccountName = p.serviceAccount;
         if (p.deprecatedServiceAccount) spec.serviceAccount = p.serviceAccount;
       }
+      const sched = p.scheduling;
+      if (sched?.kind === 'topologySpread') {
+        spec.topologySpreadConstraints = [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: sched.required ? 'DoNotSchedule' : 'ScheduleAnyway', labelSelector: { matchLabels: sched.labels } }];
+      } else if (sched) {
+        const term = { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: sched.labels }, ...(sched.namespaces ? { namespaces: sched.namespaces } : {}), ...(sched.namespaceSelector ? { namespaceSelector: sched.namespaceSelector } : {}) };
+        spec.affinity = { [sched.kind]: sched.required ? { requiredDuringSchedulingIgnoredDuringExecution: [term] } : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 50, podAffinityTerm: term }] } };
+      }
       const manifest = { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec };
       const p_ = t(A, '/api/v1/namespaces/default/pods');
       const created = await gw.json<KubeObject>(admin[A]!, 'POST', p_, manifest);
@@ -493,8 +509,26 @@ describe('security: generated attacks on the gateway', () => {
         if (ref.field === 'serviceAccountToken') record(`host twin projects a host service-account token: ${ref.path} in ${twinName}`, `host twin of a pod projects a host service-account token (${at})`);
         else if (!isTranslatedRef(ref.name, 'default', A)) record(`host twin names an untranslated object: ${ref.path} = "${ref.name}" in ${twinName}`, `host twin of a pod names an untranslated object at ${at}`);
       }
+      // Whatever it aimed at, each selector over pods counts A's twins only, in A's host namespace.
+      for (const [at, c] of podSelectorsIn(twin.spec as Json)) {
+        stats.selectors++;
+        const scoped = !c.namespaces && !c.namespaceSelector && (!c.labelSelector || c.labelSelector.matchLabels?.['kplex.dev/tenant'] === A);
+        if (!scoped) record(`host twin has a pod selector not scoped to the tenant: ${at} = ${JSON.stringify(c)} in ${twinName}`, `host twin of a pod has a pod selector not scoped to the tenant at ${at.replace(/\[\d+\]/g, '[]')}`);
+      }
     });
-    return { attempts: pods.length, violations, summary: `${pods.length} generated pods: ${stats.created} created (refused: ${[...stats.refused].map(([k, v]) => `${k} ×${v}`).join(', ') || 'none'}), ${stats.twins} host twins with ${stats.refs} references checked` };
+    return { attempts: pods.length, violations, summary: `${pods.length} generated pods: ${stats.created} created (refused: ${[...stats.refused].map(([k, v]) => `${k} ×${v}`).join(', ') || 'none'}), ${stats.twins} host twins with ${stats.refs} references and ${stats.selectors} pod selectors checked` };
+  }
+
+  /** The pod (anti-)affinity terms and topology spread constraints of a pod spec, with where they are. */
+  function podSelectorsIn(spec: Record<string, any>): [string, Record<string, any>][] {
+    const out: [string, Record<string, any>][] = [];
+    for (const kind of ['podAffinity', 'podAntiAffinity']) {
+      const a = spec.affinity?.[kind] ?? {};
+      (a.requiredDuringSchedulingIgnoredDuringExecution ?? []).forEach((t: Json, i: number) => out.push([`spec.affinity.${kind}.required[${i}]`, t]));
+      (a.preferredDuringSchedulingIgnoredDuringExecution ?? []).forEach((w: Json, i: number) => out.push([`spec.affinity.${kind}.preferred[${i}]`, (w.podAffinityTerm ?? {}) as Json]));
+    }
+    (spec.topologySpreadConstraints ?? []).forEach((c: Json, i: number) => out.push([`spec.topologySpreadConstraints[${i}]`, c]));
+    return out;
   }
 
   /** Where two JSON values differ: `path: before → after`. */

@@ -8,7 +8,8 @@ import { eventually, isolatedEnv, kplex, kubectl, tmpDir, type Run } from './hel
 /**
  * A tenant user (alpha) who tries to reach past its host namespace with what it mirrors: a pod that
  * mounts the tenant's own admin credential or mints a host token, a Service with external IPs, Endpoints
- * pointing at another tenant's pod, an Ingress for another tenant's host name.
+ * pointing at another tenant's pod, pod affinity that would count another tenant's pods, an Ingress for
+ * another tenant's host name.
  */
 describe('workload security: what a tenant mirrors stays its own', () => {
   const dir = tmpDir('workloads');
@@ -125,6 +126,58 @@ subsets:
     expect(message).toContain(hostKubernetes);
     expect(message).not.toContain(own);
     expect(await ips()).toEqual([own, '192.0.2.10'].sort());
+  });
+
+  it("counts only its own pods in pod (anti-)affinity and topology spread: another tenant's pods and host namespaces are out of reach", async () => {
+    const victim = 'apiVersion: v1\nkind: Pod\nmetadata: {name: victim, labels: {role: victim}}\nspec: {containers: [{name: c, image: nginx}]}\n';
+    expect((await as('beta', ['apply', '-f', '-'], victim)).code).toBe(0);
+    await eventually(async () => ((await host(['-n', 'kplex-beta', 'get', 'pod', twin('beta', 'Pod', 'victim'), '-o', 'jsonpath={.spec.nodeName}'])).stdout || undefined), 60_000, "beta's victim scheduled");
+    // Affinity to the victim's labels in every namespace ({}) and in host namespaces by name: only alpha's
+    // own pods count, and it has none such, so the lure never lands next to the victim.
+    // Anti-affinity to anything labelled as beta's twins are: a tenant key, so it counts nothing, and the
+    // pod runs on the one node the victim is on.
+    const attacks = `apiVersion: v1
+kind: Pod
+metadata: {name: lure, labels: {role: attacker}}
+spec:
+  containers: [{name: c, image: nginx}]
+  affinity:
+    podAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - {topologyKey: kubernetes.io/hostname, labelSelector: {matchLabels: {role: victim}}, namespaceSelector: {}}
+      - {topologyKey: kubernetes.io/hostname, labelSelector: {matchLabels: {role: victim}}, namespaces: [kplex-beta, default, kube-system]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: dodge, labels: {role: attacker}}
+spec:
+  containers: [{name: c, image: nginx}]
+  affinity:
+    podAntiAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - {topologyKey: kubernetes.io/hostname, labelSelector: {matchLabels: {kplex.dev/tenant: beta}}, namespaceSelector: {}}
+      - {topologyKey: kubernetes.io/hostname, labelSelector: {matchExpressions: [{key: role, operator: In, values: [victim]}]}, namespaceSelector: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: In, values: [kplex-beta]}]}}
+  topologySpreadConstraints:
+  - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {role: victim}}}
+`;
+    const r = await as('alpha', ['apply', '-f', '-'], attacks);
+    expect(r.code, r.stderr).toBe(0);
+    type HostPod = { spec: { nodeName?: string; affinity?: Record<string, any>; topologySpreadConstraints?: Record<string, any>[] }; status: { conditions?: { type: string; reason?: string }[] } };
+    const get = async (name: string) => json<HostPod>(await host(['-n', 'kplex-alpha', 'get', 'pod', twin('alpha', 'Pod', name), '-o', 'json']));
+    await eventually(async () => ((await get('dodge')).spec.nodeName ? true : undefined), 60_000, 'dodge scheduled beside the victim');
+    const lure = await eventually(async () => {
+      const p = await get('lure');
+      return p.status.conditions?.some((c) => c.type === 'PodScheduled' && c.reason === 'Unschedulable') ? p : undefined;
+    }, 60_000, 'the lure unschedulable');
+    expect(lure.spec.nodeName).toBeUndefined();
+    // Every selector the host got is scoped to alpha's twins, in alpha's host namespace.
+    const dodge = await get('dodge');
+    const terms = [...lure.spec.affinity!.podAffinity.requiredDuringSchedulingIgnoredDuringExecution, ...dodge.spec.affinity!.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution];
+    for (const term of [...terms, ...dodge.spec.topologySpreadConstraints!]) {
+      expect(term).not.toHaveProperty('namespaces');
+      expect(term).not.toHaveProperty('namespaceSelector');
+      expect(term.labelSelector.matchLabels['kplex.dev/tenant']).toBe('alpha');
+    }
   });
 
   it("refuses an Ingress for a host name another tenant serves: 403 through the gateway, an event when written behind it", async () => {

@@ -166,6 +166,8 @@ describe('checks before a twin is written', () => {
     t,
     everywhere: async () => everywhere,
     reachable: reachable ?? (async () => { throw new Error('not asked'); }),
+    namespaces: async () => { throw new Error('not asked'); },
+    hostHasPriorityClass: async () => { throw new Error('not asked'); },
   });
   const ingress = (ns: string, name: string, host: string, created = '2026-01-01T00:00:00Z'): KubeObject => ({
     apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name, namespace: ns, creationTimestamp: created }, spec: { rules: [{ host }] },

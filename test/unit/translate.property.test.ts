@@ -111,7 +111,7 @@ const pod: fc.Arbitrary<KubeObject> = fc
     resourceClaims: fc.array(fc.oneof(ref.map((resourceClaimName) => ({ name: 'gpu', resourceClaimName })), ref.map((resourceClaimTemplateName) => ({ name: 'gpu', resourceClaimTemplateName }))), { maxLength: 2 }),
     workload: maybe(ref),
     podClaims: fc.array(ref, { maxLength: 2 }),
-    affinityNamespace: ref,
+    affinityNamespace: namespace,
     future: maybe(ref),
   })
   .map((g) => ({
@@ -214,7 +214,10 @@ describe('Translator.pod (property tests)', () => {
       }
       for (const f of ['resourceClaims', 'workloadRef', 'serviceAccount', 'somethingNew']) expect(spec).not.toHaveProperty(f);
       expect(spec.resources?.claims).toBeUndefined();
-      expect(spec.affinity.podAffinity).toBeUndefined();
+      // Pod affinity names namespaces, not objects: it stays, over this tenant's twins only (pod-scheduling.ts).
+      const term = spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0];
+      expect(term).not.toHaveProperty('namespaces');
+      expect(term.labelSelector.matchLabels['kplex.dev/tenant']).toBe(TENANT);
       for (const c of [...spec.containers, ...spec.initContainers, ...spec.ephemeralContainers]) {
         expect(c.resources.claims).toBeUndefined();
         expect(c).not.toHaveProperty('somethingNew');

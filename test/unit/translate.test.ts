@@ -12,6 +12,8 @@ describe('Translator', () => {
     spec: {
       nodeName: 'n1',
       priorityClassName: 'high',
+      priority: 1000,
+      preemptionPolicy: 'Never',
       serviceAccountName: 'builder',
       imagePullSecrets: [{ name: 'regcred' }],
       volumes: [
@@ -42,7 +44,11 @@ describe('Translator', () => {
     expect(h.metadata).not.toHaveProperty('ownerReferences');
     expect(h).not.toHaveProperty('status');
     expect(h.spec.nodeName).toBeUndefined();
-    expect(h.spec.priorityClassName).toBeUndefined();
+    // The class name goes as it is (the host's class of that name decides; kinds.ts asks first); the
+    // values the tenant's class gave do not.
+    expect(h.spec.priorityClassName).toBe('high');
+    expect(h.spec.priority).toBeUndefined();
+    expect(h.spec.preemptionPolicy).toBeUndefined();
     expect(h.spec.serviceAccountName).toBe('builder-x-shop-x-demo');
     expect(h.spec.imagePullSecrets).toEqual([{ name: 'regcred-x-shop-x-demo' }]);
     expect(h.spec.volumes.map((v: any) => v.configMap?.name ?? v.secret?.secretName ?? v.persistentVolumeClaim?.claimName ?? v.projected.sources.map((s: any) => (s.configMap ?? s.secret).name).join(','))).toEqual([
