@@ -200,11 +200,25 @@ export async function benchNodes(): Promise<void> {
   }
 }
 
-/** When the last of a tenant Deployment's pods reached each stage, from the Deployment's create. */
+/**
+ * Where a tenant Deployment's time went: when the last of its pods reached each stage, from the
+ * Deployment's create, and per pod the lag from one stage to the next (p50 / max).
+ */
 function tenantSpans(t0: number, deploymentName: string, watched: Map<string, number>[]): string {
-  const last = (stage: string): string => {
-    const times = watched.flatMap((w) => [...w.entries()].filter(([k]) => k.startsWith(`${stage}:`) && k.split(':')[2]!.startsWith(`${deploymentName}-`)).map(([, v]) => v));
-    return times.length ? `${s(Math.max(...times) - t0)} s (${times.length})` : '-';
+  const times = new Map<string, number>();
+  for (const w of watched) for (const [k, v] of w) if (k.split(':')[2]!.startsWith(`${deploymentName}-`)) times.set(k, v);
+  const stage = (prefix: string): Map<string, number> => new Map([...times].filter(([k]) => k.startsWith(`${prefix}:`)).map(([k, v]) => [k.split(':')[2]!, v]));
+  const last = (prefix: string): string => {
+    const v = [...stage(prefix).values()];
+    return v.length ? `${s(Math.max(...v) - t0)} s` : '-';
   };
-  return `last tenant pod seen ${last('seen:tenant')}, twin seen ${last('seen:twin')}, twin Running ${last('running:twin')}, twin Ready ${last('ready:twin')}, tenant Ready ${last('ready:tenant')}`;
+  const lag = (from: string, to: string): string => {
+    const a = stage(from);
+    const v = [...stage(to)].filter(([n]) => a.has(n)).map(([n, t]) => t - a.get(n)!).sort((x, y) => x - y);
+    return v.length ? `${s(percentile(v, 50))} / ${s(v[v.length - 1]!)} s` : '-';
+  };
+  return [
+    `last tenant pod seen ${last('seen:tenant')}, twin seen ${last('seen:twin')}, twin Running ${last('running:twin')}, twin Ready ${last('ready:twin')}, tenant Ready ${last('ready:tenant')} (${stage('seen:tenant').size} pods)`,
+    `per pod (p50 / max): tenant pod -> twin ${lag('seen:tenant', 'seen:twin')}, twin -> twin Ready ${lag('seen:twin', 'ready:twin')}, twin Ready -> tenant Ready ${lag('ready:twin', 'ready:tenant')}`,
+  ].join('\n    ');
 }
