@@ -92,7 +92,15 @@ export async function benchNodes(): Promise<void> {
     const t0 = performance.now();
     cluster = await devCluster('bench-nodes', SIMULATED, 1);
     const c = cluster;
-    await until('the real node Ready', async () => ((await c.host.find<Node>(core('nodes', undefined, NODE_NAME)))?.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True') ? true : undefined), 120_000);
+    // dev up waits for the real node; without root or containerd it starts none, and this has nothing to measure.
+    await until('the real node Ready', async () => {
+      const node = await c.host.find<Node>(core('nodes', undefined, NODE_NAME));
+      if (!node) throw new Error(`dev up started no real node ${NODE_NAME} (it needs root, containerd and the node images: see the README)`);
+      return node.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True') ? true : undefined;
+    }, 120_000).catch(async (err: unknown) => {
+      await c.down();
+      throw err;
+    });
     upMs.push(performance.now() - t0);
     if (i === UP_RUNS - 1) break;
     const t1 = performance.now();
