@@ -1,10 +1,10 @@
 // How long kplex commands take as whole processes, start-up included, next to what they cannot beat
 // (`node -e 0`: a Node process that does nothing) and what users compare them with (kubectl).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { findBinaries } from '../src/controlplane/binaries.js';
 import { packageRoot } from '../src/paths.js';
-import { devCluster } from './dev-cluster.js';
+import { devCluster, kubectlPath } from './dev-cluster.js';
+import { median } from './measure.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 
@@ -30,11 +30,6 @@ function timeOnce(c: Case): Promise<number> {
       else reject(new Error(`${c.what} exited with ${code}: ${stderr.trim()}`));
     });
   });
-}
-
-function kubectlPath(): string {
-  const onPath = spawnSync('sh', ['-c', 'command -v kubectl'], { encoding: 'utf8' }).stdout.trim();
-  return onPath || findBinaries().paths.kubectl;
 }
 
 export async function benchCli(): Promise<void> {
@@ -73,10 +68,4 @@ function report(cases: Case[], times: Map<Case, number[]>): void {
     const target = c.targetMs === undefined ? '' : `≤ ${s(c.targetMs)} ${m <= c.targetMs ? 'met' : 'MISSED'}`;
     console.log(`${c.what.padEnd(28)}${[s(m), s(Math.min(...t)), s(Math.max(...t)), `+${s(m - floor)}`, target].map((x) => x.padStart(16)).join('')}`);
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }

@@ -1,10 +1,11 @@
 // Runs the benchmarks one after another (they share 2 cores); each prints its own table of ratios
-// against a baseline measured in the same run. `npm run bench [gateway|sync|cli]`.
+// against a baseline measured in the same run. `npm run bench [gateway|sync|cli|nodes]`.
 import { benchCli } from './cli.js';
 import { benchGateway } from './gateway.js';
+import { benchNodes } from './nodes.js';
 import { benchSync } from './sync.js';
 
-const benches: Record<string, () => Promise<void>> = { gateway: benchGateway, sync: benchSync, cli: benchCli };
+const benches: Record<string, () => Promise<void>> = { gateway: benchGateway, sync: benchSync, cli: benchCli, nodes: benchNodes };
 const wanted = process.argv[2];
 const names = wanted ? [wanted] : Object.keys(benches);
 for (const name of names) {

@@ -6,13 +6,12 @@
 import YAML from 'yaml';
 import { KubeClient, core, type KubeObject } from '../src/k8s/client.js';
 import { devCluster } from './dev-cluster.js';
+import { firstTimes, percentile, sleep } from './measure.js';
 
 const REPLICAS = Number(process.env.BENCH_REPLICAS ?? 500);
 const CREATES = Number(process.env.BENCH_CREATES ?? 30);
 
 const d = (s: string | undefined): string => Buffer.from(s ?? '', 'base64').toString('utf8');
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const pod = (name: string): KubeObject => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { containers: [{ name: 'c', image: 'nginx' }] } });
 const deployment = (name: string, replicas: number): KubeObject => ({
@@ -22,19 +21,9 @@ const deployment = (name: string, replicas: number): KubeObject => ({
   spec: { replicas, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } },
 });
 
-/** Records when each pod of a namespace first appears (by a key), with this process's clock. */
-function watchArrivals(client: KubeClient, namespace: string, key: (o: KubeObject) => string | undefined, signal: AbortSignal): Map<string, number> {
-  const seen = new Map<string, number>();
-  void (async () => {
-    while (!signal.aborted) {
-      await client.watch(core('pods', namespace), { signal, timeoutSeconds: 600 }, (e) => {
-        const k = key(e.object);
-        if (e.type === 'ADDED' && k && !seen.has(k)) seen.set(k, performance.now());
-      }).catch(() => sleep(200));
-    }
-  })();
-  return seen;
-}
+/** When each pod of a namespace first appears (by a key), with this process's clock. */
+const watchArrivals = (client: KubeClient, namespace: string, key: (o: KubeObject) => string | undefined, signal: AbortSignal): Map<string, number> =>
+  firstTimes(client, core('pods', namespace), (o) => [key(o)].filter((k): k is string => !!k), signal);
 
 async function until(check: () => boolean, timeoutMs: number): Promise<number> {
   const begin = performance.now();

@@ -194,9 +194,16 @@ export class TenantSyncer {
   private async change(k: KindState, origin: KubeObject, c: TenantChange): Promise<void> {
     const ref = at(k.kind.ref, origin.metadata.namespace, origin.metadata.name);
     switch (c.change) {
-      case 'status':
-        await this.tenantClient.json('PUT', resourcePath({ ...ref, subresource: 'status' }), { body: { ...origin, status: c.status } }).catch(settled([409]));
+      case 'status': {
+        // The syncer is the tenant's only writer of these statuses (it has no kubelet), and looks at one
+        // object never overlap, so the write needs no resourceVersion: with the cached one it failed
+        // whenever the cache was behind (always right after a bind, often after its own last write),
+        // and the status waited for the watch to bring the object round again. The uid still guards
+        // against writing onto a newer object of the same name (the server refuses a changed uid).
+        const { resourceVersion: _stale, ...metadata } = origin.metadata;
+        await this.tenantClient.json('PUT', resourcePath({ ...ref, subresource: 'status' }), { body: { ...origin, metadata, status: c.status } }).catch(settled([404]));
         return;
+      }
       case 'bind':
         await this.nodes.ensure(c.node);
         await this.tenantClient.json('POST', resourcePath({ ...ref, subresource: 'binding' }), {
