@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Finds or builds the Kubernetes programs kplex runs: kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kubelet, kube-proxy, etcd, kwok (plus kwok's stage files), CoreDNS and crictl
-# (a real node's programs: `kplex dev up` stops its pods through crictl, so their networks are released).
+# kube-scheduler, kubectl, kubelet, kube-proxy, etcd, kwok (plus kwok's stage files), CoreDNS, crictl
+# (a real node's programs: `kplex dev up` stops its pods through crictl, so their networks are released)
+# and kube-router (the real node's NetworkPolicy agent).
 #
 # Looks in $KPLEX_BIN_DIR (default ~/.cache/kplex/bin/<k8s version>/); builds from source through the Go
 # module proxy only what is missing. Idempotent: with a warm cache it returns in about a second.
@@ -21,6 +22,10 @@ KWOK_VERSION="${KPLEX_KWOK_VERSION:-v0.8.0}"
 COREDNS_VERSION="${KPLEX_COREDNS_VERSION:-v1.15.0}"
 # cri-tools v1.35.0 is not served by the module proxy; v1.34's CRI v1 is what containerd 1.6 speaks.
 CRICTL_VERSION="${KPLEX_CRICTL_VERSION:-v1.34.0}"
+# The NetworkPolicy agent, its policy controller alone: iptables and ipsets. SIG Network's
+# kube-network-policies (v0.8.0) needs nftables' queue expression, which these machines' kernels lack
+# (CONFIG_NFT_QUEUE unset, no modules to load). v2.1.0 is the only kube-router the module proxy serves.
+KUBE_ROUTER_VERSION="${KPLEX_KUBE_ROUTER_VERSION:-v2.1.0}"
 
 CACHE="${KPLEX_CACHE_DIR:-$HOME/.cache/kplex}"
 BIN="${KPLEX_BIN_DIR:-$CACHE/bin/$K8S_VERSION}"
@@ -54,6 +59,7 @@ version_of() {
     kubectl) "$1" version --client ;;
     coredns) "$1" -version ;;
     crictl) "$1" --version ;;
+    kube-router) "$1" --version ;;
     *) "$1" --version ;;
   esac
 }
@@ -69,8 +75,10 @@ need_coredns=0
 works coredns || need_coredns=1
 need_crictl=0
 works crictl || need_crictl=1
+need_kube_router=0
+works kube-router || need_kube_router=1
 
-if [ ${#missing_k8s[@]} = 0 ] && [ "$need_etcd" = 0 ] && [ "$need_kwok" = 0 ] && [ "$need_coredns" = 0 ] && [ "$need_crictl" = 0 ]; then
+if [ ${#missing_k8s[@]} = 0 ] && [ "$need_etcd" = 0 ] && [ "$need_kwok" = 0 ] && [ "$need_coredns" = 0 ] && [ "$need_crictl" = 0 ] && [ "$need_kube_router" = 0 ]; then
   say "cached in $BIN"
   echo "$BIN"
   exit 0
@@ -177,6 +185,15 @@ build_crictl() {
   mv -f "$tmp/crictl" "$BIN/crictl"
 }
 
+# kube-router: its module has no replace lines; the version is stamped as its Makefile does.
+build_kube_router() {
+  local tmp="$BUILD/kube-router-out"
+  mkdir -p "$tmp"
+  (cd "$BUILD" && GOBIN="$tmp" GOFLAGS= go install -trimpath -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION")
+  version_of "$tmp/kube-router" || return 1
+  mv -f "$tmp/kube-router" "$BIN/kube-router"
+}
+
 if [ ${#missing_k8s[@]} -gt 0 ] || [ "$need_etcd" = 1 ]; then
   say "building Kubernetes $K8S_VERSION and etcd $ETCD_VERSION from source (once; full log: $LOG)"
   step "wrapper module" write_wrapper_module
@@ -198,6 +215,9 @@ if [ "$need_coredns" = 1 ]; then
 fi
 if [ "$need_crictl" = 1 ]; then
   step "build crictl $CRICTL_VERSION" build_crictl
+fi
+if [ "$need_kube_router" = 1 ]; then
+  step "build kube-router $KUBE_ROUTER_VERSION" build_kube_router
 fi
 say "all binaries in $BIN after $((SECONDS - total_start))s"
 echo "$BIN"

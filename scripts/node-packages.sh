@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the embedded cluster's real node and its images need, only those missing:
-# containerd (with its CRI plugin and ctr), runc, the CNI plugins, iptables, conntrack, iproute2, and the
-# files the images are built from (busybox-static, nginx). Cheap when all are there. Without root or apt,
+# containerd (with its CRI plugin and ctr), runc, the CNI plugins, iptables, conntrack, iproute2, ipset (for
+# the NetworkPolicy agent), and the files the images are built from (busybox-static, nginx). Cheap when all are there. Without root or apt,
 # it says what is missing and returns: `kplex dev up` then runs simulated nodes only.
 set -euo pipefail
 
-PACKAGES=(containerd runc containernetworking-plugins iptables conntrack iproute2 busybox-static nginx)
+PACKAGES=(containerd runc containernetworking-plugins iptables conntrack iproute2 ipset busybox-static nginx)
 say() { printf '[node-packages] %s\n' "$*" >&2; }
 
 command -v dpkg-query >/dev/null || { say "not a Debian system: install ${PACKAGES[*]} yourself for a real node"; exit 0; }

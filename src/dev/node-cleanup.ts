@@ -1,5 +1,5 @@
 // Removes everything a real node leaves on the machine outside its processes: containers and their shims,
-// pod cgroups, mounts, network namespaces, links, iptables chains, sockets and sysctls. It works from the
+// pod cgroups, mounts, network namespaces, links, iptables chains and ipsets, sockets and sysctls. It works from the
 // data folder alone, whether the node stopped in order or everything was killed, so both `dev down` and
 // the next `dev up` after a crash call it.
 import { existsSync, readdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -127,6 +127,16 @@ async function removeChains(tool: 'iptables' | 'ip6tables'): Promise<void> {
   }
 }
 
+/** The NetworkPolicy agent's ipsets (kube-router's KUBE-SRC-/KUBE-DST-, IPv6 ones with its `inet6:` prefix). */
+const OUR_IPSET = /^(inet6:)?KUBE-(SRC|DST)-/;
+
+/** Removes the agent's ipsets; only possible once no iptables rule refers to them (after removeChains). */
+async function removeIpsets(): Promise<void> {
+  const sets = await command('ipset', ['list', '-n'], 10_000);
+  if (sets.code !== 0) return;
+  for (const name of sets.stdout.split('\n').filter((n) => OUR_IPSET.test(n))) await command('ipset', ['destroy', name], 5_000);
+}
+
 /** Shim sockets containerd 1.6 keeps in /run/containerd/s whatever its state folder; killed shims leave them. */
 function removeStaleShimSockets(): void {
   const dir = '/run/containerd/s';
@@ -199,6 +209,7 @@ export async function sweepRealNode(dataDir: string, kubeProxy?: string): Promis
   if (kubeProxy && existsSync(kubeProxy)) await command(kubeProxy, ['--cleanup'], 30_000);
   await removeChains('iptables');
   await removeChains('ip6tables');
+  await removeIpsets();
   removeStaleShimSockets();
   removeKubeletDefaults();
   // Every pod is gone, so are their addresses.

@@ -2,7 +2,7 @@
 // machine needs (../shared/real-nodes.md) are read in one place.
 import path from 'node:path';
 import YAML from 'yaml';
-import { POD_CIDR } from '../controlplane/components.js';
+import { POD_CIDR, SERVICE_CIDR } from '../controlplane/components.js';
 
 /**
  * The node's own address. kubelet refuses a loopback node IP and the kernel has no dummy links, so one
@@ -39,6 +39,7 @@ export function nodePaths(dataDir: string) {
     kubeletKubeconfig: path.join(dir, 'kubelet.kubeconfig'),
     proxyKubeconfig: path.join(dir, 'kube-proxy.kubeconfig'),
     corednsKubeconfig: path.join(dir, 'coredns.kubeconfig'),
+    policyAgentKubeconfig: path.join(dir, 'kube-router.kubeconfig'),
     corefile: path.join(dir, 'Corefile'),
     pkiDir: path.join(dir, 'pki'),
     sysctls: path.join(dir, 'sysctls.json'),
@@ -182,6 +183,28 @@ export function kubeProxyArgs(kubeconfig: string, healthzPort: number, metricsPo
     '--iptables-localhost-nodeports=false',
   ];
 }
+
+/**
+ * The NetworkPolicy agent: kube-router's network policy controller alone (no routing, no service proxy,
+ * no CNI setup), as iptables chains and ipsets on this node. Its health server would listen on every
+ * interface, so it is off: the agent is ready when its chains exist (POLICY_AGENT_CHAIN).
+ */
+export function policyAgentArgs(kubeconfig: string): string[] {
+  return [
+    `--kubeconfig=${kubeconfig}`,
+    `--hostname-override=${NODE_NAME}`,
+    '--run-firewall=true',
+    '--run-router=false',
+    '--run-service-proxy=false',
+    '--enable-cni=false',
+    `--service-cluster-ip-range=${SERVICE_CIDR}`,
+    '--health-port=0',
+    '--metrics-port=0',
+  ];
+}
+
+/** The chain the agent hooks into FORWARD once it has synced: traffic between pods passes it. */
+export const POLICY_AGENT_CHAIN = 'KUBE-ROUTER-FORWARD';
 
 /** CoreDNS answers the cluster's names on the node IP; the kube-dns Service points there. */
 export function corefile(p: NodePaths, healthPort: number, readyPort: number): string {

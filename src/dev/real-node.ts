@@ -19,6 +19,7 @@ import {
   NODE_LINK,
   NODE_LINK_PEER,
   NODE_NAME,
+  POLICY_AGENT_CHAIN,
   cniConfig,
   containerdConfig,
   corefile,
@@ -26,6 +27,7 @@ import {
   kubeletConfig,
   kubeProxyArgs,
   nodePaths,
+  policyAgentArgs,
   type NodePaths,
 } from './node-config.js';
 
@@ -73,6 +75,7 @@ const MACHINE_COMMANDS: [string, string][] = [
   ['ip6tables', 'iptables'],
   ['conntrack', 'conntrack'],
   ['ip', 'iproute2'],
+  ['ipset', 'ipset'],
 ];
 
 export type RealNodeSupport = { ok: true; programs: Record<NodeProgram, string>; images: string[] } | { ok: false; reason: string };
@@ -118,6 +121,7 @@ interface NodeCertificates {
   kubelet: ClusterAccess;
   proxy: ClusterAccess;
   coredns: ClusterAccess;
+  policyAgent: ClusterAccess;
 }
 
 /**
@@ -139,35 +143,49 @@ async function nodeCertificates(p: NodePaths, ca: CertificateAuthority, server: 
     kubelet: access(await issued('kubelet-client', { commonName: `system:node:${NODE_NAME}`, organizations: ['system:nodes'], client: true })),
     proxy: access(await issued('kube-proxy', { commonName: 'system:kube-proxy', client: true })),
     coredns: access(await issued('coredns', { commonName: 'kplex:coredns', client: true })),
+    policyAgent: access(await issued('policy-agent', { commonName: POLICY_AGENT_USER, client: true })),
   };
 }
 
-/** What CoreDNS reads (the kubernetes plugin), and the kube-dns Service that points at it on the node IP. */
-function dnsObjects(): { ref: Parameters<KubeClient['apply']>[0]; obj: KubeObject }[] {
-  const rbac = (resource: string, name: string) => ({ group: 'rbac.authorization.k8s.io', version: 'v1', resource, name });
+const POLICY_AGENT_USER = 'kplex:policy-agent';
+
+type Applied = { ref: Parameters<KubeClient['apply']>[0]; obj: KubeObject };
+
+/** A ClusterRole with `rules` bound to the user of a node component's client certificate. */
+function readerRole(user: string, rules: unknown[]): Applied[] {
+  const rbac = (resource: string) => ({ group: 'rbac.authorization.k8s.io', version: 'v1', resource, name: user });
   return [
+    { ref: rbac('clusterroles'), obj: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: user }, rules } },
     {
-      ref: rbac('clusterroles', 'kplex:coredns'),
-      obj: {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'ClusterRole',
-        metadata: { name: 'kplex:coredns' },
-        rules: [
-          { apiGroups: [''], resources: ['endpoints', 'services', 'pods', 'namespaces'], verbs: ['list', 'watch'] },
-          { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
-        ],
-      },
-    },
-    {
-      ref: rbac('clusterrolebindings', 'kplex:coredns'),
+      ref: rbac('clusterrolebindings'),
       obj: {
         apiVersion: 'rbac.authorization.k8s.io/v1',
         kind: 'ClusterRoleBinding',
-        metadata: { name: 'kplex:coredns' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'kplex:coredns' },
-        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'kplex:coredns' }],
+        metadata: { name: user },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: user },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
       },
     },
+  ];
+}
+
+/**
+ * What the node's host processes read besides kubelet's and kube-proxy's (bound by the default RBAC):
+ * CoreDNS (the kubernetes plugin), with the kube-dns Service that points at it on the node IP, and the
+ * NetworkPolicy agent (what kube-router's own manifests grant its policy controller).
+ */
+function nodeObjects(): Applied[] {
+  const read = ['get', 'list', 'watch'];
+  return [
+    ...readerRole('kplex:coredns', [
+      { apiGroups: [''], resources: ['endpoints', 'services', 'pods', 'namespaces'], verbs: ['list', 'watch'] },
+      { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
+    ]),
+    ...readerRole(POLICY_AGENT_USER, [
+      { apiGroups: [''], resources: ['namespaces', 'pods', 'services', 'nodes', 'endpoints'], verbs: read },
+      { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: read },
+      { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: read },
+    ]),
     {
       ref: core('services', 'kube-system', 'kube-dns'),
       obj: {
@@ -209,9 +227,9 @@ interface NodeStatus extends KubeObject {
 }
 
 /**
- * The embedded cluster's real node: containerd (with runc and the CNI bridge), kubelet, kube-proxy and
- * CoreDNS as cluster DNS. `prepare` gives the machine the node's address before the API server starts
- * (it listens there); `start` joins the node once the control plane runs. `stop` leaves nothing behind.
+ * The embedded cluster's real node: containerd (with runc and the CNI bridge), kubelet, kube-proxy,
+ * CoreDNS as cluster DNS and kube-router as NetworkPolicy agent. `prepare` gives the machine the node's
+ * address before the API server starts (it listens there); `start` joins the node once the control plane runs. `stop` leaves nothing behind.
  */
 export class RealNode {
   readonly processes: ManagedProcess[] = [];
@@ -252,7 +270,7 @@ export class RealNode {
     return p;
   }
 
-  /** Starts containerd, imports the images, and joins kubelet, kube-proxy and CoreDNS to the cluster. */
+  /** Starts containerd, imports the images, and joins kubelet, kube-proxy, CoreDNS and the policy agent to the cluster. */
   async join(host: { access: ClusterAccess; pkiDir: string }): Promise<void> {
     const p = this.paths;
     const bin = this.support.programs;
@@ -275,6 +293,7 @@ export class RealNode {
     writePrivateFile(p.kubeletKubeconfig, toYaml(kubeconfigFor('kubelet', certs.kubelet)));
     writePrivateFile(p.proxyKubeconfig, toYaml(kubeconfigFor('kube-proxy', certs.proxy)));
     writePrivateFile(p.corednsKubeconfig, toYaml(kubeconfigFor('coredns', certs.coredns)));
+    writePrivateFile(p.policyAgentKubeconfig, toYaml(kubeconfigFor('kube-router', certs.policyAgent)));
     const healthzPort = await freePort();
     await writeFile(
       p.kubeletConfig,
@@ -282,7 +301,7 @@ export class RealNode {
     );
     const client = new KubeClient(host.access);
     try {
-      for (const { ref, obj } of dnsObjects()) await client.apply(ref, obj, 'kplex');
+      for (const { ref, obj } of nodeObjects()) await client.apply(ref, obj, 'kplex');
       // A kept data folder holds the Ready condition of the previous run: only a newer heartbeat counts.
       const since = Math.floor(Date.now() / 1000) * 1000;
       const kubelet = this.run('kubelet', bin.kubelet, kubeletArgs(p, p.kubeletKubeconfig, { [REAL_NODE_LABEL]: 'true' }));
@@ -297,9 +316,16 @@ export class RealNode {
         if (!ready) await sleep(250);
         return ready;
       }, 120_000);
+      // The agent finds the node's address on its Node object, so it starts once kubelet registered it.
+      const policyAgent = this.run('kube-router', bin['kube-router'], policyAgentArgs(p.policyAgentKubeconfig));
       await Promise.all([
         proxy.waitReady(() => probe(`http://127.0.0.1:${proxyHealth}/healthz`), 60_000),
         coredns.waitReady(() => probe(`http://127.0.0.1:${dnsReady}/ready`), 60_000),
+        policyAgent.waitReady(async () => {
+          const synced = (await command('iptables', ['-w', '5', '-S', POLICY_AGENT_CHAIN], 10_000)).code === 0;
+          if (!synced) await sleep(250);
+          return synced;
+        }, 60_000),
       ]);
     } finally {
       await client.close();

@@ -16,6 +16,7 @@ function leftovers(dataDir: string): Record<string, string[]> {
     shims: lines(sh("pgrep -af '^[^ ]*containerd-shim'")),
     links: lines(sh('ip -o link show | grep -E "kplex|master kplex0" || true')),
     chains: lines(sh('(iptables-save; ip6tables-save) 2>/dev/null | grep -E "^:(KUBE-|CNI-)" || true')),
+    ipsets: lines(sh('ipset list -n 2>/dev/null | grep -E "KUBE-(SRC|DST)-" || true')),
     mounts: readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dataDir)),
     netns: existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith('cni-')) : [],
     cgroups: lines(sh('ls -d /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods 2>/dev/null || true')),
@@ -146,7 +147,7 @@ describe('real nodes', () => {
     }, 60_000, 'one sandbox for each of the 2 running pods');
   });
 
-  it('dev down leaves no process, shim, link, iptables chain, mount, network namespace or pod cgroup', async () => {
+  it('dev down leaves no process, shim, link, iptables chain, ipset, mount, network namespace or pod cgroup', async () => {
     const r = await kplex(['dev', 'down', '--data-dir', dataDir], env);
     expect(r.code, r.stderr).toBe(0);
     expect(leftovers(dataDir)).toEqual(nothingLeft(dataDir));

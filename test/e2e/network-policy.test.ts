@@ -1,0 +1,155 @@
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/controlplane/ports.js';
+import { eventually, isolatedEnv, kplex, kubectl, tmpDir, type Run } from './helpers.js';
+
+/** The policy agent's state on the machine: kube-router's iptables chains and its ipsets. */
+const policyAgentLeftovers = (): string[] =>
+  spawnSync('sh', ['-c', '(iptables-save; ip6tables-save) 2>/dev/null | grep -E "^:KUBE-(ROUTER|POD-FW|NWPLCY)"; ipset list -n | grep -E "KUBE-(SRC|DST)-"'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter(Boolean);
+
+/**
+ * NetworkPolicies enforced with packets on the embedded cluster's real node: isolated tenants cannot
+ * open connections to each other's pods or Services, their own pods and the cluster DNS stay reachable,
+ * and a tenant's own NetworkPolicies are mirrored and enforced, scoped to the tenant.
+ */
+describe('network policies on the real node', () => {
+  const dir = tmpDir('netpol');
+  const dataDir = path.join(dir, 'data');
+  const env = isolatedEnv(dir);
+  let gatewayPort = 0;
+  /** Two isolated tenants and a plain one, all with their NetworkPolicies mirrored. */
+  const TENANTS = { a: 'iso-a', b: 'iso-b', open: 'open' } as const;
+  type Key = keyof typeof TENANTS;
+  const kc = (t: Key) => path.join(dir, `${t}.kubeconfig`);
+  const tenant = (t: Key, args: string[], input?: string, timeoutMs?: number) => kubectl(kc(t), args, { input, timeoutMs });
+  const ok = (r: Run): string => {
+    expect(r.code, r.stderr).toBe(0);
+    return r.stdout;
+  };
+  /** Where each tenant's nginx answers: its pod IP and its Service's ClusterIP. */
+  const web = {} as Record<Key, { pod: string; service: string }>;
+
+  /**
+   * Whether the tenant's client pod gets nginx's page from `ip`. A blocked connection is dropped, so a
+   * timeout ends the attempt (busybox's own `wget -T` crashes in Debian's build: `timeout` instead).
+   */
+  const reaches = async (from: Key, ip: string): Promise<boolean> => {
+    const r = await tenant(from, ['exec', 'client', '--', 'timeout', '3', 'wget', '-q', '-O', '-', `http://${ip}/`], undefined, 20_000);
+    return r.code === 0 && r.stdout.includes('Welcome to nginx!');
+  };
+  /** Waits until `from` reaches (or no longer reaches) `ip`: the agent applies a policy change within seconds. */
+  const settles = (from: Key, ip: string, want: boolean) =>
+    eventually(async () => ((await reaches(from, ip)) === want ? true : undefined), 30_000, `${from} ${want ? 'reaching' : 'blocked from'} ${ip}`);
+
+  beforeAll(async () => {
+    gatewayPort = await freePort();
+    const up = await kplex(['dev', 'up', '--nodes', '1', '--simulated-nodes', '0', '--detach', '--gateway-port', String(gatewayPort), '--data-dir', dataDir], env, 300_000);
+    expect(up.code, up.stderr + up.stdout).toBe(0);
+    expect(up.stdout).not.toContain('no real node');
+    for (const [key, name] of Object.entries(TENANTS) as [Key, string][]) {
+      const values = path.join(dir, `${key}.yaml`);
+      writeFileSync(values, `isolate: ${key !== 'open'}\nsync: {networkPolicies: {enabled: true}}\n`);
+      const c = await kplex(['create', name, '-f', values, '--connect=false', '--context', 'kplex-host'], env);
+      expect(c.code, c.stderr).toBe(0);
+      writeFileSync(kc(key), (await kplex(['connect', name, '--print', '--context', 'kplex-host'], env)).stdout);
+      ok(await tenant(key, ['create', 'deployment', 'web', '--image=nginx', '--port=80']));
+      ok(await tenant(key, ['expose', 'deployment', 'web', '--port=80']));
+      ok(await tenant(key, ['run', 'client', '--image=busybox', '--', 'sleep', '3600']));
+    }
+    for (const key of Object.keys(TENANTS) as Key[]) {
+      ok(await tenant(key, ['rollout', 'status', 'deployment/web', '--timeout=120s'], undefined, 130_000));
+      ok(await tenant(key, ['wait', '--for=condition=Ready', 'pod/client', '--timeout=120s'], undefined, 130_000));
+      web[key] = {
+        pod: ok(await tenant(key, ['get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].status.podIP}'])),
+        service: ok(await tenant(key, ['get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}'])),
+      };
+    }
+  }, 600_000);
+
+  afterAll(async () => {
+    await kplex(['dev', 'down', '--data-dir', dataDir], env);
+  });
+
+  it('pods of a tenant reach each other by pod IP and Service IP, and resolve names through the cluster DNS', async () => {
+    for (const key of Object.keys(TENANTS) as Key[]) {
+      expect(await reaches(key, web[key].pod), `${key} to its own pod`).toBe(true);
+      expect(await reaches(key, web[key].service), `${key} to its own Service`).toBe(true);
+      const dns = await tenant(key, ['exec', 'client', '--', 'timeout', '5', 'nslookup', 'kubernetes.default.svc.cluster.local']);
+      expect(ok(dns)).toMatch(/Address:\s+10\.96\.0\.1\b/);
+    }
+  });
+
+  it('an isolated tenant cannot open a connection to another tenant’s pods or Services, nor they to it', async () => {
+    for (const [from, to] of [['a', 'b'], ['b', 'a'], ['open', 'a'], ['open', 'b']] as [Key, Key][]) {
+      expect(await reaches(from, web[to].pod), `${from} to ${to}'s pod`).toBe(false);
+      expect(await reaches(from, web[to].service), `${from} to ${to}'s Service`).toBe(false);
+    }
+  });
+
+  const policy = (name: string, spec: unknown) => JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name }, spec });
+
+  it('a tenant NetworkPolicy is mirrored and enforced: default-deny ingress stops a wget that worked, deleting it lets it through', async () => {
+    expect(await reaches('open', web.open.service)).toBe(true);
+    ok(await tenant('open', ['apply', '-f', '-'], policy('deny-in', { podSelector: {}, policyTypes: ['Ingress'] })));
+    await settles('open', web.open.service, false);
+    expect(await reaches('open', web.open.pod)).toBe(false);
+    expect(await reaches('a', web.open.pod)).toBe(false);
+    ok(await tenant('open', ['delete', 'networkpolicy', 'deny-in']));
+    await settles('open', web.open.service, true);
+  });
+
+  it('an isolated tenant’s egress policy is enforced; its ingress policies add to what the isolation lets in', async () => {
+    ok(await tenant('a', ['apply', '-f', '-'], policy('deny-out', { podSelector: { matchLabels: { run: 'client' } }, policyTypes: ['Egress'] })));
+    await settles('a', web.a.service, false);
+    expect(await reaches('a', web.a.pod)).toBe(false);
+    ok(await tenant('a', ['delete', 'networkpolicy', 'deny-out']));
+    await settles('a', web.a.service, true);
+    // NetworkPolicies add up: kplex-isolate lets in every pod of the tenant, whatever the tenant's own say.
+    ok(await tenant('a', ['apply', '-f', '-'], policy('deny-in', { podSelector: {}, policyTypes: ['Ingress'] })));
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect(await reaches('a', web.a.service)).toBe(true);
+    expect(await reaches('b', web.a.service)).toBe(false);
+    ok(await tenant('a', ['delete', 'networkpolicy', 'deny-in']));
+  });
+
+  describe('attacks', () => {
+    /** Lets into the tenant's nginx only what `from` names. */
+    const allowOnly = (from: unknown[]) => policy('web-from', { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress'], ingress: [{ from }] });
+
+    it('a plain tenant’s policy naming every namespace, or another tenant’s host namespace, lets in its own pods only', async () => {
+      expect(await reaches('a', web.open.pod)).toBe(true);
+      const peers = [
+        { namespaceSelector: {} },
+        { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kplex-iso-a' } } },
+        { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: {} },
+      ];
+      ok(await tenant('open', ['apply', '-f', '-'], allowOnly(peers)));
+      await settles('a', web.open.pod, false);
+      expect(await reaches('a', web.open.service)).toBe(false);
+      expect(await reaches('open', web.open.service)).toBe(true);
+      ok(await tenant('open', ['delete', 'networkpolicy', 'web-from']));
+    });
+
+    it('an isolated tenant’s policy naming another tenant’s namespace does not open it to that tenant', async () => {
+      const peers = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kplex-iso-b' } } }, { namespaceSelector: {}, podSelector: {} }];
+      ok(await tenant('a', ['apply', '-f', '-'], allowOnly(peers)));
+      // The policy is in force once it is mirrored: give the agent the time a change takes.
+      await settles('a', web.a.pod, true);
+      await new Promise((r) => setTimeout(r, 5_000));
+      expect(await reaches('b', web.a.pod)).toBe(false);
+      expect(await reaches('b', web.a.service)).toBe(false);
+      expect(await reaches('open', web.a.pod)).toBe(false);
+      ok(await tenant('a', ['delete', 'networkpolicy', 'web-from']));
+    });
+  });
+
+  it('dev down removes the policy agent’s rules', async () => {
+    const r = await kplex(['dev', 'down', '--data-dir', dataDir], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(policyAgentLeftovers()).toEqual([]);
+  });
+});
