@@ -2,8 +2,9 @@ import { badRequest } from '../k8s/status.js';
 import type { MirroredKind } from '../sync/kinds.js';
 import { readBody } from './body.js';
 import type { Admitted, Authorized, Deps } from './context.js';
+import type { MirroredWrite } from './mirror.js';
 import { impersonate } from './identity.js';
-import { isLongRunning } from './request-info.js';
+import { isLongRunning, type ResourceRequestInfo } from './request-info.js';
 import { isDryRun, tenantDryRun } from './tenant-write.js';
 
 /**
@@ -26,7 +27,7 @@ export function judgedBeforeStored(kind: MirroredKind, verb: string, isolated: b
  * that the host would not take its twin. A tenant whose values cannot be read has no mirrored write
  * admitted (fail closed).
  */
-export async function admit(ctx: Authorized, deps: Deps): Promise<Admitted> {
+export function admit(ctx: Authorized, deps: Deps): Admitted | Promise<Admitted> {
   const longRunning = isLongRunning(ctx.info);
   ctx.trace.release = deps.inFlight.acquire(ctx.tenant, ctx.user.name, longRunning);
   ctx.trace.longRunning = longRunning;
@@ -36,6 +37,11 @@ export async function admit(ctx: Authorized, deps: Deps): Promise<Admitted> {
   if (!write || !info.isResourceRequest) return ctx;
   // An upgraded connection's body is not the gateway's to read: such a write could be neither judged nor mirrored.
   if (ctx.upgrade) throw badRequest(`a write of ${info.resource} cannot ask for a protocol upgrade`);
+  return admitWrite(ctx, deps, write, info);
+}
+
+/** A write of a mirrored kind: its body read once, and judged before the tenant stores it where that applies. */
+async function admitWrite(ctx: Authorized, deps: Deps, write: MirroredWrite, info: ResourceRequestInfo): Promise<Admitted> {
   const body = await readBody(ctx.req, deps.mirror.maxBodyBytes);
   if (judgedBeforeStored(write.kind, info.verb, write.values.isolate, ctx.path)) {
     impersonate(ctx.req, ctx.identity);

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { newEnforcer, newModelFromString, StringAdapter, type Enforcer } from 'casbin';
 import { forbidden } from '../k8s/status.js';
 import type { Authorized, Deps, Described } from './context.js';
-import { identityOf } from './identity.js';
-import { checkAsRequestInfo, impersonated, impersonationChecks, impersonationDenied, requestedImpersonation } from './impersonation.js';
+import { identityOf, type Identity } from './identity.js';
+import { checkAsRequestInfo, impersonated, impersonationChecks, impersonationDenied, requestedImpersonation, type Requested } from './impersonation.js';
 import { describeDenial, type RequestInfo } from './request-info.js';
 import { tenantAllows } from './tenant-review.js';
 import type { UserInfo } from './authenticate.js';
@@ -78,8 +78,12 @@ export function parseTenantPolicy(tenant: string, csv: string): string {
  */
 export class Authorizer {
   private readonly enforcers = new Map<string, Enforcer>();
-  /** Decisions already made, per tenant: requests repeat, and a policy change clears its tenant's. */
-  private readonly decisions = new Map<string, Map<string, boolean>>();
+  /**
+   * Decisions already made, per tenant and user: requests repeat, and a policy change clears its
+   * tenant's. Keyed by the verified token's UserInfo (one object while the verifier caches the token),
+   * so a request costs no key built from the user's subjects.
+   */
+  private readonly decisions = new Map<string, WeakMap<UserInfo, Map<string, boolean>>>();
 
   private constructor(private readonly model: string, private readonly defaults: string) {}
 
@@ -116,15 +120,16 @@ export class Authorizer {
 
   authorize(tenant: string, user: UserInfo, info: RequestInfo): boolean {
     const [verb, group, resource, namespace] = casbinRequest(info);
-    const subjects = subjectsOf(user);
-    // JSON, not joined text: a user name with a comma must not share the cache entry of another user's groups.
-    const key = JSON.stringify([subjects, verb, group, resource, namespace]);
-    let cache = this.decisions.get(tenant);
-    const known = cache?.get(key);
+    let byUser = this.decisions.get(tenant);
+    if (!byUser) this.decisions.set(tenant, (byUser = new WeakMap()));
+    let cache = byUser.get(user);
+    if (!cache) byUser.set(user, (cache = new Map()));
+    // None of the four holds a newline (paths and names passed the request info stage's checks).
+    const key = `${verb}\n${group}\n${resource}\n${namespace}`;
+    const known = cache.get(key);
     if (known !== undefined) return known;
     const enforcer = this.enforcers.get(tenant) ?? this.enforcers.get('')!;
-    const allowed = subjects.some((sub) => enforcer.enforceSync(sub, tenant, verb, group, resource, namespace));
-    if (!cache) this.decisions.set(tenant, (cache = new Map()));
+    const allowed = subjectsOf(user).some((sub) => enforcer.enforceSync(sub, tenant, verb, group, resource, namespace));
     if (cache.size >= 10_000) cache.clear();
     cache.set(key, allowed);
     return allowed;
@@ -137,7 +142,7 @@ export class Authorizer {
  * the token's user both allow that impersonation (the checks kube-apiserver makes); then the tenant sees
  * the impersonated user. Never silently dropped. (The tenant's own RBAC judges everything it serves.)
  */
-export async function authorize(ctx: Described, deps: Deps): Promise<Authorized> {
+export function authorize(ctx: Described, deps: Deps): Authorized | Promise<Authorized> {
   const info = ctx.info;
   if (!deps.authorizer.authorize(ctx.tenant, ctx.user, info)) {
     // kube-apiserver's words: `pods "web" is forbidden: User …`, or `pods is forbidden: …` without a name.
@@ -146,7 +151,11 @@ export async function authorize(ctx: Described, deps: Deps): Promise<Authorized>
   }
   const own = identityOf(ctx.user);
   const asked = requestedImpersonation(ctx.req);
-  if (!asked) return { ...ctx, identity: own };
+  return asked ? authorizeImpersonation(ctx, deps, own, asked) : { ...ctx, identity: own };
+}
+
+/** `kubectl --as`: every check kube-apiserver makes, in the gateway's policy and in the tenant's RBAC. */
+async function authorizeImpersonation(ctx: Described, deps: Deps, own: Identity, asked: Requested): Promise<Authorized> {
   await Promise.all(impersonationChecks(asked).map(async (check) => {
     if (!deps.authorizer.authorize(ctx.tenant, ctx.user, checkAsRequestInfo(check)) || !(await tenantAllows(ctx.backend, own, check))) {
       throw impersonationDenied(ctx.user.name, check);

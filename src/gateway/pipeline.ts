@@ -15,10 +15,27 @@ type Stage<In, Out> = (ctx: In, deps: Deps) => Out | Promise<Out>;
 
 /** Stages composed in order; each `then` is typed by what the previous stage produced. */
 class Pipeline<In, Out> {
-  constructor(readonly stages: readonly string[], readonly run: (ctx: In, deps: Deps) => Promise<Out>) {}
+  private constructor(readonly stages: readonly string[], private readonly steps: readonly Stage<never, unknown>[]) {}
+
+  static start<T>(): Pipeline<T, T> {
+    return new Pipeline([], []);
+  }
 
   then<Next>(name: string, stage: Stage<Out, Next>): Pipeline<In, Next> {
-    return new Pipeline([...this.stages, name], async (ctx, deps) => stage(await this.run(ctx, deps), deps));
+    return new Pipeline([...this.stages, name], [...this.steps, stage as Stage<never, unknown>]);
+  }
+
+  /**
+   * Runs the stages in order. A stage that answers at once (most do, for most requests: nothing to
+   * look up) is not awaited, so a request costs no more turns of the event loop than its I/O needs.
+   */
+  async run(ctx: In, deps: Deps): Promise<Out> {
+    let current: unknown = ctx;
+    for (const step of this.steps) {
+      const next = step(current as never, deps);
+      current = next instanceof Promise ? await next : next;
+    }
+    return current as Out;
   }
 }
 
@@ -28,7 +45,7 @@ class Pipeline<In, Out> {
  * kinds through the inline mirror, access reviews answered with the gateway's policy), or, for pod
  * log/exec/attach/portforward, the mirrored pod on the host.
  */
-export const PIPELINE = new Pipeline<Incoming, Incoming>([], async (ctx) => ctx)
+export const PIPELINE = Pipeline.start<Incoming>()
   .then('authenticate', authenticate)
   .then('request info', requestInfo)
   .then('authorize', authorize)

@@ -45,22 +45,25 @@ export function tenantWords(t: Translator, info: ResourceRequestInfo): (text: st
  * RBAC) and whether the pod exists, and the host's refusals are told in the tenant's names. Writes of
  * mirrored kinds go through the inline mirror; access reviews are answered with the gateway's policy.
  */
-export async function route(ctx: Admitted, deps: Deps): Promise<Routed> {
+export function route(ctx: Admitted, deps: Deps): Routed | Promise<Routed> {
   const info = ctx.info;
   if (!info.isResourceRequest) return { ...ctx, route: { to: 'tenant' } };
-  if (isHostPodRequest(info)) {
-    const t = new Translator(ctx.tenant);
-    const verb = info.subresource === 'log' ? 'get' : 'create';
-    const [allowed, exists] = await Promise.all([
-      tenantAllows(ctx.backend, ctx.identity, { verb, group: '', resource: 'pods', subresource: info.subresource, namespace: info.namespace, name: info.name }),
-      tenantHas(ctx.backend, resourcePath({ group: '', version: 'v1', resource: 'pods', namespace: info.namespace, name: info.name })),
-    ]);
-    if (!allowed) throw forbidden(`pods "${info.name}" is forbidden: ${describeDenial(ctx.identity.user, { ...info, verb })}`, { name: info.name, group: '', kind: 'pods' });
-    if (!exists) throw notFound('pods', info.name);
-    const forward: Forward = { backend: deps.backends.hostFor(ctx.tenant), path: hostPodPath(t, info, ctx.path), identity: undefined, longRunning: true, refusal: tenantWords(t, info) };
-    return { ...ctx, route: { to: 'host', forward } };
-  }
+  if (isHostPodRequest(info)) return routeToHost(ctx, deps, info);
   if (ctx.write) return { ...ctx, route: { to: 'mirror', write: ctx.write, info } };
   if (isAccessReview(info)) return { ...ctx, route: { to: 'review' } };
   return { ...ctx, route: { to: 'tenant' } };
+}
+
+/** A pod's log/exec/attach/portforward: allowed by the tenant's RBAC, for a pod the tenant has, served by its twin. */
+async function routeToHost(ctx: Admitted, deps: Deps, info: ResourceRequestInfo): Promise<Routed> {
+  const t = new Translator(ctx.tenant);
+  const verb = info.subresource === 'log' ? 'get' : 'create';
+  const [allowed, exists] = await Promise.all([
+    tenantAllows(ctx.backend, ctx.identity, { verb, group: '', resource: 'pods', subresource: info.subresource, namespace: info.namespace, name: info.name }),
+    tenantHas(ctx.backend, resourcePath({ group: '', version: 'v1', resource: 'pods', namespace: info.namespace, name: info.name })),
+  ]);
+  if (!allowed) throw forbidden(`pods "${info.name}" is forbidden: ${describeDenial(ctx.identity.user, { ...info, verb })}`, { name: info.name, group: '', kind: 'pods' });
+  if (!exists) throw notFound('pods', info.name);
+  const forward: Forward = { backend: deps.backends.hostFor(ctx.tenant), path: hostPodPath(t, info, ctx.path), identity: undefined, longRunning: true, refusal: tenantWords(t, info) };
+  return { ...ctx, route: { to: 'host', forward } };
 }
