@@ -22,6 +22,7 @@ export interface UpFlags {
   componentArg: string[];
   gateway: boolean;
   gatewayPort?: string;
+  switchContext: string;
 }
 
 function parseComponentArgs(values: string[]): Partial<Record<Program, string[]>> {
@@ -88,6 +89,7 @@ export async function up(flags: UpFlags): Promise<void> {
   const apiServerPort = flags.apiPort === undefined ? undefined : Number(flags.apiPort);
   if (apiServerPort !== undefined && !(apiServerPort > 0 && apiServerPort < 65536)) throw new CliError(`--api-port must be a port number; got "${flags.apiPort}"`);
   const componentArgs = parseComponentArgs(flags.componentArg);
+  if (flags.switchContext !== 'true' && flags.switchContext !== 'false') throw new CliError(`--switch-context must be true or false; got "${flags.switchContext}"`);
   if (flags.detach) return upDetached(flags, dataDir);
   await runDevCluster(
     {
@@ -97,6 +99,7 @@ export async function up(flags: UpFlags): Promise<void> {
       apiServerPort,
       componentArgs,
       unsafeNoFsync: process.env.KPLEX_UNSAFE_NO_FSYNC === '1',
+      switchContext: flags.switchContext === 'true',
       startGateway: flags.gateway ? (host) => startDevGateway(host, dataDir, flags.gatewayPort ? Number(flags.gatewayPort) : undefined) : undefined,
     },
     termination(),
@@ -116,7 +119,8 @@ export async function status(flags: { dataDir?: string }): Promise<void> {
 
 export async function down(flags: { dataDir?: string }): Promise<void> {
   const dataDir = dataDirOf(flags);
+  const previousContext = readState(dataDir)?.previousContext;
   const stopped = await stopDevCluster(dataDir);
-  removeFromUserKubeconfig(HOST_CONTEXT);
+  removeFromUserKubeconfig(HOST_CONTEXT, { fallback: previousContext });
   console.log(stopped ? `stopped the kplex dev cluster in ${dataDir}` : `no kplex dev cluster was running from ${dataDir}`);
 }

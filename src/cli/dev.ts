@@ -15,6 +15,7 @@ export function registerDev(program: Command): void {
     .option('--api-port <port>', 'host API server port (default: a free port)')
     .option('--gateway-port <port>', 'gateway port (default: 8443, or a free port if taken)')
     .option('--no-gateway', 'do not start the gateway')
+    .option('--switch-context <bool>', 'make kplex-host the current kubectl context (false: only add it)', 'true')
     .option('--component-arg <NAME=FLAG>', 'extra flag for one component (repeatable)', (v: string, acc: string[]) => [...acc, v], [])
     .action(async (flags) => (await import('./dev-commands.js')).up(flags));
 

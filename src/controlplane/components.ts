@@ -152,17 +152,24 @@ export interface KwokConfig {
 /** The annotation that marks a simulated node; kwok manages only those, never a real kubelet's node. */
 export const SIMULATED_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
 
+/** Where simulated nodes say their kubelet is: kwok's own server, on this machine. */
+export const SIMULATED_NODE_IP = '127.0.0.1';
+
 export function kwokArgs(c: KwokConfig): string[] {
   return [
     `--kubeconfig=${c.kubeconfig}`,
     `--manage-nodes-with-annotation-selector=${SIMULATED_NODE_ANNOTATION}=fake`,
     ...c.configs.map((file) => `--config=${file}`),
-    '--node-ip=127.0.0.1',
+    `--node-ip=${SIMULATED_NODE_IP}`,
     `--node-port=${c.serverPort}`,
     `--server-address=127.0.0.1:${c.serverPort}`,
     `--tls-cert-file=${c.tlsCert}`,
     `--tls-private-key-file=${c.tlsKey}`,
     `--cidr=${c.podCidr}`,
+    // Heartbeats by Lease, as kubelet sends them (its default duration): kwok's node stages refresh the
+    // status only every 10 to 20 minutes, so without a Lease the node lifecycle controller marks the
+    // nodes NotReady after its grace period, and their pods not Ready.
+    '--node-lease-duration-seconds=40',
     ...(c.extraArgs ?? []),
   ];
 }

@@ -1,14 +1,15 @@
 import { mkdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
-import { KubeClient, core, type ClusterAccess, type KubeObject } from '../k8s/client.js';
+import { KubeClient, core, type ClusterAccess, type KubeObject, type ResourceRef } from '../k8s/client.js';
 import type { Binaries, Program } from '../controlplane/binaries.js';
-import { SIMULATED_NODE_ANNOTATION, etcdArgs, kwokArgs } from '../controlplane/components.js';
+import { SIMULATED_NODE_ANNOTATION, SIMULATED_NODE_IP, etcdArgs, kwokArgs } from '../controlplane/components.js';
 import { startControlPlane } from '../controlplane/control-plane.js';
 import { probe } from '../controlplane/health.js';
 import { loadAuthority, readKeyPair, writeKeyPair } from '../controlplane/pki.js';
 import { freePort } from '../controlplane/ports.js';
 import { ManagedProcess } from '../controlplane/process.js';
+import { writeKwokStages } from './kwok-stages.js';
 import { writeKwokStreamingConfig } from './kwok-streaming.js';
 import { NODE_IP, SIMULATED_POD_CIDR } from './node-config.js';
 import { RealNode, type RealNodeSupport } from './real-node.js';
@@ -43,7 +44,7 @@ export const NODE_LABEL = 'kplex.dev/simulated-node';
  */
 export const SIMULATED_NODE_TAINT = { key: SIMULATED_NODE_ANNOTATION, value: 'fake', effect: 'NoSchedule' };
 
-/** A simulated node as kwok expects it: kwok fills in its status (Ready, addresses, kubelet port). */
+/** A simulated node as kwok expects it: kwok fills in the rest of its status (conditions, node info). */
 function nodeObject(name: string, tainted: boolean): KubeObject {
   return {
     apiVersion: 'v1',
@@ -69,16 +70,62 @@ function nodeObject(name: string, tainted: boolean): KubeObject {
   };
 }
 
-async function waitNodesReady(client: KubeClient, count: number, kwok: ManagedProcess): Promise<void> {
-  let ready = 0;
+/**
+ * The status kplex sets on a simulated node at every start. Both addresses: kwok's node-initialize
+ * stage adds only missing ones, and when the Hostname is missing but the InternalIP is not it writes an
+ * empty `addresses:`, so with the InternalIP alone every re-initialization (a restart, a node the
+ * lifecycle controller marked NotReady) dropped the addresses, and logs and exec failed with "no
+ * preferred addresses found". The kubelet port is this run's: kwok writes it only into a node it
+ * initializes, not into one a restart finds (the data folder keeps the nodes).
+ */
+export function simulatedNodeStatus(name: string, kubeletPort: number): { status: Record<string, unknown> } {
+  return {
+    status: {
+      addresses: [
+        { type: 'InternalIP', address: SIMULATED_NODE_IP },
+        { type: 'Hostname', address: name },
+      ],
+      daemonEndpoints: { kubeletEndpoint: { Port: kubeletPort } },
+    },
+  };
+}
+
+const NODE_LEASE_NAMESPACE = 'kube-node-lease';
+const nodeLease = (name?: string): ResourceRef => ({ group: 'coordination.k8s.io', version: 'v1', resource: 'leases', namespace: NODE_LEASE_NAMESPACE, name });
+
+type NodeWithConditions = KubeObject & { status?: { conditions?: { type: string; status: string }[] } };
+
+/**
+ * Waits until kwok manages every simulated node: Ready, with a Lease. kwok takes a node only once it
+ * holds its Lease, so a node that still shows the Ready status of a previous run is not enough.
+ */
+async function waitNodesManaged(client: KubeClient, names: string[], kwok: ManagedProcess): Promise<void> {
   await kwok.waitReady(async () => {
-    const nodes = await client.list<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>(core('nodes'), {
-      labelSelector: NODE_LABEL,
-    });
-    ready = nodes.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
-    if (ready < count) await sleep(200);
-    return ready >= count;
+    const [nodes, leases] = await Promise.all([client.list<NodeWithConditions>(core('nodes'), { labelSelector: NODE_LABEL }), client.list(nodeLease())]);
+    const ready = new Set(nodes.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((n) => n.metadata.name));
+    const leased = new Set(leases.items.map((l) => l.metadata.name));
+    const managed = names.every((n) => ready.has(n) && leased.has(n));
+    if (!managed) await sleep(200);
+    return managed;
   }, 60_000);
+}
+
+/**
+ * Ready means usable: a first `kubectl run` needs the default ServiceAccount (admission refuses a pod
+ * without it) and the root CA ConfigMap its token volume mounts. The controller manager makes both
+ * shortly after it starts.
+ */
+async function waitUsable(client: KubeClient): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (const [ref, what] of [
+    [core('serviceaccounts', 'default', 'default'), 'the default ServiceAccount'],
+    [core('configmaps', 'default', 'kube-root-ca.crt'), 'the kube-root-ca.crt ConfigMap'],
+  ] as const) {
+    while (!(await client.find(ref))) {
+      if (Date.now() > deadline) throw new Error(`the host controller manager did not create ${what} in namespace default within 60s`);
+      await sleep(100);
+    }
+  }
 }
 
 /**
@@ -138,34 +185,36 @@ export async function startHostCluster(o: HostClusterOptions): Promise<HostClust
       kwokPair = await ca.sign({ commonName: 'kwok', server: true, dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
     }
     const kwokFiles = await writeKeyPair(pkiDir, 'kwok', kwokPair);
-    const streamingConfig = await writeKwokStreamingConfig(o.dataDir);
+    const configs = [...o.binaries.kwokStages, await writeKwokStages(o.dataDir), await writeKwokStreamingConfig(o.dataDir)];
     const kubeletPort = await freePort();
-    const kwok = ManagedProcess.start({
-      name: 'kwok',
-      command: o.binaries.paths.kwok,
-      args: kwokArgs({
-        kubeconfig: cp.kubeconfigFile,
-        configs: [...o.binaries.kwokStages, streamingConfig],
-        serverPort: kubeletPort,
-        tlsCert: kwokFiles.cert,
-        tlsKey: kwokFiles.key,
-        podCidr: SIMULATED_POD_CIDR,
-        extraArgs: o.componentArgs?.kwok,
-      }),
-      logFile: path.join(logDir, 'kwok.log'),
-    });
-    started.push(kwok);
-
+    const names = Array.from({ length: o.simulatedNodes }, (_, i) => `kplex-node-${i}`);
     const client = new KubeClient(cp.access);
+    let kwok: ManagedProcess;
     try {
-      for (let i = 0; i < o.simulatedNodes; i++) {
-        const name = `kplex-node-${i}`;
+      for (const name of names) {
         await client.apply(core('nodes', undefined, name), nodeObject(name, !!realNode), 'kplex');
-        // kwok writes the kubelet port into a node it initializes, not into one a restart finds (the
-        // data folder keeps the nodes): logs and exec would go to the port of the previous run.
-        await client.patch({ ...core('nodes', undefined, name), subresource: 'status' }, { status: { daemonEndpoints: { kubeletEndpoint: { Port: kubeletPort } } } });
+        await client.patch({ ...core('nodes', undefined, name), subresource: 'status' }, simulatedNodeStatus(name, kubeletPort));
       }
-      await waitNodesReady(client, o.simulatedNodes, kwok);
+      // The Leases of a previous run name its kwok, which is gone; this kwok would leave the nodes alone
+      // until they expire.
+      for (const node of (await client.list(core('nodes'), { labelSelector: NODE_LABEL })).items) await client.delete(nodeLease(node.metadata.name));
+      kwok = ManagedProcess.start({
+        name: 'kwok',
+        command: o.binaries.paths.kwok,
+        args: kwokArgs({
+          kubeconfig: cp.kubeconfigFile,
+          configs,
+          serverPort: kubeletPort,
+          tlsCert: kwokFiles.cert,
+          tlsKey: kwokFiles.key,
+          podCidr: SIMULATED_POD_CIDR,
+          extraArgs: o.componentArgs?.kwok,
+        }),
+        logFile: path.join(logDir, 'kwok.log'),
+      });
+      started.push(kwok);
+      await waitNodesManaged(client, names, kwok);
+      await waitUsable(client);
     } finally {
       await client.close();
     }

@@ -16,6 +16,8 @@ export interface DevState {
   /** The gateway's tenant-facing URL, and where its /metrics answers (loopback only). */
   gateway?: { url: string; metricsUrl?: string };
   components: { name: string; pid: number }[];
+  /** The kubeconfig context that was current before `dev up` switched to the host's. */
+  previousContext?: string;
   timings?: { hostApiServerReadyMs: number; hostReadyMs: number; gatewayReadyMs?: number };
 }
 

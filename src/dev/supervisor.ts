@@ -17,6 +17,8 @@ export interface DevUpOptions {
   apiServerPort?: number;
   componentArgs?: Partial<Record<Program, string[]>>;
   unsafeNoFsync?: boolean;
+  /** Make the host context kubectl's current one (as kind and k3d do), else only add it. */
+  switchContext: boolean;
   /** Starts the gateway beside the host cluster; returns its URL and a stop function. */
   startGateway?: (host: HostCluster) => Promise<{ url: string; metricsUrl?: string; readyMs: number; stop(): Promise<void> }>;
 }
@@ -47,6 +49,13 @@ async function reapLeftovers(dataDir: string): Promise<void> {
   for (const c of stale.components) if (alive(-c.pid)) await killGroup(c.pid, 5_000);
   await cleanUpRealNode(dataDir, kubeProxyPath());
   removeState(dataDir);
+}
+
+/** What `dev up` did to kubectl's current context, in kubectl's words where it has them. */
+export function contextLine(switched: boolean, previous: string | undefined): string {
+  if (!switched) return previous ? `current context is still "${previous}" (--switch-context=false)` : 'no current context (--switch-context=false)';
+  if (previous === HOST_CONTEXT) return `"${HOST_CONTEXT}" is the current context`;
+  return `Switched to context "${HOST_CONTEXT}"${previous ? ` (was "${previous}"; kplex dev down switches back)` : ''}`;
 }
 
 /**
@@ -94,13 +103,16 @@ export async function runDevCluster(o: DevUpOptions, until: Promise<unknown>): P
       state.gateway = { url: gw.url, metricsUrl: gw.metricsUrl };
       state.timings.gatewayReadyMs = gw.readyMs;
     }
-    mergeIntoUserKubeconfig(kubeconfigFor(HOST_CONTEXT, h.access), { switchContext: false });
+    const previous = mergeIntoUserKubeconfig(kubeconfigFor(HOST_CONTEXT, h.access), { switchContext: o.switchContext });
+    // `dev down` makes the context that was current before current again.
+    if (o.switchContext && previous !== HOST_CONTEXT) state.previousContext = previous;
 
     console.log(`host API server ready in ${seconds(h.timings.apiServerReadyMs)}; cluster with ${what} Ready in ${seconds(h.timings.readyMs)}`);
     console.log(`host API server: ${h.access.server}`);
     if (state.gateway) console.log(`gateway:         ${state.gateway.url}`);
     console.log(`kubeconfig:      context "${HOST_CONTEXT}" merged into your kubeconfig (also ${h.kubeconfigFile})`);
-    console.log(`try:             kubectl --context ${HOST_CONTEXT} get nodes`);
+    console.log(`context:         ${contextLine(o.switchContext, previous)}`);
+    console.log(`try:             kubectl ${o.switchContext ? '' : `--context ${HOST_CONTEXT} `}get nodes`);
     // After the summary: a detached `dev up` stops copying this log once it reads "ready".
     state.phase = 'ready';
     writeState(state);

@@ -34,6 +34,14 @@ describe('kplex dev up: bad input', () => {
     expect(r.stderr).toMatch(/^kplex: data dir .*occupied is not empty and was not made by kplex/m);
   });
 
+  it('refuses a --switch-context that is not true or false', async () => {
+    const dataDir = path.join(dir, 'switch');
+    const r = await up(dataDir, ['--switch-context=no']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/^kplex: --switch-context must be true or false; got "no"/m);
+    expect(processesMentioning(dataDir)).toEqual([]);
+  });
+
   describe('with a port taken', () => {
     const server = net.createServer();
     afterAll(() => new Promise<void>((r) => server.close(() => r())));

@@ -113,6 +113,21 @@ describe('real nodes', () => {
     expect(await finishedLogs(host, 'lookup')).toMatch(/Address:\s+10\.96\.0\.1\b/);
   });
 
+  it('the real node and the simulated one heartbeat by Leases that are renewed', async () => {
+    const renewed = async (): Promise<Map<string, number>> => {
+      const leases = JSON.parse(ok(await host(['get', 'leases', '-n', 'kube-node-lease', '-o', 'json']))) as { items: { metadata: { name: string }; spec: { renewTime: string } }[] };
+      return new Map(leases.items.map((l) => [l.metadata.name, Date.parse(l.spec.renewTime)]));
+    };
+    const before = await renewed();
+    const nodes = ['kplex-real-0', 'kplex-node-0'];
+    for (const n of nodes) expect(before.get(n), n).toBeGreaterThan(0);
+    // kubelet and kwok both renew a 40-second Lease every 10 seconds.
+    await eventually(async () => {
+      const now = await renewed();
+      return nodes.every((n) => now.get(n)! > before.get(n)!) ? true : undefined;
+    }, 30_000, 'renewed node Leases');
+  });
+
   it('after SIGKILL of everything, dev up starts clean and runs the pods again', async () => {
     const state = JSON.parse(readFileSync(path.join(dataDir, 'state.json'), 'utf8')) as { pid: number };
     process.kill(state.pid, 'SIGKILL');
