@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { archivedImages, normalizeReference, readImageArchive } from '../../src/dev/image-archive.js';
+import { archivedImages, normalizeReference, readImageArchive, type ImageIndex } from '../../src/dev/image-archive.js';
 import { notLoadedReason, parseRegistryRequest } from '../../src/dev/image-registry.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
@@ -25,7 +25,7 @@ describe('image references', () => {
   ])('%s is %s', (ref, want) => expect(normalizeReference(ref)).toBe(want));
 
   it('names the images of an OCI index by containerd annotation or a full ref name, never by a bare tag', () => {
-    const index = {
+    const index: ImageIndex = {
       manifests: [
         { digest: DIGEST, mediaType: 'm', annotations: { 'io.containerd.image.name': 'example.com/team/hello:1', 'org.opencontainers.image.ref.name': '1' } },
         { digest: `sha256:${'b'.repeat(64)}`, mediaType: 'm', annotations: { 'org.opencontainers.image.ref.name': 'hello:2' } },
