@@ -14,7 +14,6 @@ export interface RegistryRequest {
   digest?: string;
 }
 
-
 /**
  * Reads `/v2/<repository>/(manifests|blobs)/<tag or digest>` with containerd's `ns` (the registry the
  * mirror stands in for). Every part must be what the distribution spec allows: a digest names a file of
@@ -46,7 +45,7 @@ export interface NodeImageStore {
 /** An image containerd has under `ref`: its manifest's digest and media type, from `ctr images ls`. */
 async function containerdImage(store: NodeImageStore, ref: string): Promise<{ digest: string; mediaType: string } | undefined> {
   const r = await command('ctr', ['--address', store.containerdSocket, '-n', 'k8s.io', 'images', 'ls'], 10_000);
-  if (r.code !== 0) return undefined;
+  if (r.code !== 0) throw new Error(`ctr images ls failed (${r.code}): ${r.stderr.trim()}`);
   for (const line of r.stdout.split('\n').slice(1)) {
     const [name, mediaType, digest] = line.split(/\s+/);
     if (name === ref && mediaType && digest && isDigest(digest)) return { digest, mediaType };
@@ -130,11 +129,16 @@ export class ImageRegistry {
       };
       if (req.method === 'HEAD' || blob.size === 0) return send(200, headers);
       res.writeHead(200, headers);
-      createReadStream(blob.file, { start: blob.offset, end: blob.offset + blob.size - 1 }).pipe(res);
+      const body = createReadStream(blob.file, { start: blob.offset, end: blob.offset + blob.size - 1 });
+      // A blob removed while it is read (its image deleted meanwhile) cuts the answer short; containerd retries.
+      body.once('error', (err) => res.destroy(err));
+      body.pipe(res);
     };
     const server = http.createServer((req, res) => {
       answer(req, res).catch((err: Error) => {
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        // As the reason phrase too, so that containerd's pull error, and kubelet's event, quote it.
+        const reason = `kplex: the node's registry mirror failed: ${err.message}`.replace(/[^\x20-\x7e]+/g, ' ').slice(0, 300);
+        if (!res.headersSent) res.writeHead(500, reason, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ errors: [{ code: 'UNKNOWN', message: err.message }] }));
       });
     });

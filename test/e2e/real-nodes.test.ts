@@ -252,11 +252,15 @@ describe('real nodes', () => {
     ok(await tenant(['delete', 'pod', 'nope', '--wait=false']));
   });
 
-  it('the node registry mirror serves a loaded blob by digest and no file by a digest that is a path', async () => {
+  it('the node registry mirror serves a loaded image from containerd, and no file by a digest that is a path', async () => {
     const mirror = /endpoint = \["(http:\/\/127\.0\.0\.1:\d+)"\]/.exec(readFileSync(path.join(dataDir, 'node', 'containerd.toml'), 'utf8'))![1]!;
     const index = JSON.parse(sh(`tar -xOf ${ociArchive(dir, 'example.com/team/hello:1', 'hello from a loaded image')} index.json`)) as { manifests: { digest: string }[] };
     const manifest = await fetch(`${mirror}/v2/team/hello/manifests/1?ns=example.com`);
     expect([manifest.status, manifest.headers.get('docker-content-digest')]).toEqual([200, index.manifests[0]!.digest]);
+    const configDigest = ((await manifest.json()) as { config: { digest: string } }).config.digest;
+    const config = await fetch(`${mirror}/v2/team/hello/blobs/${configDigest}?ns=example.com`);
+    expect(config.status).toBe(200);
+    expect(await config.text()).toContain('echo hello from a loaded image');
     for (const attack of ['sha256:..%2f..%2f..%2fcontainerd.toml', 'sha256:../../../containerd.toml', `sha256:${'0'.repeat(63)}/`, 'sha256:%2e%2e']) {
       const r = await fetch(`${mirror}/v2/team/hello/blobs/${attack}`);
       expect(r.status, attack).toBe(404);
