@@ -312,10 +312,12 @@ describe('real nodes', () => {
     })));
     await eventually(async () => (ok(await tenant(['get', 'pod', 'talk', '-o', 'jsonpath={.status.phase}'])) === 'Running' ? true : undefined), 60_000, 'talk Running');
 
-    // script(1) runs kubectl on a pseudo-terminal, as a person's shell would.
-    const exec = await run('script', ['-qec', `${kubectlPath()} --kubeconfig ${tenantKc} exec -it talk -- sh -c 'tty; hostname'`, '/dev/null'], {}, 60_000);
+    // script(1) runs kubectl on a pseudo-terminal, as a person's shell would; the terminal shows kubectl's
+    // stderr too (kubectl 1.32 may log a websocket line there), and script's end of input echoes as ^@.
+    // The pause lets kubectl set up its streams before the first output.
+    const exec = await run('script', ['-qec', `${kubectlPath()} --kubeconfig ${tenantKc} exec -it talk -- sh -c 'sleep 1; tty; hostname'`, '/dev/null'], {}, 60_000);
     expect(exec.code, exec.stderr + exec.stdout).toBe(0);
-    expect(exec.stdout).toMatch(/^\/dev\/pts\/\d+\r\ntalk\r\n$/);
+    expect(exec.stdout).toMatch(/(^|\n|\^@)\/dev\/pts\/\d+\r\ntalk\r\n$/);
 
     const attach = spawn(kubectlPath(), ['--kubeconfig', tenantKc, 'attach', '-i', 'talk'], { stdio: ['pipe', 'pipe', 'pipe'] });
     try {
