@@ -11,6 +11,7 @@ import { AlreadyRunningError, HOST_CONTEXT, runDevCluster, stopDevCluster } from
 import { termination } from '../terminal/signals.js';
 import { claimDataDir, readState, runningState, supervisorLog } from '../dev/state.js';
 import { startDevGateway } from '../dev/dev-gateway.js';
+import { ImageLoadError, loadImage } from '../dev/image-load.js';
 import { CliError } from './errors.js';
 
 export interface UpFlags {
@@ -123,4 +124,14 @@ export async function down(flags: { dataDir?: string }): Promise<void> {
   const stopped = await stopDevCluster(dataDir);
   removeFromUserKubeconfig(HOST_CONTEXT, { fallback: previousContext });
   console.log(stopped ? `stopped the kplex dev cluster in ${dataDir}` : `no kplex dev cluster was running from ${dataDir}`);
+}
+
+export async function imageLoad(file: string, flags: { dataDir?: string }): Promise<void> {
+  const dataDir = dataDirOf(flags);
+  try {
+    for (const name of await loadImage(dataDir, file)) console.log(`loaded ${name}`);
+  } catch (err) {
+    if (err instanceof ImageLoadError) throw new CliError(err.message, err.exitCode);
+    throw err;
+  }
 }

@@ -30,4 +30,13 @@ export function registerDev(program: Command): void {
     .description('stop the embedded cluster and everything it started')
     .option('--data-dir <dir>', 'data folder of the cluster')
     .action(async (flags) => (await import('./dev-commands.js')).down(flags));
+
+  dev
+    .command('image')
+    .description("images for the real node, which reaches no registry")
+    .command('load')
+    .description('import an image archive (docker save, ctr images export, skopeo oci-archive) into the real node, under the names in the archive')
+    .argument('<file>', 'the archive: an OCI image layout or a docker save tar')
+    .option('--data-dir <dir>', 'data folder of the cluster')
+    .action(async (file: string, flags) => (await import('./dev-commands.js')).imageLoad(file, flags));
 }

@@ -29,6 +29,8 @@ export function nodePaths(dataDir: string) {
     dir,
     containerdConfig: path.join(dir, 'containerd.toml'),
     containerdRoot: path.join(dir, 'containerd', 'root'),
+    /** containerd's content store: each blob a file named by its sha256. */
+    containerdBlobs: path.join(dir, 'containerd', 'root', 'io.containerd.content.v1.content', 'blobs', 'sha256'),
     containerdState: path.join(dir, 'containerd', 'state'),
     containerdSocket: path.join(dir, 'containerd.sock'),
     runcRoot: path.join(dir, 'runc'),
@@ -47,8 +49,11 @@ export function nodePaths(dataDir: string) {
 }
 export type NodePaths = ReturnType<typeof nodePaths>;
 
-/** The registries whose images the node's local registry stands in for (no registry is reachable here). */
-export const MIRRORED_REGISTRIES = ['docker.io', 'registry.k8s.io'];
+/**
+ * The registries whose images the node's local registry stands in for: all of them (`*`), since no
+ * registry is reachable here and a loaded image may carry any registry's name.
+ */
+export const MIRRORED_REGISTRIES = ['*'];
 
 /**
  * containerd 1.6 with its CRI plugin, everything it keeps under the data folder, pulling from the local

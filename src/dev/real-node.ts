@@ -277,7 +277,7 @@ export class RealNode {
     const ca = await loadAuthority((await readKeyPair(host.pkiDir, 'ca'))!);
     const certs = await nodeCertificates(p, ca, host.access.server);
     await mkdir(p.cniConfDir, { recursive: true });
-    this.registry = await ImageRegistry.start(this.support.images);
+    this.registry = await ImageRegistry.start(this.support.images, { containerdSocket: p.containerdSocket, contentDir: p.containerdBlobs });
     await writeFile(p.containerdConfig, containerdConfig(p, this.registry.url));
     await writeFile(path.join(p.cniConfDir, '10-kplex.conflist'), cniConfig(p));
 
