@@ -133,13 +133,19 @@ export class TwinWriter {
   /**
    * What a new twin needs on the host first (a pod's ServiceAccount, ConfigMaps and Secrets), so the
    * host's ServiceAccount admission does not refuse it and a kubelet never starts it without its
-   * volumes. One whose twin is known to be there is left as it is. Before a dry run only what is
-   * mirrored whoever uses it goes: a ConfigMap for a pod the host then refuses would go for nothing.
+   * volumes. One whose twin is there (in the syncer's cache, or on the host) is left as it is: the
+   * syncer keeps its content in line. Before a dry run only what is mirrored whoever uses it goes: a
+   * ConfigMap for a pod the host then refuses would go for nothing.
    */
   private async prerequisites(kind: MirroredKind, origin: KubeObject, forDryRun: boolean): Promise<void> {
     await Promise.all((kind.prerequisites?.(origin) ?? []).map(async (r) => {
       const needed = this.kinds.find((k) => k.kind === r.kind);
-      if (!needed || (forDryRun && needed.onlyWhenUsed) || this.source.hasTwin?.(needed, this.nameOf(needed, r.namespace, r.name))) return;
+      if (!needed || (forDryRun && needed.onlyWhenUsed)) return;
+      const hostName = this.nameOf(needed, r.namespace, r.name);
+      // Without a cache (the inline mirror) the host is asked: one read instead of a read of the tenant
+      // and a write on the host, on every pod create of a namespace whose ServiceAccount is long there.
+      const present = this.source.hasTwin ? this.source.hasTwin(needed, hostName) : (await this.host.find(this.ref(needed, hostName))) !== undefined;
+      if (present) return;
       const obj = await this.source.origin(needed, r.namespace, r.name);
       // Not made yet: the pod waits for it, as on any cluster, and the syncer mirrors it once it is.
       if (obj) await this.apply(needed, obj);
