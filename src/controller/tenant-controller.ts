@@ -142,7 +142,12 @@ export class TenantController {
     } catch (err) {
       return this.setStatus(tenant, 'Failed', 'False', 'InvalidValues', (err as Error).message);
     }
-    if (tenant.status?.phase !== 'Ready') await this.setStatus(tenant, 'Pending', 'False', 'Starting', 'starting the control plane');
+    // A Ready written before this controller ran (the gateway restarted, or another replica led) is not
+    // true until this one has the control plane answering: `kplex list` and waiting clients say so.
+    const readyFromBefore = tenant.status?.phase === 'Ready' && !this.syncers.has(name);
+    if (tenant.status?.phase !== 'Ready' || readyFromBefore) {
+      await this.setStatus(tenant, 'Pending', 'False', 'Starting', readyFromBefore ? 'starting the control plane again' : 'starting the control plane');
+    }
     try {
       const endpoint = await this.provider.ensure(name, { podSecurity: podSecurityOf(values) });
       await this.realize(tenant, values, endpoint);
