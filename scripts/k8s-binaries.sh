@@ -2,7 +2,8 @@
 # Finds or builds the Kubernetes programs kplex runs: kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubectl, kubelet, kube-proxy, etcd, kwok (plus kwok's stage files), CoreDNS, crictl
 # (a real node's programs: `kplex dev up` stops its pods through crictl, so their networks are released)
-# and kube-router (the real node's NetworkPolicy agent).
+# kube-router (the real node's NetworkPolicy agent) and local-path-provisioner (the real node's dynamic
+# volume provisioner).
 #
 # Looks in $KPLEX_BIN_DIR (default ~/.cache/kplex/bin/<k8s version>/); builds from source through the Go
 # module proxy only what is missing. Idempotent: with a warm cache it returns in about a second.
@@ -26,6 +27,9 @@ CRICTL_VERSION="${KPLEX_CRICTL_VERSION:-v1.34.0}"
 # kube-network-policies (v0.8.0) needs nftables' queue expression, which these machines' kernels lack
 # (CONFIG_NFT_QUEUE unset, no modules to load). v2.1.0 is the only kube-router the module proxy serves.
 KUBE_ROUTER_VERSION="${KPLEX_KUBE_ROUTER_VERSION:-v2.1.0}"
+# The dynamic provisioner of the real node's volumes (directories under the data folder). v0.0.30 is the
+# only local-path-provisioner the module proxy serves here.
+LOCAL_PATH_VERSION="${KPLEX_LOCAL_PATH_VERSION:-v0.0.30}"
 
 CACHE="${KPLEX_CACHE_DIR:-$HOME/.cache/kplex}"
 BIN="${KPLEX_BIN_DIR:-$CACHE/bin/$K8S_VERSION}"
@@ -60,6 +64,7 @@ version_of() {
     coredns) "$1" -version ;;
     crictl) "$1" --version ;;
     kube-router) "$1" --version ;;
+    local-path-provisioner) "$1" --version ;;
     *) "$1" --version ;;
   esac
 }
@@ -77,8 +82,10 @@ need_crictl=0
 works crictl || need_crictl=1
 need_kube_router=0
 works kube-router || need_kube_router=1
+need_local_path=0
+works local-path-provisioner || need_local_path=1
 
-if [ ${#missing_k8s[@]} = 0 ] && [ "$need_etcd" = 0 ] && [ "$need_kwok" = 0 ] && [ "$need_coredns" = 0 ] && [ "$need_crictl" = 0 ] && [ "$need_kube_router" = 0 ]; then
+if [ ${#missing_k8s[@]} = 0 ] && [ "$need_etcd" = 0 ] && [ "$need_kwok" = 0 ] && [ "$need_coredns" = 0 ] && [ "$need_crictl" = 0 ] && [ "$need_kube_router" = 0 ] && [ "$need_local_path" = 0 ]; then
   say "cached in $BIN"
   echo "$BIN"
   exit 0
@@ -194,6 +201,15 @@ build_kube_router() {
   mv -f "$tmp/kube-router" "$BIN/kube-router"
 }
 
+# local-path-provisioner: its module has no replace lines; the version is stamped as its Makefile does.
+build_local_path() {
+  local tmp="$BUILD/local-path-out"
+  mkdir -p "$tmp"
+  (cd "$BUILD" && GOBIN="$tmp" GOFLAGS= go install -trimpath -ldflags "-s -w -X main.VERSION=$LOCAL_PATH_VERSION" "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION")
+  version_of "$tmp/local-path-provisioner" || return 1
+  mv -f "$tmp/local-path-provisioner" "$BIN/local-path-provisioner"
+}
+
 if [ ${#missing_k8s[@]} -gt 0 ] || [ "$need_etcd" = 1 ]; then
   say "building Kubernetes $K8S_VERSION and etcd $ETCD_VERSION from source (once; full log: $LOG)"
   step "wrapper module" write_wrapper_module
@@ -218,6 +234,9 @@ if [ "$need_crictl" = 1 ]; then
 fi
 if [ "$need_kube_router" = 1 ]; then
   step "build kube-router $KUBE_ROUTER_VERSION" build_kube_router
+fi
+if [ "$need_local_path" = 1 ]; then
+  step "build local-path-provisioner $LOCAL_PATH_VERSION" build_local_path
 fi
 say "all binaries in $BIN after $((SECONDS - total_start))s"
 echo "$BIN"

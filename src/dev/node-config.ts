@@ -42,6 +42,11 @@ export function nodePaths(dataDir: string) {
     proxyKubeconfig: path.join(dir, 'kube-proxy.kubeconfig'),
     corednsKubeconfig: path.join(dir, 'coredns.kubeconfig'),
     policyAgentKubeconfig: path.join(dir, 'kube-router.kubeconfig'),
+    provisionerKubeconfig: path.join(dir, 'local-path-provisioner.kubeconfig'),
+    provisionerConfig: path.join(dir, 'local-path-config.json'),
+    provisionerHelperPod: path.join(dir, 'local-path-helper-pod.yaml'),
+    /** The volumes of the real node's storage class, one directory each; kept with the data folder. */
+    volumesDir: path.join(dir, 'volumes'),
     corefile: path.join(dir, 'Corefile'),
     pkiDir: path.join(dir, 'pki'),
     sysctls: path.join(dir, 'sysctls.json'),
@@ -227,4 +232,49 @@ export function corefile(p: NodePaths, healthPort: number, readyPort: number): s
     cache 30
 }
 `;
+}
+
+/** The real node's storage: local-path-provisioner's name, the host namespace of its helper pods and the default class. */
+export const PROVISIONER_NAME = 'rancher.io/local-path';
+export const STORAGE_NAMESPACE = 'local-path-storage';
+export const STORAGE_SERVICE_ACCOUNT = 'local-path-provisioner';
+export const STORAGE_CONFIGMAP = 'local-path-config';
+export const DEFAULT_STORAGE_CLASS = 'standard';
+/** What a helper pod runs, with the volume's directory in $VOL_DIR (local-path-provisioner's own scripts). */
+export const STORAGE_SCRIPTS = { setup: '#!/bin/sh\nset -eu\nmkdir -m 0777 -p "$VOL_DIR"\n', teardown: '#!/bin/sh\nset -eu\nrm -rf "$VOL_DIR"\n' };
+
+/** local-path-provisioner's configuration: every node's volumes under the data folder. */
+export function provisionerConfig(p: NodePaths): string {
+  return JSON.stringify({ nodePathMap: [{ node: 'DEFAULT_PATH_FOR_NON_LISTED_NODES', paths: [p.volumesDir] }] }, null, 2);
+}
+
+/**
+ * The pod that makes and removes a volume's directory on the node: the node's own busybox image (no
+ * registry is reachable), no API token (it needs none).
+ */
+export function provisionerHelperPod(): string {
+  return YAML.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'helper-pod' },
+    spec: {
+      automountServiceAccountToken: false,
+      containers: [{ name: 'helper-pod', image: 'docker.io/library/busybox:latest', imagePullPolicy: 'IfNotPresent' }],
+    },
+  });
+}
+
+export function provisionerArgs(p: NodePaths): string[] {
+  return [
+    'start',
+    `--kubeconfig=${p.provisionerKubeconfig}`,
+    `--config=${p.provisionerConfig}`,
+    `--helper-pod-file=${p.provisionerHelperPod}`,
+    `--provisioner-name=${PROVISIONER_NAME}`,
+    `--namespace=${STORAGE_NAMESPACE}`,
+    `--service-account-name=${STORAGE_SERVICE_ACCOUNT}`,
+    `--configmap-name=${STORAGE_CONFIGMAP}`,
+    // Its own flag, unused by v0.0.30 (the helper pod file names the image), but required to be set.
+    '--helper-image=docker.io/library/busybox:latest',
+  ];
 }

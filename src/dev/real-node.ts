@@ -20,6 +20,12 @@ import {
   NODE_LINK_PEER,
   NODE_NAME,
   POLICY_AGENT_CHAIN,
+  DEFAULT_STORAGE_CLASS,
+  PROVISIONER_NAME,
+  STORAGE_CONFIGMAP,
+  STORAGE_NAMESPACE,
+  STORAGE_SCRIPTS,
+  STORAGE_SERVICE_ACCOUNT,
   cniConfig,
   containerdConfig,
   corefile,
@@ -28,6 +34,9 @@ import {
   kubeProxyArgs,
   nodePaths,
   policyAgentArgs,
+  provisionerArgs,
+  provisionerConfig,
+  provisionerHelperPod,
   type NodePaths,
 } from './node-config.js';
 
@@ -122,6 +131,7 @@ interface NodeCertificates {
   proxy: ClusterAccess;
   coredns: ClusterAccess;
   policyAgent: ClusterAccess;
+  provisioner: ClusterAccess;
 }
 
 /**
@@ -144,10 +154,12 @@ async function nodeCertificates(p: NodePaths, ca: CertificateAuthority, server: 
     proxy: access(await issued('kube-proxy', { commonName: 'system:kube-proxy', client: true })),
     coredns: access(await issued('coredns', { commonName: 'kplex:coredns', client: true })),
     policyAgent: access(await issued('policy-agent', { commonName: POLICY_AGENT_USER, client: true })),
+    provisioner: access(await issued('local-path-provisioner', { commonName: PROVISIONER_USER, client: true })),
   };
 }
 
 const POLICY_AGENT_USER = 'kplex:policy-agent';
+const PROVISIONER_USER = 'kplex:local-path-provisioner';
 
 type Applied = { ref: Parameters<KubeClient['apply']>[0]; obj: KubeObject };
 
@@ -164,6 +176,65 @@ function readerRole(user: string, rules: unknown[]): Applied[] {
         metadata: { name: user },
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: user },
         subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+      },
+    },
+  ];
+}
+
+/**
+ * The real node's storage: the namespace of local-path-provisioner's helper pods with their
+ * ServiceAccount and scripts, the provisioner's rights (what its own manifests grant, with pods only in
+ * that namespace, no pods/log), and the default StorageClass. The class allows only the real node: a simulated node
+ * has no disk, so the scheduler puts a pod with such a claim on the real node.
+ */
+function storageObjects(): Applied[] {
+  const rbac = (resource: string, namespace?: string) => ({ group: 'rbac.authorization.k8s.io', version: 'v1', resource, namespace, name: PROVISIONER_USER });
+  const subjects = [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: PROVISIONER_USER }];
+  return [
+    { ref: core('namespaces', undefined, STORAGE_NAMESPACE), obj: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: STORAGE_NAMESPACE } } },
+    {
+      ref: core('serviceaccounts', STORAGE_NAMESPACE, STORAGE_SERVICE_ACCOUNT),
+      obj: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: STORAGE_SERVICE_ACCOUNT, namespace: STORAGE_NAMESPACE }, automountServiceAccountToken: false },
+    },
+    { ref: core('configmaps', STORAGE_NAMESPACE, STORAGE_CONFIGMAP), obj: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: STORAGE_CONFIGMAP, namespace: STORAGE_NAMESPACE }, data: STORAGE_SCRIPTS } },
+    ...readerRole(PROVISIONER_USER, [
+      { apiGroups: [''], resources: ['nodes', 'persistentvolumeclaims'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['persistentvolumes'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+      { apiGroups: ['storage.k8s.io'], resources: ['storageclasses'], verbs: ['get', 'list', 'watch'] },
+    ]),
+    {
+      ref: rbac('roles', STORAGE_NAMESPACE),
+      obj: {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: PROVISIONER_USER, namespace: STORAGE_NAMESPACE },
+        // No pods/log: v0.0.30 reads helper pods' logs only with an in-cluster configuration, which a
+        // process on the machine lacks (it logs that it could not, and goes on).
+        rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'] }],
+      },
+    },
+    {
+      ref: rbac('rolebindings', STORAGE_NAMESPACE),
+      obj: {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: PROVISIONER_USER, namespace: STORAGE_NAMESPACE },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: PROVISIONER_USER },
+        subjects,
+      },
+    },
+    {
+      ref: { group: 'storage.k8s.io', version: 'v1', resource: 'storageclasses', name: DEFAULT_STORAGE_CLASS },
+      obj: {
+        apiVersion: 'storage.k8s.io/v1',
+        kind: 'StorageClass',
+        metadata: { name: DEFAULT_STORAGE_CLASS, annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
+        provisioner: PROVISIONER_NAME,
+        // The provisioner makes the directory on the node the pod was scheduled to.
+        volumeBindingMode: 'WaitForFirstConsumer',
+        reclaimPolicy: 'Delete',
+        allowedTopologies: [{ matchLabelExpressions: [{ key: REAL_NODE_LABEL, values: ['true'] }] }],
       },
     },
   ];
@@ -228,7 +299,8 @@ interface NodeStatus extends KubeObject {
 
 /**
  * The embedded cluster's real node: containerd (with runc and the CNI bridge), kubelet, kube-proxy,
- * CoreDNS as cluster DNS and kube-router as NetworkPolicy agent. `prepare` gives the machine the node's
+ * CoreDNS as cluster DNS, kube-router as NetworkPolicy agent and local-path-provisioner as the dynamic
+ * provisioner of the default StorageClass. `prepare` gives the machine the node's
  * address before the API server starts (it listens there); `start` joins the node once the control plane runs. `stop` leaves nothing behind.
  */
 export class RealNode {
@@ -294,6 +366,9 @@ export class RealNode {
     writePrivateFile(p.proxyKubeconfig, toYaml(kubeconfigFor('kube-proxy', certs.proxy)));
     writePrivateFile(p.corednsKubeconfig, toYaml(kubeconfigFor('coredns', certs.coredns)));
     writePrivateFile(p.policyAgentKubeconfig, toYaml(kubeconfigFor('kube-router', certs.policyAgent)));
+    writePrivateFile(p.provisionerKubeconfig, toYaml(kubeconfigFor('local-path-provisioner', certs.provisioner)));
+    await writeFile(p.provisionerConfig, provisionerConfig(p));
+    await writeFile(p.provisionerHelperPod, provisionerHelperPod());
     const healthzPort = await freePort();
     await writeFile(
       p.kubeletConfig,
@@ -301,7 +376,7 @@ export class RealNode {
     );
     const client = new KubeClient(host.access);
     try {
-      for (const { ref, obj } of nodeObjects()) await client.apply(ref, obj, 'kplex');
+      for (const { ref, obj } of [...nodeObjects(), ...storageObjects()]) await client.apply(ref, obj, 'kplex');
       // A kept data folder holds the Ready condition of the previous run: only a newer heartbeat counts.
       const since = Math.floor(Date.now() / 1000) * 1000;
       const kubelet = this.run('kubelet', bin.kubelet, kubeletArgs(p, p.kubeletKubeconfig, { [REAL_NODE_LABEL]: 'true' }));
@@ -318,6 +393,8 @@ export class RealNode {
       }, 120_000);
       // The agent finds the node's address on its Node object, so it starts once kubelet registered it.
       const policyAgent = this.run('kube-router', bin['kube-router'], policyAgentArgs(p.policyAgentKubeconfig));
+      // It has no health endpoint; a claim made before it watches is provisioned once it has listed.
+      this.run('local-path-provisioner', bin['local-path-provisioner'], provisionerArgs(p));
       await Promise.all([
         proxy.waitReady(() => probe(`http://127.0.0.1:${proxyHealth}/healthz`), 60_000),
         coredns.waitReady(() => probe(`http://127.0.0.1:${dnsReady}/ready`), 60_000),
