@@ -99,8 +99,12 @@ export interface ControllerManagerConfig {
   extraArgs?: string[];
 }
 
-/** Tenants have no kubelets: no node lifecycle, no node IPAM, no attach/detach of volumes to nodes. */
-export const TENANT_CONTROLLERS = '*,-nodelifecycle,-nodeipam,-attachdetach,-persistentvolume-expander,-ttl,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller';
+/**
+ * Tenants have no kubelets: no node lifecycle, no node IPAM, no attach/detach of volumes to nodes. The
+ * host binds claims to volumes; a binder in the tenant would set its claims back to Pending (it sees no
+ * volume for them) against the Bound status the syncer brings from the host.
+ */
+export const TENANT_CONTROLLERS = '*,-persistentvolume-binder,-nodelifecycle,-nodeipam,-attachdetach,-persistentvolume-expander,-ttl,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller';
 
 export function controllerManagerArgs(c: ControllerManagerConfig): string[] {
   const f = pkiFiles(c.pkiDir);

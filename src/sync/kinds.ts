@@ -7,6 +7,7 @@ import { needsNamespaces, priorityClassOf, priorityClassOnHost, resolveNamespace
 import { nodeNameOf, statusDiffers, tenantPodStatus } from './pod-status.js';
 import { prerequisitesOf, referencesOf, type Prerequisite, type Reference } from './references.js';
 import type { Translator } from './translate.js';
+import { claimVolumeNameOnHost } from './volumes.js';
 
 type Json = Record<string, unknown>;
 
@@ -81,13 +82,21 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? {}) === JS
 /** The host owns these statuses (load balancer, claim phase and capacity): the tenant object takes them over. */
 const hostStatus = (origin: KubeObject, twin: KubeObject): TenantChange[] => (same(twin.status, origin.status) ? [] : [{ change: 'status', status: twin.status as Json }]);
 
+/** A claim twin bound ahead to `volumeName` (the twin of the tenant's own PV), if any. */
+const withVolumeName = (twin: KubeObject, volumeName: string | undefined): KubeObject => (volumeName ? { ...twin, spec: { ...(twin.spec as Json), volumeName } } : twin);
+
 /** The one table of mirrored kinds; ingresses and network policies when the tenant's values enable them. */
 export function mirroredKinds(values: TenantValues): MirroredKind[] {
   const kinds: MirroredKind[] = [
     { kind: 'ConfigMap', ref: core('configmaps'), toHost: (t, o) => t.configMap(o), onlyWhenUsed: true },
     { kind: 'Secret', ref: core('secrets'), toHost: (t, o) => t.secret(o), onlyWhenUsed: true },
     { kind: 'ServiceAccount', ref: core('serviceaccounts'), toHost: (t, o) => t.serviceAccount(o) },
-    { kind: 'PersistentVolumeClaim', ref: core('persistentvolumeclaims'), toHost: (t, o) => t.persistentVolumeClaim(o), fromHost: hostStatus },
+    {
+      kind: 'PersistentVolumeClaim',
+      ref: core('persistentvolumeclaims'),
+      toHost: (t, o) => withVolumeName(t.persistentVolumeClaim(o), claimVolumeNameOnHost(t, (o.spec as Json | undefined)?.volumeName, values.sync.persistentVolumes.enabled)),
+      fromHost: hostStatus,
+    },
     {
       kind: 'Service',
       ref: core('services'),

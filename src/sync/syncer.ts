@@ -9,6 +9,8 @@ import { HostNetworks } from './host-networks.js';
 import { HostRefused } from './host-refused.js';
 import { mirroredKinds, type MirroredKind, type TenantChange } from './kinds.js';
 import { NodeSync } from './nodes.js';
+import { StorageClassSync } from './storage-classes.js';
+import { VolumeSync } from './volumes.js';
 import { backoff, WorkQueue } from './queue.js';
 import { Usage, type Reference } from './references.js';
 import { ORIGIN, originOf, Translator } from './translate.js';
@@ -44,6 +46,8 @@ export class TenantSyncer {
   private readonly queue: WorkQueue;
   private readonly nodes: NodeSync;
   private readonly events: EventSync;
+  /** Host -> tenant StorageClasses and PVs both ways, when the tenant's values enable them. */
+  private readonly storage: (StorageClassSync | VolumeSync)[] = [];
   private readonly usage = new Usage();
   private readonly networks: HostNetworks;
   /** Every object of the kinds whose claims all host namespaces share (Ingress host names). */
@@ -89,6 +93,8 @@ export class TenantSyncer {
     this.queue = new WorkQueue((key) => this.look(key), (key, err, failures) => this.failed(key, err, failures));
     this.nodes = new NodeSync(tenantClient, host, values, log, tenant);
     this.events = new EventSync(tenantClient, host, t.hostNamespace, (kind, name) => this.kinds.get(kind)?.host.get(t.hostNamespace, name), log);
+    if (values.sync.storageClasses.enabled) this.storage.push(new StorageClassSync(tenantClient, host, log, tenant));
+    if (values.sync.persistentVolumes.enabled) this.storage.push(new VolumeSync(tenantClient, host, t, values.sync.persistentVolumes, log));
   }
 
   async start(): Promise<void> {
@@ -96,6 +102,7 @@ export class TenantSyncer {
     await Promise.all([...[...this.kinds.values()].flatMap((k) => [k.tenant.start(), k.host.start()]), ...[...this.everywhere.values()].map((i) => i.start())]);
     await this.nodes.start();
     await this.events.start();
+    await Promise.all(this.storage.map((s) => s.start()));
     this.resyncAll();
     // Looks wait for every cache to be listed: a ConfigMap looks unused until the pods are known.
     this.queue.start();
@@ -103,6 +110,7 @@ export class TenantSyncer {
   }
 
   private resyncAll(): void {
+    for (const s of this.storage) s.resync();
     for (const k of this.kinds.values()) {
       if (k.kind.runsOnNodes) this.nodes.observe(k.host.list());
       for (const o of k.tenant.list()) this.enqueue(k.kind.kind, o.metadata.namespace ?? '', o.metadata.name!);
@@ -265,6 +273,7 @@ export class TenantSyncer {
     await Promise.all([...[...this.kinds.values()].flatMap((k) => [k.tenant.stop(), k.host.stop()]), this.networks.stop(), ...[...this.everywhere.values()].map((i) => i.stop())]);
     await this.nodes.stop();
     await this.events.stop();
+    await Promise.all(this.storage.map((s) => s.stop()));
     await drained;
   }
 }

@@ -11,6 +11,9 @@ function isCIDR(text: string): boolean {
   return family !== 0 && Number(m![2]) <= (family === 4 ? 32 : 128);
 }
 
+/** An absolute directory path in its plain form: no `.` or `..` segments, no doubled or trailing slash. */
+const isPlainAbsolutePath = (p: string): boolean => p === '/' || (/^(\/[^/\0]+)+$/.test(p) && !p.split('/').some((s) => s === '.' || s === '..'));
+
 /** A tenant's configuration (the values file). Unknown keys are errors, so typos do not pass silently. */
 export const TenantValues = z
   .object({
@@ -33,6 +36,22 @@ export const TenantValues = z
       .object({
         ingresses: z.object({ enabled: z.boolean().default(false) }).strict().default({}),
         networkPolicies: z.object({ enabled: z.boolean().default(false) }).strict().default({}),
+        /** The host's StorageClasses appear in the tenant, read-only there (a tenant's change is undone). */
+        storageClasses: z.object({ enabled: z.boolean().default(false) }).strict().default({}),
+        /**
+         * PersistentVolumes the tenant creates go to the host (translated names), and the host volumes
+         * bound to the tenant's claims appear in the tenant. A PV names storage on the host's nodes, so a
+         * tenant PV may only name what the platform team lists here: volumes of these CSI drivers, and
+         * `local` volumes under these directories. Everything else (hostPath above all) is refused.
+         */
+        persistentVolumes: z
+          .object({
+            enabled: z.boolean().default(false),
+            csiDrivers: z.array(z.string().min(1)).default([]),
+            localPathPrefixes: z.array(z.string().refine(isPlainAbsolutePath, 'not a plain absolute path (e.g. /srv/volumes/team-a)')).default([]),
+          })
+          .strict()
+          .default({}),
         /**
          * External IPs a tenant Service may keep on the host: each node forwards traffic for them to the
          * Service, whoever owns the address (CVE-2020-8554), so none unless the platform team lists ranges.

@@ -31,7 +31,14 @@ describe('values', () => {
     expect(parseValues({})).toEqual({
       isolate: false,
       controlPlane: { provider: 'local' },
-      sync: { ingresses: { enabled: false }, networkPolicies: { enabled: false }, services: { externalIPs: { allowedCIDRs: [] } }, nodes: { mode: 'real', selector: {} } },
+      sync: {
+        ingresses: { enabled: false },
+        networkPolicies: { enabled: false },
+        storageClasses: { enabled: false },
+        persistentVolumes: { enabled: false, csiDrivers: [], localPathPrefixes: [] },
+        services: { externalIPs: { allowedCIDRs: [] } },
+        nodes: { mode: 'real', selector: {} },
+      },
       quota: {},
     });
   });
