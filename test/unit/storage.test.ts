@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { nodePaths, PROVISIONER_NAME, provisionerArgs, provisionerConfig, provisionerHelperPod, STORAGE_NAMESPACE } from '../../src/dev/node-config.js';
 import type { KubeObject } from '../../src/k8s/client.js';
 import { mirroredKinds } from '../../src/sync/kinds.js';
 import { MIRRORED_STORAGE_CLASS_LABEL, storageClassAction, tenantStorageClass } from '../../src/sync/storage-classes.js';
@@ -147,5 +149,24 @@ describe('host StorageClasses in a tenant', () => {
     expect(storageClassAction({ ...desired, allowVolumeExpansion: true }, desired)).toBe('update');
     expect(storageClassAction({ ...desired, provisioner: 'evil.example.com' }, desired)).toBe('replace');
     expect(storageClassAction({ ...desired, parameters: { nodePath: '/etc' } }, desired)).toBe('replace');
+  });
+});
+
+describe("the real node's provisioner", () => {
+  const p = nodePaths('/data');
+
+  it('keeps every volume under the data folder and names its helper pod, class and namespace', () => {
+    expect(JSON.parse(provisionerConfig(p))).toEqual({ nodePathMap: [{ node: 'DEFAULT_PATH_FOR_NON_LISTED_NODES', paths: ['/data/node/volumes'] }] });
+    const args = provisionerArgs(p);
+    expect(args[0]).toBe('start');
+    expect(args).toContain('--kubeconfig=/data/node/local-path-provisioner.kubeconfig');
+    expect(args).toContain(`--provisioner-name=${PROVISIONER_NAME}`);
+    expect(args).toContain(`--namespace=${STORAGE_NAMESPACE}`);
+  });
+
+  it('runs helpers from the node image without an API token', () => {
+    const pod = YAML.parse(provisionerHelperPod()) as { spec: { automountServiceAccountToken: boolean; containers: { image: string; imagePullPolicy: string }[] } };
+    expect(pod.spec.automountServiceAccountToken).toBe(false);
+    expect(pod.spec.containers).toEqual([{ name: 'helper-pod', image: 'docker.io/library/busybox:latest', imagePullPolicy: 'IfNotPresent' }]);
   });
 });
