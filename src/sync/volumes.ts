@@ -13,6 +13,10 @@ type VolumePolicy = TenantValues['sync']['persistentVolumes'];
 /** Marks a tenant PV that shows a host volume bound to one of the tenant's claims: never mirrored to the host. */
 export const HOST_VOLUME_LABEL = 'kplex.dev/host-volume';
 
+const phaseOf = (pv: KubeObject): string | undefined => {
+  const phase = (pv.status as Json | undefined)?.phase;
+  return typeof phase === 'string' ? phase : undefined;
+};
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Every volume source a PersistentVolume spec can carry (core/v1 PersistentVolumeSource). */
@@ -166,6 +170,7 @@ export class VolumeSync {
   private async refresh(name: string): Promise<void> {
     const tenantPV = this.tenantVolumes.get(undefined, name);
     if (tenantPV && tenantPV.metadata.labels?.[HOST_VOLUME_LABEL] !== 'true') return this.toHost(tenantPV);
+    this.told.delete(name);
     const twinName = hostVolumeName(this.t, name);
     const twin = this.hostVolumes.get(undefined, twinName);
     // The tenant's own PV is gone: so goes its twin.
@@ -191,7 +196,7 @@ export class VolumeSync {
     const existing = this.hostVolumes.get(undefined, made.twin.metadata.name!);
     if (existing && originOf(existing)?.uid === pv.metadata.uid) {
       // The host's binder owns its status; the tenant's PV shows the phase.
-      await this.showPhase(pv, existing);
+      await this.showPhase(pv, phaseOf(existing));
       return;
     }
     // A twin of an earlier PV of this name: the host volume goes (its reclaim policy decides about the data).
@@ -210,21 +215,23 @@ export class VolumeSync {
       : undefined;
     const origin = claimTwin ? originOf(claimTwin) : undefined;
     if (!hostPV || !origin || origin.tenant !== this.t.tenant) {
-      if (current?.metadata.labels?.[HOST_VOLUME_LABEL] === 'true') await this.tenantClient.delete(core('persistentvolumes', undefined, name));
+      if (current?.metadata.labels?.[HOST_VOLUME_LABEL] !== 'true') return;
+      // The tenant's pv-protection keeps a Bound PV forever (no binder there releases it): Released first.
+      await this.showPhase(current, 'Released');
+      await this.tenantClient.delete(core('persistentvolumes', undefined, name));
       return;
     }
     const desired = tenantVolume(hostPV, { namespace: origin.namespace, name: origin.name, uid: origin.uid || undefined });
     if (!current) {
       const created = await this.tenantClient.create<KubeObject>(core('persistentvolumes'), { ...desired, status: undefined });
-      await this.showPhase(created, hostPV);
+      await this.showPhase(created, phaseOf(hostPV));
       return;
     }
-    await this.showPhase(current, hostPV);
+    await this.showPhase(current, phaseOf(hostPV));
   }
 
-  /** The tenant PV's phase as the host volume's. */
-  private async showPhase(pv: KubeObject, hostPV: KubeObject): Promise<void> {
-    const phase = (hostPV.status as Json | undefined)?.phase;
+  /** Sets the tenant PV's phase (the host volume's). */
+  private async showPhase(pv: KubeObject, phase: string | undefined): Promise<void> {
     if (!phase || (pv.status as Json | undefined)?.phase === phase) return;
     const { resourceVersion: _stale, ...metadata } = pv.metadata;
     await this.tenantClient

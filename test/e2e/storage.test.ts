@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/controlplane/ports.js';
@@ -141,5 +141,20 @@ spec:
     const after = (await hostPVs()).find((v) => v.metadata.name === victim!.metadata.name);
     expect(after?.spec.claimRef?.name).toBe(victim!.spec.claimRef?.name);
     expect(after?.status?.phase).toBe('Bound');
+  });
+
+  it("deletes the claim's volume, its directory and its PV in the tenant with the claim", async () => {
+    const bound = (await hostPVs()).find((v) => v.spec.claimRef?.namespace === 'kplex-store' && v.status?.phase === 'Bound');
+    expect(bound).toBeDefined();
+    const dirs = () => readdirSync(path.join(dataDir, 'node', 'volumes')).filter((d) => d.startsWith(`${bound!.metadata.name}_`));
+    expect(dirs()).toHaveLength(1);
+    ok(await as('store', ['delete', 'pod', 'reader', '--wait=true', '--timeout=60s'], undefined, 70_000));
+    ok(await as('store', ['delete', 'pvc', 'data', '--wait=true', '--timeout=90s'], undefined, 100_000));
+    await eventually(async () => ((await hostPVs()).some((v) => v.metadata.name === bound!.metadata.name) ? undefined : true), 90_000, 'the host volume deleted');
+    expect(dirs()).toEqual([]);
+    await eventually(async () => {
+      const r = await as('store', ['get', 'pv', '-o', 'name']);
+      return r.code === 0 && !r.stdout.includes(bound!.metadata.name) ? true : undefined;
+    }, 30_000, "the volume's PV gone from the tenant");
   });
 });
