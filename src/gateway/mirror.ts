@@ -42,7 +42,6 @@ export interface AdmittedWrite extends MirroredWrite {
  */
 export class InlineMirror {
   private readonly tenants: Informer<Tenant>;
-  private readonly translators = new Map<string, Translator>();
   private readonly networks: HostNetworks;
 
   constructor(private readonly host: KubeClient, readonly maxBodyBytes: number, private readonly log: Logger) {
@@ -63,35 +62,31 @@ export class InlineMirror {
    * The tenant's values. A write that cannot be judged by them (an isolated tenant's quota and pod
    * security) is refused, never waved through: fail closed.
    */
-  private values(tenant: string): TenantValues {
-    const t = this.tenants.get(undefined, tenant);
-    if (!t) throw tenantUnavailable(tenant, 'its Tenant object is not known to this gateway yet');
+  private values(t: Tenant): TenantValues {
     try {
       return parseValues(t.spec?.values);
     } catch (err) {
-      throw tenantUnavailable(tenant, `its values cannot be read (${(err as Error).message})`);
+      throw tenantUnavailable(t.metadata.name!, `its values cannot be read (${(err as Error).message})`);
     }
   }
 
   /** The mirrored kind a request writes, if it is a whole-object write of one, with the tenant's values and twin writer. */
   writeOf(tenant: string, backend: Backend, info: RequestInfo): MirroredWrite | undefined {
     if (!info.isResourceRequest || !WRITES.has(info.verb) || info.subresource || !info.namespace) return undefined;
-    const values = this.values(tenant);
+    const t = this.tenants.get(undefined, tenant);
+    if (!t) throw tenantUnavailable(tenant, 'its Tenant object is not known to this gateway yet');
+    const values = this.values(t);
     const kinds = mirroredKinds(values);
     const kind = kindOfResource(kinds, info.apiGroup, info.resource);
     if (!kind) return undefined;
     const host = this.host;
-    const twins = new TwinWriter(host, this.translator(tenant), kinds, tenantReader(backend), {
+    // How the tenant's pods reach its API and DNS, as the tenant controller reported it.
+    const translator = new Translator(tenant, t.status?.podAccess);
+    const twins = new TwinWriter(host, translator, kinds, tenantReader(backend), {
       networks: this.networks,
       everywhere: async (k) => (await host.list(k.ref)).items,
     }, this.log);
     return { kind, values, twins };
-  }
-
-  private translator(tenant: string): Translator {
-    let t = this.translators.get(tenant);
-    if (!t) this.translators.set(tenant, (t = new Translator(tenant)));
-    return t;
   }
 
   /** Forwards the write, mirrors it on success, then answers with the tenant's answer. */

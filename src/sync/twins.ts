@@ -5,6 +5,7 @@ import type { HostNetworks } from './host-networks.js';
 import { HostRefused, isRefusal } from './host-refused.js';
 import type { ApplyContext, MirroredKind } from './kinds.js';
 import type { HostName } from './names.js';
+import type { IssueToken } from './pod-tokens.js';
 import type { Translator } from './translate.js';
 
 export const SYNC_FIELD_MANAGER = 'kplex-syncer';
@@ -17,9 +18,12 @@ export interface TenantSource {
   hasTwin?(kind: MirroredKind, hostName: HostName): boolean;
   /** The tenant's namespaces (what a pod's namespace selector is resolved against). */
   namespaces(): Promise<KubeObject[]>;
+  /** Issues a token of a tenant ServiceAccount (a new pod's companions). */
+  issueToken: IssueToken;
 }
 
 const PRIORITY_CLASSES: ResourceRef = { group: 'scheduling.k8s.io', version: 'v1', resource: 'priorityclasses' };
+const SECRETS: ResourceRef = { group: '', version: 'v1', resource: 'secrets' };
 
 /** What a writer may ask about the host beyond the twins themselves. */
 export interface HostView {
@@ -51,6 +55,11 @@ export class TwinWriter {
     private readonly log: Logger,
   ) {}
 
+  /** Issues a token of a tenant ServiceAccount, as the twins' companions are issued. */
+  get issueToken(): IssueToken {
+    return this.source.issueToken;
+  }
+
   nameOf(kind: MirroredKind, namespace: string, name: string): HostName {
     return this.translator.name(namespace, name, kind.kind);
   }
@@ -64,9 +73,10 @@ export class TwinWriter {
     return this.host.find(this.ref(kind, this.nameOf(kind, origin.metadata.namespace ?? '', origin.metadata.name!)));
   }
 
-  /** Removes a twin; what depends on it goes in the background. */
+  /** Removes a twin, and the Secrets kplex made for it; what depends on it goes in the background. */
   async delete(kind: MirroredKind, hostName: string): Promise<void> {
     await this.host.delete(this.ref(kind, hostName), { propagationPolicy: 'Background' });
+    await Promise.all((kind.companionNames?.(hostName) ?? []).map((name) => this.host.delete({ ...SECRETS, namespace: this.translator.hostNamespace, name })));
   }
 
   /**
@@ -78,7 +88,7 @@ export class TwinWriter {
       if (twin && err instanceof HostRefused) await this.delete(kind, twin.metadata.name!);
       throw err;
     });
-    if (!twin) await this.prerequisites(kind, from, false);
+    if (!twin) await Promise.all([this.prerequisites(kind, from, false), this.companions(kind, from, twin)]);
     const desired = kind.toHost(this.translator, from);
     try {
       return { twin: await this.write(desired, kind, origin), notice };
@@ -152,6 +162,13 @@ export class TwinWriter {
     }));
   }
 
+  /** The Secrets kplex makes for a new twin (kinds.ts `companions`), written before it so its kubelet finds them. */
+  private async companions(kind: MirroredKind, origin: KubeObject, twin: KubeObject | undefined): Promise<void> {
+    if (!kind.companions) return;
+    const secrets = await kind.companions(origin, this.context(kind, twin));
+    await Promise.all(secrets.map((s) => this.host.apply({ ...SECRETS, namespace: this.translator.hostNamespace, name: s.metadata.name }, s, SYNC_FIELD_MANAGER)));
+  }
+
   /** The object as its twin is written from it (kinds.ts `beforeApply`); a refusal, in the tenant's names. */
   private async prepare(kind: MirroredKind, origin: KubeObject, twin: KubeObject | undefined): Promise<{ origin: KubeObject; notice?: string }> {
     const prepared = await kind.beforeApply?.(origin, this.context(kind, twin));
@@ -178,6 +195,7 @@ export class TwinWriter {
       everywhere: () => this.view.everywhere(kind),
       namespaces: () => this.source.namespaces(),
       hostHasPriorityClass: async (name) => !!(await this.host.find({ ...PRIORITY_CLASSES, name })),
+      issueToken: this.source.issueToken,
     };
   }
 }

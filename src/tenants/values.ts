@@ -32,6 +32,11 @@ export const TenantValues = z
     sync: z
       .object({
         ingresses: z.object({ enabled: z.boolean().default(false) }).strict().default({}),
+        /**
+         * The tenant's DNS server answers the tenant's names only; with fallbackToHost, names it does not
+         * have are asked of the host's cluster DNS (the host's and other tenants' Service names resolve).
+         */
+        dns: z.object({ fallbackToHost: z.boolean().default(false) }).strict().default({}),
         networkPolicies: z.object({ enabled: z.boolean().default(false) }).strict().default({}),
         /**
          * External IPs a tenant Service may keep on the host: each node forwards traffic for them to the

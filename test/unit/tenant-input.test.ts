@@ -31,7 +31,7 @@ describe('values', () => {
     expect(parseValues({})).toEqual({
       isolate: false,
       controlPlane: { provider: 'local' },
-      sync: { ingresses: { enabled: false }, networkPolicies: { enabled: false }, services: { externalIPs: { allowedCIDRs: [] } }, nodes: { mode: 'real', selector: {} } },
+      sync: { ingresses: { enabled: false }, dns: { fallbackToHost: false }, networkPolicies: { enabled: false }, services: { externalIPs: { allowedCIDRs: [] } }, nodes: { mode: 'real', selector: {} } },
       quota: {},
     });
   });
