@@ -9,7 +9,8 @@ import { HostNetworks } from '../sync/host-networks.js';
 import { HostRefused } from '../sync/host-refused.js';
 import { kindOfResource, mirroredKinds, type MirroredKind } from '../sync/kinds.js';
 import { Translator } from '../sync/translate.js';
-import { TwinWriter } from '../sync/twins.js';
+import { tenantRequestLimit, TwinWriter } from '../sync/twins.js';
+import type { LimitFunction } from 'p-limit';
 import { tenantsRef, type Tenant } from '../tenants/resources.js';
 import { parseValues, type TenantValues } from '../tenants/values.js';
 import type { Backend } from './backends.js';
@@ -43,6 +44,8 @@ export interface AdmittedWrite extends MirroredWrite {
 export class InlineMirror {
   private readonly tenants: Informer<Tenant>;
   private readonly networks: HostNetworks;
+  /** Each tenant's limit on requests for what a write needs, across its writes. */
+  private readonly requestLimits = new Map<string, LimitFunction>();
 
   constructor(private readonly host: KubeClient, readonly maxBodyBytes: number, private readonly log: Logger) {
     this.tenants = new Informer<Tenant>(host, tenantsRef(), {}, {}, (err) => log.warn({ err: err.message }, 'tenant watch failed'));
@@ -85,8 +88,14 @@ export class InlineMirror {
     const twins = new TwinWriter(host, translator, kinds, tenantReader(backend), {
       networks: this.networks,
       everywhere: async (k) => (await host.list(k.ref)).items,
-    }, this.log);
+    }, this.log, this.requestLimit(tenant));
     return { kind, values, twins };
+  }
+
+  private requestLimit(tenant: string): LimitFunction {
+    let limit = this.requestLimits.get(tenant);
+    if (!limit) this.requestLimits.set(tenant, (limit = tenantRequestLimit()));
+    return limit;
   }
 
   /** Forwards the write, mirrors it on success, then answers with the tenant's answer. */

@@ -89,8 +89,8 @@ export class TenantSyncer {
       origin: async (kind, ns, name) => this.kinds.get(kind.kind)?.tenant.get(ns, name),
       hasTwin: (kind, hostName) => !!this.kinds.get(kind.kind)?.host.get(t.hostNamespace, hostName),
       namespaces: async () => (await tenantClient.list({ group: '', version: 'v1', resource: 'namespaces' })).items,
-      issueToken: async (namespace, serviceAccount, spec) => tokenOf(await tenantClient.create(
-        { group: '', version: 'v1', resource: 'serviceaccounts', namespace, name: serviceAccount, subresource: 'token' }, tokenRequest(spec))),
+      issueToken: async (namespace, serviceAccount, spec) => tokenOf(await tenantClient.json('POST',
+        resourcePath({ group: '', version: 'v1', resource: 'serviceaccounts', namespace, name: serviceAccount, subresource: 'token' }), { body: tokenRequest(spec) })),
     }, {
       networks: this.networks,
       everywhere: async (kind) => this.everywhere.get(kind.kind)?.list() ?? [],

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { KubeClient, KubeObject, ResourceRef } from '../k8s/client.js';
 import { StatusError } from '../k8s/status.js';
 import type { HostNetworks } from './host-networks.js';
@@ -21,6 +22,16 @@ export interface TenantSource {
   /** Issues a token of a tenant ServiceAccount (a new pod's companions). */
   issueToken: IssueToken;
 }
+
+/**
+ * How many requests a tenant's twin writing may have open for what one object needs (its
+ * prerequisites, its tokens): a pod naming a thousand Secrets must not send a thousand requests to
+ * the shared host at once.
+ */
+export const REQUESTS_PER_TENANT = 8;
+
+/** One limit per tenant, shared by its twin writers in a process. */
+export const tenantRequestLimit = (): LimitFunction => pLimit(REQUESTS_PER_TENANT);
 
 const PRIORITY_CLASSES: ResourceRef = { group: 'scheduling.k8s.io', version: 'v1', resource: 'priorityclasses' };
 const SECRETS: ResourceRef = { group: '', version: 'v1', resource: 'secrets' };
@@ -53,12 +64,12 @@ export class TwinWriter {
     private readonly source: TenantSource,
     private readonly view: HostView,
     private readonly log: Logger,
+    /** The tenant's limit on requests for what an object needs (tenantRequestLimit). */
+    private readonly limit: LimitFunction = tenantRequestLimit(),
   ) {}
 
-  /** Issues a token of a tenant ServiceAccount, as the twins' companions are issued. */
-  get issueToken(): IssueToken {
-    return this.source.issueToken;
-  }
+  /** Issues a token of a tenant ServiceAccount, within the tenant's request limit. */
+  readonly issueToken: IssueToken = (namespace, account, spec) => this.limit(() => this.source.issueToken(namespace, account, spec));
 
   nameOf(kind: MirroredKind, namespace: string, name: string): HostName {
     return this.translator.name(namespace, name, kind.kind);
@@ -148,7 +159,7 @@ export class TwinWriter {
    * ConfigMap for a pod the host then refuses would go for nothing.
    */
   private async prerequisites(kind: MirroredKind, origin: KubeObject, forDryRun: boolean): Promise<void> {
-    await Promise.all((kind.prerequisites?.(origin) ?? []).map(async (r) => {
+    await Promise.all((kind.prerequisites?.(origin) ?? []).map((r) => this.limit(async () => {
       const needed = this.kinds.find((k) => k.kind === r.kind);
       if (!needed || (forDryRun && needed.onlyWhenUsed)) return;
       const hostName = this.nameOf(needed, r.namespace, r.name);
@@ -159,7 +170,7 @@ export class TwinWriter {
       const obj = await this.source.origin(needed, r.namespace, r.name);
       // Not made yet: the pod waits for it, as on any cluster, and the syncer mirrors it once it is.
       if (obj) await this.apply(needed, obj);
-    }));
+    })));
   }
 
   /** The Secrets kplex makes for a new twin (kinds.ts `companions`), written before it so its kubelet finds them. */
@@ -195,7 +206,7 @@ export class TwinWriter {
       everywhere: () => this.view.everywhere(kind),
       namespaces: () => this.source.namespaces(),
       hostHasPriorityClass: async (name) => !!(await this.host.find({ ...PRIORITY_CLASSES, name })),
-      issueToken: this.source.issueToken,
+      issueToken: this.issueToken,
     };
   }
 }
