@@ -109,6 +109,30 @@ export function claimSpecOnHost(spec: unknown): Json {
   return out;
 }
 
+/** The pod field a downward API reference reads, as the host pod holds it (Translator: the tenant's name is in an annotation). */
+export type FieldPath = (path: string) => string;
+
+/** Every downward API field reference of a translated spec: env of every container, downwardAPI volumes and projections. */
+function fieldRefs(spec: Json): Json[] {
+  const refs: Json[] = [];
+  const items = (source: unknown): void => {
+    for (const item of asList(isObject(source) ? source.items : undefined)) if (isObject(item.fieldRef)) refs.push(item.fieldRef);
+  };
+  for (const v of asList(spec.volumes)) {
+    items(v.downwardAPI);
+    for (const s of asList(isObject(v.projected) ? v.projected.sources : undefined)) items(s.downwardAPI);
+  }
+  for (const field of ['initContainers', 'containers', 'ephemeralContainers']) {
+    for (const c of asList(spec[field])) {
+      for (const e of asList(c.env)) {
+        const ref = isObject(e.valueFrom) ? e.valueFrom.fieldRef : undefined;
+        if (isObject(ref)) refs.push(ref);
+      }
+    }
+  }
+  return refs;
+}
+
 /**
  * How the host pod reaches its own tenant (pod-access.ts): the tenant's DNS and API address, and the
  * Secret the pod's tenant-issued tokens are written to. Without it (no pod network reaches the tenant)
@@ -222,7 +246,7 @@ const POD_FIELDS = [
  * the tenant's DNS, API address and tokens (pod-access.ts). Pure; the Translator gives it the naming
  * rule, referencesOf a rename that records what the host pod names.
  */
-export function podSpecOnHost(spec: Json, rename: Rename, api?: TenantApi): Json {
+export function podSpecOnHost(spec: Json, rename: Rename, api?: TenantApi, fieldPath: FieldPath = (p) => p): Json {
   // Without API access the tenant's own API volume (kube-api-access-*: its token, its CA, the
   // namespace) would be a token-less shell pointing at nothing: it goes with its mounts.
   const apiAccess = new Set(api ? [] : asList(spec.volumes).map((v) => String(v.name)).filter((n) => n.startsWith('kube-api-access-')));
@@ -233,6 +257,7 @@ export function podSpecOnHost(spec: Json, rename: Rename, api?: TenantApi): Json
   for (const field of ['initContainers', 'containers', 'ephemeralContainers']) {
     if (spec[field] !== undefined) out[field] = asList(spec[field]).map((c) => containerOnHost(c, apiAccess, rename, api));
   }
+  for (const ref of fieldRefs(out)) ref.fieldPath = fieldPath(String(ref.fieldPath));
   if (api) {
     delete out.dnsConfig;
     Object.assign(out, dnsOnHost(spec, api.namespace, api.access));

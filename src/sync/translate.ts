@@ -185,7 +185,7 @@ export class Translator {
     const ns = pod.metadata.namespace ?? '';
     const tenantSpec = (pod.spec ?? {}) as Json;
     const api = this.access && { access: this.access, namespace: ns, tokenSecret: tokenSecretName(this.name(ns, pod.metadata.name!, 'Pod')) };
-    const spec = podSpecOnHost(tenantSpec, (kind, name) => this.name(ns, name, kind), api);
+    const spec = podSpecOnHost(tenantSpec, (kind, name) => this.name(ns, name, kind), api, (p) => this.fieldPath(p));
     Object.assign(spec, schedulingOnHost(tenantSpec, ns, pod.metadata.labels ?? {}, this.twinLabels));
     if (typeof spec.priorityClassName === 'string' && !priorityClassOnHost(spec.priorityClassName, true).keep) delete spec.priorityClassName;
     // The name the pod has in the tenant, as its kubelet would give it (a StatefulSet's controller sets
@@ -196,6 +196,19 @@ export class Translator {
     const hostname = pod.metadata.name?.slice(0, 63).replace(/[-.]+$/, '');
     if (spec.hostname === undefined && hostname && isDns1123Label(hostname)) spec.hostname = hostname;
     return { apiVersion: 'v1', kind: 'Pod', metadata: this.metadata(pod, 'Pod'), spec };
+  }
+
+  /**
+   * A downward API field as the host pod has it: its name, namespace and uid are the tenant's in the
+   * origin annotations (the host's are the twin's), a label is under its translated key. Other fields
+   * (node name, IPs, resources) are the host's and the same.
+   */
+  fieldPath(path: string): string {
+    const origin: Record<string, string> = { 'metadata.name': ORIGIN.name, 'metadata.namespace': ORIGIN.namespace, 'metadata.uid': ORIGIN.uid };
+    if (origin[path]) return `metadata.annotations['${origin[path]}']`;
+    const label = /^metadata\.labels\['(.+)'\]$/.exec(path);
+    if (label) return `metadata.labels['${hostLabelKey(label[1]!)}']`;
+    return path;
   }
 
   /**

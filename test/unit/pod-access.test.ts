@@ -105,6 +105,25 @@ describe('tokens', () => {
   });
 });
 
+describe('downward API', () => {
+  it("gives the pod its tenant name, namespace and uid, and its labels under their host keys, wherever it reads them", () => {
+    const t = new Translator('tnt', access);
+    const field = (fieldPath: string) => ({ fieldRef: { fieldPath } });
+    const spec = t.pod({ metadata: { name: 'web', namespace: 'shop', uid: 'u1' }, spec: {
+      volumes: [
+        { name: 'kube-api-access-abcde', projected: { sources: [{ downwardAPI: { items: [{ path: 'namespace', ...field('metadata.namespace') }] } }] } },
+        { name: 'info', downwardAPI: { items: [{ path: 'name', ...field('metadata.name') }, { path: 'app', ...field("metadata.labels['app']") }] } },
+      ],
+      containers: [{ name: 'c', env: [{ name: 'UID', valueFrom: field('metadata.uid') }, { name: 'NODE', valueFrom: field('spec.nodeName') }] }],
+    } }).spec as Json;
+    expect(spec.volumes[0].projected.sources[0].downwardAPI.items[0].fieldRef.fieldPath).toBe("metadata.annotations['kplex.dev/namespace']");
+    expect(spec.volumes[1].downwardAPI.items.map((i: Json) => i.fieldRef.fieldPath)).toEqual(["metadata.annotations['kplex.dev/name']", expect.stringMatching(/^metadata\.labels\['kplex\.dev\/l-[0-9a-f]+'\]$/)]);
+    const env = Object.fromEntries(spec.containers[0].env.map((e: Json) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
+    expect(env.UID).toBe("metadata.annotations['kplex.dev/uid']");
+    expect(env.NODE).toBe('spec.nodeName');
+  });
+});
+
 describe('attacks on pod tokens', () => {
   it("never lets a pod mount another pod's token Secret by naming it: every name a pod holds is translated", () => {
     const t = new Translator('tnt', access);
