@@ -153,3 +153,60 @@ export function tokenAction(secret: KubeObject, podTwinExists: boolean, now: num
   const due = Date.parse(secret.metadata.annotations?.[TOKEN.renewAfter] ?? '');
   return Number.isNaN(due) || now >= due ? { act: 'renew' } : { act: 'keep' };
 }
+
+/** The image that writes a pod's hosts file: any with a POSIX `sed` (the embedded cluster builds `busybox`). */
+export const HOSTS_IMAGE = 'busybox';
+const HOSTS_VOLUME = 'kplex-hosts';
+
+/** A pod's name under its headless Service: `<hostname>.<subdomain>.<namespace>.svc.cluster.local`. */
+export interface PodFqdn {
+  hostname: string;
+  /** As the host names it (the twin Service, the host namespace) and as the tenant does. */
+  host: string;
+  tenant: string;
+}
+
+const escapeDots = (name: string): string => name.replace(/\./g, '\\.');
+const isFqdn = (name: string): boolean => /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(name);
+
+/**
+ * A pod with a subdomain (a StatefulSet's) under its tenant name in /etc/hosts, so `hostname -f`
+ * prints the name the tenant's DNS gives it: kubelet writes the file with the host's name, and leaves
+ * it alone for a container that mounts its own. An init container copies kubelet's file with the line
+ * rewritten (it has the pod's address) into a volume every container mounts there. It runs as nobody
+ * with nothing, so every pod security level admits it, and asks for little, so quotas do too.
+ */
+export function withTenantHosts(spec: Json, fqdn: PodFqdn): Json {
+  if (![fqdn.host, fqdn.tenant].every(isFqdn) || !isFqdn(fqdn.hostname)) return spec;
+  // kubelet writes no hosts file on the host network; a container with its own keeps it.
+  const containers = [...asList(spec.initContainers), ...asList(spec.containers)];
+  if (spec.hostNetwork === true || containers.some((c) => asList(c.volumeMounts).some((m) => m.mountPath === '/etc/hosts'))) return spec;
+  const script = `sed -E 's/^([^[:space:]]+)[[:space:]]+${escapeDots(fqdn.host)}[[:space:]]+${escapeDots(fqdn.hostname)}$/\\1\\t${fqdn.tenant}\\t${fqdn.hostname}/' /etc/hosts > /${HOSTS_VOLUME}/hosts`;
+  const mount = { name: HOSTS_VOLUME, mountPath: '/etc/hosts', subPath: 'hosts' };
+  const mounted = (c: Json): Json => ({ ...c, volumeMounts: [...asList(c.volumeMounts), mount] });
+  const small = { cpu: '10m', memory: '16Mi' };
+  return {
+    ...spec,
+    volumes: [...asList(spec.volumes), { name: HOSTS_VOLUME, emptyDir: {} }],
+    initContainers: [
+      {
+        name: HOSTS_VOLUME,
+        image: HOSTS_IMAGE,
+        imagePullPolicy: 'IfNotPresent',
+        command: ['sh', '-c', script],
+        volumeMounts: [{ name: HOSTS_VOLUME, mountPath: `/${HOSTS_VOLUME}` }],
+        resources: { requests: small, limits: small },
+        securityContext: {
+          runAsNonRoot: true,
+          runAsUser: 65534,
+          runAsGroup: 65534,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ['ALL'] },
+          seccompProfile: { type: 'RuntimeDefault' },
+        },
+      },
+      ...asList(spec.initContainers).map(mounted),
+    ],
+    containers: asList(spec.containers).map(mounted),
+  };
+}

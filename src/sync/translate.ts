@@ -4,7 +4,7 @@ import { hostNamespace } from '../tenants/names.js';
 import { allowedExternalIPs } from './addresses.js';
 import { hostLabelKey, hostName, shortHash, type HostName, type NameLimit } from './names.js';
 import { priorityClassOnHost, schedulingOnHost, type LabelSelector, type TwinLabels } from './pod-scheduling.js';
-import { renewAfter, TOKEN, tokenSecretName, type IssuedToken, type PodAccess } from './pod-access.js';
+import { CLUSTER_DOMAIN, renewAfter, TOKEN, tokenSecretName, withTenantHosts, type IssuedToken, type PodAccess } from './pod-access.js';
 import { claimSpecOnHost, podSpecOnHost } from './pod-spec.js';
 
 /** Labels and annotations that name a host object's origin; the reverse direction reads only these. */
@@ -189,12 +189,18 @@ export class Translator {
     Object.assign(spec, schedulingOnHost(tenantSpec, ns, pod.metadata.labels ?? {}, this.twinLabels));
     if (typeof spec.priorityClassName === 'string' && !priorityClassOnHost(spec.priorityClassName, true).keep) delete spec.priorityClassName;
     // The name the pod has in the tenant, as its kubelet would give it (a StatefulSet's controller sets
-    // it so anyway); with the translated subdomain the host's DNS and /etc/hosts name the pod
-    // <name>.<subdomain twin>.kplex-NAME.svc, which is what `hostname -f` prints until the tenant's own
-    // DNS names it. A pod name that is no DNS label (it has dots) cannot be spec.hostname: the host
-    // names it after the twin.
+    // it so anyway); with the translated subdomain the host's DNS names the pod
+    // <name>.<subdomain twin>.kplex-NAME.svc. A pod name that is no DNS label (it has dots) cannot be
+    // spec.hostname: the host names it after the twin.
     const hostname = pod.metadata.name?.slice(0, 63).replace(/[-.]+$/, '');
     if (spec.hostname === undefined && hostname && isDns1123Label(hostname)) spec.hostname = hostname;
+    // With the tenant's DNS, /etc/hosts names it as that DNS does, so `hostname -f` prints the tenant's name.
+    const subdomain = tenantSpec.subdomain;
+    if (this.access && typeof subdomain === 'string' && subdomain && typeof spec.hostname === 'string') {
+      const h = spec.hostname;
+      const fqdn = { hostname: h, host: `${h}.${String(spec.subdomain)}.${this.hostNamespace}.svc.${CLUSTER_DOMAIN}`, tenant: `${h}.${subdomain}.${ns}.svc.${CLUSTER_DOMAIN}` };
+      return { apiVersion: 'v1', kind: 'Pod', metadata: this.metadata(pod, 'Pod'), spec: withTenantHosts(spec, fqdn) };
+    }
     return { apiVersion: 'v1', kind: 'Pod', metadata: this.metadata(pod, 'Pod'), spec };
   }
 

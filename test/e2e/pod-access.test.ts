@@ -96,6 +96,7 @@ spec:
     const dbIP = ok(await as('alpha', ['get', 'pod', 'db-0', '-o', 'jsonpath={.status.podIP}']));
     expect(await eventually(async () => ((await lookup('alpha', 'db-0.db.default.svc.cluster.local')).length ? lookup('alpha', 'db-0.db.default.svc.cluster.local') : undefined), 30_000, 'db-0 in DNS')).toEqual([dbIP]);
     expect(await lookup('alpha', 'db')).toEqual([dbIP]);
+    expect(ok(await as('alpha', ['exec', 'db-0', '--', 'hostname', '-f']))).toBe('db-0.db.default.svc.cluster.local');
     expect(await lookup('alpha', 'kubernetes.default.svc')).toEqual([await podAccessIP('alpha')]);
     await eventually(async () => ((await inPod('alpha', 'client', 'timeout 5 wget -qO- http://web')).stdout.includes('Welcome to nginx') ? true : undefined), 60_000, 'nginx through the Service by name');
   });

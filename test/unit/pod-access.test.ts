@@ -124,6 +124,29 @@ describe('downward API', () => {
   });
 });
 
+describe('a StatefulSet pod under its tenant name', () => {
+  const t = new Translator('tnt', access);
+  const pod = (spec: Json) => ({ metadata: { name: 'db-0', namespace: 'shop' }, spec: { hostname: 'db-0', subdomain: 'db', containers: [{ name: 'c' }], ...spec } });
+
+  it('rewrites kubelet\'s /etc/hosts line into a file every container mounts, by a restricted init container', () => {
+    const spec = t.pod(pod({})).spec as Json;
+    const init = spec.initContainers[0];
+    expect(init.name).toBe('kplex-hosts');
+    expect(init.command[2]).toContain(`db-0\\.${t.name('shop', 'db', 'Service').replace(/\./g, '\\.')}\\.kplex-tnt\\.svc\\.cluster\\.local`);
+    expect(init.command[2]).toContain('\\tdb-0.db.shop.svc.cluster.local\\tdb-0');
+    expect(init.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(spec.containers[0].volumeMounts).toContainEqual({ name: 'kplex-hosts', mountPath: '/etc/hosts', subPath: 'hosts' });
+  });
+
+  it('leaves pods without a subdomain, on the host network, or with their own /etc/hosts alone', () => {
+    expect((t.pod(pod({ subdomain: undefined })).spec as Json).initContainers).toBeUndefined();
+    expect((t.pod(pod({ hostNetwork: true })).spec as Json).initContainers).toBeUndefined();
+    const own = t.pod(pod({ containers: [{ name: 'c', volumeMounts: [{ name: 'h', mountPath: '/etc/hosts' }] }], volumes: [{ name: 'h', emptyDir: {} }] })).spec as Json;
+    expect(own.initContainers).toBeUndefined();
+    expect((new Translator('tnt').pod(pod({})).spec as Json).initContainers).toBeUndefined();
+  });
+});
+
 describe('attacks on pod tokens', () => {
   it("never lets a pod mount another pod's token Secret by naming it: every name a pod holds is translated", () => {
     const t = new Translator('tnt', access);
