@@ -181,3 +181,12 @@ describe('tenantCorefile', () => {
     expect(c).toContain('forward . 10.96.0.10');
   });
 });
+
+describe('tenantPodStatus', () => {
+  it("carries the twin's status back without its QoS class or the containers kplex added", async () => {
+    const { tenantPodStatus } = await import('../../src/sync/pod-status.js');
+    const host = { metadata: {}, status: { phase: 'Running', qosClass: 'Burstable', podIP: '10.244.0.4', initContainerStatuses: [{ name: 'kplex-hosts' }, { name: 'migrate' }] } };
+    const tenant = { metadata: {}, spec: { initContainers: [{ name: 'migrate' }] }, status: { phase: 'Pending', qosClass: 'BestEffort' } };
+    expect(tenantPodStatus(host, tenant)).toEqual({ phase: 'Running', qosClass: 'BestEffort', podIP: '10.244.0.4', initContainerStatuses: [{ name: 'migrate' }] });
+  });
+});
