@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { findBinaries } from '../controlplane/binaries.js';
@@ -29,6 +30,12 @@ function parseTiming(f: { leaseDuration: string; renewDeadline: string; retryPer
   }
 }
 
+/** An IP address flag, or one clear line. */
+function ipFlag(flag: string, value: string): string {
+  if (!isIP(value)) throw new CliError(`${flag}: "${value}" is not an IP address`);
+  return value;
+}
+
 export function registerGateway(program: Command): void {
   const gateway = program
     .command('gateway')
@@ -41,11 +48,13 @@ export function registerGateway(program: Command): void {
     .option('--max-body-bytes <n>', 'largest request body accepted', String(DEFAULT_MAX_BODY_BYTES))
     .option('--etcd-servers <urls>', 'run the tenant controller with the local provider on this etcd (one leader among replicas)')
     .option('--tenant-dir <dir>', 'where the local provider keeps tenant control planes', path.join(process.cwd(), '.kplex', 'tenants'))
+    .option('--pod-address <ip>', "local provider: this machine's address on the host's pod network; tenants' API servers and DNS servers listen there for their pods")
+    .option('--host-dns <ip>', "with --pod-address: the host cluster's DNS Service address, for tenants whose values fall back to it", '10.96.0.10')
     .option('--lease-duration <duration>', 'leader election: how long replicas wait for an unrenewed lease before taking it over', `${DEFAULT_TIMING.leaseDurationMs / 1000}s`)
     .option('--renew-deadline <duration>', 'leader election: how long the leader retries renewing before it stops leading', `${DEFAULT_TIMING.renewDeadlineMs / 1000}s`)
     .option('--retry-period <duration>', 'leader election: time between tries to acquire or renew', `${DEFAULT_TIMING.retryPeriodMs / 1000}s`)
     .option('--context <name>', 'host kubeconfig context')
-    .action(async (f: { listen: string; certs: string; advertiseUrl?: string; policies: string; maxBodyBytes: string; metricsListen: string; etcdServers?: string; tenantDir: string; leaseDuration: string; renewDeadline: string; retryPeriod: string; context?: string }) => {
+    .action(async (f: { listen: string; certs: string; advertiseUrl?: string; policies: string; maxBodyBytes: string; metricsListen: string; etcdServers?: string; tenantDir: string; podAddress?: string; hostDns: string; leaseDuration: string; renewDeadline: string; retryPeriod: string; context?: string }) => {
       const leaderElection = parseTiming(f);
       const log = createLogger('kplex-gateway');
       const host = accessFromKubeconfig({ context: hostContextName(f.context) });
@@ -57,7 +66,14 @@ export function registerGateway(program: Command): void {
         advertiseUrl: f.advertiseUrl,
         maxBodyBytes: Number(f.maxBodyBytes),
         metricsListen: parseListen(f.metricsListen),
-        provider: f.etcdServers ? new LocalProvider({ etcdServers: f.etcdServers, baseDir: path.resolve(f.tenantDir), binaries: findBinaries() }) : undefined,
+        provider: f.etcdServers
+          ? new LocalProvider({
+            etcdServers: f.etcdServers,
+            baseDir: path.resolve(f.tenantDir),
+            binaries: findBinaries(),
+            ...(f.podAddress ? { pods: { address: ipFlag('--pod-address', f.podAddress), hostDnsIP: ipFlag('--host-dns', f.hostDns) } } : {}),
+          })
+          : undefined,
         leaderElection,
         log,
       });

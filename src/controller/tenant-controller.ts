@@ -6,13 +6,16 @@ import type { ControlPlaneEndpoint, ControlPlaneProvider } from '../controlplane
 import { podSecurityLabels } from '../controlplane/pod-security.js';
 import { hostNamespace, kubeconfigSecretName } from '../tenants/names.js';
 import { roleGroup, type Role } from '../tenants/roles.js';
-import { ANNOTATIONS, FIELD_MANAGER, FINALIZER, LABELS, tenantsRef, type Condition, type Tenant } from '../tenants/resources.js';
+import { ANNOTATIONS, FIELD_MANAGER, FINALIZER, LABELS, tenantsRef, type Condition, type PodAccess, type Tenant } from '../tenants/resources.js';
+import { CONTROL_PLANE_SERVICE, controlPlaneEndpoints, controlPlaneService, pointKubernetesServiceAt } from './control-plane-service.js';
 import { parseValues, podSecurityOf, type TenantValues } from '../tenants/values.js';
 import { TenantSyncer } from '../sync/syncer.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 const RESYNC_MS = 30_000;
 
+
+const labelsOf = (tenant: string): Record<string, string> => ({ [LABELS.tenant]: tenant, [LABELS.managedBy]: 'kplex' });
 
 const rbacRef = (resource: string, name: string) => ({ group: 'rbac.authorization.k8s.io', version: 'v1', resource, name });
 
@@ -149,32 +152,58 @@ export class TenantController {
       await this.setStatus(tenant, 'Pending', 'False', 'Starting', readyFromBefore ? 'starting the control plane again' : 'starting the control plane');
     }
     try {
-      const endpoint = await this.provider.ensure(name, { podSecurity: podSecurityOf(values) });
-      await this.realize(tenant, values, endpoint);
-      await this.ensureSyncer(name, values, endpoint);
-      await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined);
+      await this.hostNamespace(tenant, values);
+      // The Service address first: the API server's certificate must name it.
+      const podAccess = this.provider.servesPods ? await this.podService(name) : undefined;
+      const pods = podAccess && { serviceIP: podAccess.serviceIP, fallbackToHost: values.sync.dns.fallbackToHost };
+      const endpoint = await this.provider.ensure(name, { podSecurity: podSecurityOf(values), ...(pods ? { pods } : {}) });
+      await this.realize(tenant, endpoint, podAccess);
+      await this.ensureSyncer(name, values, endpoint, podAccess);
+      await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined, podAccess ?? null);
     } catch (err) {
       await this.setStatus(tenant, 'Failed', 'False', 'ControlPlaneFailed', (err as Error).message);
       throw err;
     }
   }
 
-  /** The host objects of a tenant: its namespace, isolation, and the Secret with its kubeconfig. */
-  private async realize(tenant: Tenant, values: TenantValues, endpoint: ControlPlaneEndpoint): Promise<void> {
+  /** The tenant's host namespace, with its isolation. */
+  private async hostNamespace(tenant: Tenant, values: TenantValues): Promise<void> {
     const name = tenant.metadata.name!;
     const ns = hostNamespace(name);
-    const labels = { [LABELS.tenant]: name, [LABELS.managedBy]: 'kplex' };
     const podSecurity = podSecurityLabels(podSecurityOf(values));
-    await this.host.apply(core('namespaces', undefined, ns), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { ...labels, ...podSecurity } } }, FIELD_MANAGER);
+    await this.host.apply(core('namespaces', undefined, ns), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { ...labelsOf(name), ...podSecurity } } }, FIELD_MANAGER);
     // Lifting isolation removes what it made, so no quota or deny policy is left behind.
     for (const { ref, obj } of isolationObjects(ns, values)) {
       if (values.isolate) await this.host.apply(ref, obj, FIELD_MANAGER);
       else await this.host.delete(ref);
     }
+  }
 
+  /** The host Service the tenant's pods reach its control plane by; its address is what they use. */
+  private async podService(name: string): Promise<PodAccess> {
+    const ns = hostNamespace(name);
+    const svc = await this.host.apply(core('services', ns, CONTROL_PLANE_SERVICE), controlPlaneService(ns, labelsOf(name)), FIELD_MANAGER);
+    const serviceIP = (svc.spec as { clusterIP?: string } | undefined)?.clusterIP;
+    if (!serviceIP || serviceIP === 'None') throw new Error(`the host gave Service ${ns}/${CONTROL_PLANE_SERVICE} no address`);
+    return { serviceIP };
+  }
+
+  /** The tenant's control plane, ready for users: RBAC, the kubernetes Service and its endpoints, and the Secret with its kubeconfig. */
+  private async realize(tenant: Tenant, endpoint: ControlPlaneEndpoint, podAccess: PodAccess | undefined): Promise<void> {
+    const name = tenant.metadata.name!;
+    const ns = hostNamespace(name);
+    const labels = labelsOf(name);
+    const forPods = podAccess && endpoint.forPods;
+    if (forPods) {
+      await this.host.apply({ group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespace: ns, name: CONTROL_PLANE_SERVICE }, controlPlaneEndpoints(ns, labels, forPods), FIELD_MANAGER);
+    } else {
+      await this.host.delete(core('services', ns, CONTROL_PLANE_SERVICE));
+      await this.host.delete({ group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespace: ns, name: CONTROL_PLANE_SERVICE });
+    }
     const tenantClient = new KubeClient(endpoint.access, { connections: 2 });
     try {
       await bootstrapTenant(tenantClient);
+      if (forPods) await pointKubernetesServiceAt(tenantClient, podAccess.serviceIP, forPods.apiPort);
       await waitUsable(tenantClient);
     } finally {
       await tenantClient.close();
@@ -195,12 +224,12 @@ export class TenantController {
     }, FIELD_MANAGER);
   }
 
-  private async ensureSyncer(name: string, values: TenantValues, endpoint: ControlPlaneEndpoint): Promise<void> {
-    const started = JSON.stringify([values, endpoint.access.server]);
+  private async ensureSyncer(name: string, values: TenantValues, endpoint: ControlPlaneEndpoint, podAccess: PodAccess | undefined): Promise<void> {
+    const started = JSON.stringify([values, endpoint.access.server, podAccess]);
     if (this.syncers.get(name)?.started === started) return;
     await this.stopSyncer(name);
     const client = new KubeClient(endpoint.access);
-    const syncer = new TenantSyncer(name, client, this.host, values, this.log);
+    const syncer = new TenantSyncer(name, client, this.host, values, this.log, podAccess);
     this.syncers.set(name, { syncer, client, started });
     await syncer.start();
   }
@@ -229,7 +258,8 @@ export class TenantController {
     this.log.info({ tenant: name }, 'tenant deleted');
   }
 
-  private async setStatus(tenant: Tenant, phase: NonNullable<Tenant['status']>['phase'], status: Condition['status'], reason: string, message: string, readyMs?: number): Promise<void> {
+  /** `podAccess`: written with Ready (null removes one a run with pod access left). */
+  private async setStatus(tenant: Tenant, phase: NonNullable<Tenant['status']>['phase'], status: Condition['status'], reason: string, message: string, readyMs?: number, podAccess?: PodAccess | null): Promise<void> {
     const previous = tenant.status?.conditions?.find((c) => c.type === 'Ready');
     const condition: Condition = {
       type: 'Ready',
@@ -245,6 +275,7 @@ export class TenantController {
         observedGeneration: tenant.metadata.generation,
         conditions: [condition],
         ...(readyMs ? { controlPlaneReadyMs: readyMs } : {}),
+        ...(podAccess !== undefined ? { podAccess } : {}),
       },
     });
   }

@@ -177,3 +177,34 @@ export function kwokArgs(c: KwokConfig): string[] {
     ...(c.extraArgs ?? []),
   ];
 }
+
+export interface TenantCorefileConfig {
+  address: string;
+  port: number;
+  readyPort: number;
+  kubeconfig: string;
+  /** The host's DNS server, for names the tenant does not have; without it only the tenant's names resolve. */
+  fallbackTo?: string;
+}
+
+/**
+ * A tenant's CoreDNS: authoritative for cluster.local from the tenant's API alone, so other tenants'
+ * and the host's Service names are not found; other names go to this machine's resolvers, as any
+ * cluster's DNS forwards them. With a fallback, names the tenant lacks (cluster.local included) are
+ * asked of the host's cluster DNS instead.
+ */
+export function tenantCorefile(c: TenantCorefileConfig): string {
+  const fallthrough = c.fallbackTo ? 'fallthrough' : 'fallthrough in-addr.arpa ip6.arpa';
+  return `.:${c.port} {
+    bind ${c.address}
+    errors
+    ready 127.0.0.1:${c.readyPort}
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig ${c.kubeconfig}
+        ${fallthrough}
+    }
+    forward . ${c.fallbackTo ?? '/etc/resolv.conf'}
+    cache 30
+}
+`;
+}

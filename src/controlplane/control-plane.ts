@@ -25,6 +25,8 @@ export interface ControlPlaneOptions {
   apiServerPort?: number;
   /** Where the API server listens (default 127.0.0.1); the host's is on the real node's address when it has one. */
   address?: string;
+  /** More addresses its serving certificate names (a Service address pods use). */
+  servingIps?: string[];
   /** kube-apiserver's AdmissionConfiguration (e.g. PodSecurity defaults), if any. */
   admissionConfiguration?: Record<string, unknown>;
   /** Extra flags per component, for operators (and for tests of start failures). */
@@ -104,7 +106,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
   const logDir = path.join(o.dir, 'logs');
   await mkdir(logDir, { recursive: true });
   const address = o.address ?? '127.0.0.1';
-  const pki = await ensurePki(pkiDir, o.name, o.address ? [o.address] : []);
+  const pki = await ensurePki(pkiDir, o.name, [...(o.address ? [o.address] : []), ...(o.servingIps ?? [])]);
   const port = await choosePort(o.apiServerPort, address);
   const access: ClusterAccess = { server: `https://${address}:${port}`, ca: pki.ca, ...pki.admin };
   const kubeconfigFile = path.join(o.dir, 'admin.kubeconfig');

@@ -1,9 +1,10 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
-import type { Binaries, Program } from './binaries.js';
+import { findNodeBinaries, type Binaries, type Program } from './binaries.js';
 import { TENANT_CONTROLLERS } from './components.js';
 import { startControlPlane, type RunningControlPlane } from './control-plane.js';
+import { startTenantDns } from './tenant-dns.js';
 import { admissionConfiguration } from './pod-security.js';
 import { DEFAULT_SPEC, type ControlPlaneEndpoint, type ControlPlaneProvider, type ControlPlaneSpec } from './provider.js';
 
@@ -14,7 +15,15 @@ export interface LocalProviderOptions {
   baseDir: string;
   binaries: Binaries;
   componentArgs?: Partial<Record<Program, string[]>>;
+  /**
+   * Where the host's pods reach this machine (the real node's address) and the host's cluster DNS:
+   * tenants' API servers and DNS servers listen there. Without it tenants' pods have neither.
+   */
+  pods?: { address: string; hostDnsIP: string };
 }
+
+/** A tenant's running control plane, and where its pods reach it. */
+type RunningTenant = RunningControlPlane & { forPods?: ControlPlaneEndpoint['forPods'] };
 
 export const tenantEtcdPrefix = (tenant: string): string => `/kplex/tenants/${tenant}`;
 
@@ -24,10 +33,13 @@ export const tenantEtcdPrefix = (tenant: string): string => `/kplex/tenants/${te
  */
 export class LocalProvider implements ControlPlaneProvider {
   readonly name = 'local';
+  readonly servesPods: boolean;
   onDown?: (tenant: string) => void;
-  private readonly running = new Map<string, { spec: string; controlPlane: Promise<RunningControlPlane> }>();
+  private readonly running = new Map<string, { spec: string; controlPlane: Promise<RunningTenant> }>();
 
-  constructor(private readonly o: LocalProviderOptions) {}
+  constructor(private readonly o: LocalProviderOptions) {
+    this.servesPods = !!o.pods;
+  }
 
   tenantDir(tenant: string): string {
     return path.join(this.o.baseDir, tenant);
@@ -38,22 +50,11 @@ export class LocalProvider implements ControlPlaneProvider {
     const existing = this.running.get(tenant);
     if (existing?.spec === wanted) {
       const cp = await existing.controlPlane;
-      return { access: cp.access, readyMs: 0 };
+      return { access: cp.access, readyMs: 0, forPods: cp.forPods };
     }
     // Admission settings are read by kube-apiserver at start only.
     if (existing) await this.stop(tenant);
-    const starting = startControlPlane({
-      name: tenant,
-      dir: this.tenantDir(tenant),
-      binaries: this.o.binaries,
-      etcdServers: this.o.etcdServers,
-      etcdPrefix: tenantEtcdPrefix(tenant),
-      authorizationModes: 'RBAC',
-      controllers: TENANT_CONTROLLERS,
-      withScheduler: false,
-      admissionConfiguration: admissionConfiguration(spec.podSecurity),
-      componentArgs: this.o.componentArgs,
-    });
+    const starting = this.start(tenant, spec);
     const entry = { spec: wanted, controlPlane: starting };
     this.running.set(tenant, entry);
     try {
@@ -66,9 +67,54 @@ export class LocalProvider implements ControlPlaneProvider {
           void cp.stop().finally(() => this.onDown?.(tenant));
         });
       }
-      return { access: cp.access, readyMs: cp.readyMs };
+      return { access: cp.access, readyMs: cp.readyMs, forPods: cp.forPods };
     } catch (err) {
       this.running.delete(tenant);
+      throw err;
+    }
+  }
+
+  /** The API server and controller manager, and with pod access the tenant's DNS server. */
+  private async start(tenant: string, spec: ControlPlaneSpec): Promise<RunningTenant> {
+    const dir = this.tenantDir(tenant);
+    const pods = spec.pods && this.o.pods;
+    const cp = await startControlPlane({
+      name: tenant,
+      dir,
+      binaries: this.o.binaries,
+      etcdServers: this.o.etcdServers,
+      etcdPrefix: tenantEtcdPrefix(tenant),
+      authorizationModes: 'RBAC',
+      controllers: TENANT_CONTROLLERS,
+      withScheduler: false,
+      address: pods?.address,
+      servingIps: spec.pods ? [spec.pods.serviceIP] : [],
+      admissionConfiguration: admissionConfiguration(spec.podSecurity),
+      componentArgs: this.o.componentArgs,
+    });
+    if (!pods) return cp;
+    try {
+      const node = findNodeBinaries(this.o.binaries);
+      if ('missing' in node) throw new Error(`the tenant's DNS server cannot start: ${node.missing}`);
+      const dns = await startTenantDns({
+        dir,
+        pkiDir: path.join(dir, 'pki'),
+        coredns: node.paths.coredns,
+        access: cp.access,
+        address: pods.address,
+        fallbackTo: spec.pods!.fallbackToHost ? pods.hostDnsIP : undefined,
+      });
+      return {
+        ...cp,
+        processes: [...cp.processes, dns.process],
+        forPods: { address: pods.address, apiPort: Number(new URL(cp.access.server).port), dnsPort: dns.port },
+        stop: async () => {
+          await dns.process.stop();
+          await cp.stop();
+        },
+      };
+    } catch (err) {
+      await cp.stop();
       throw err;
     }
   }

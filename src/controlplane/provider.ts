@@ -4,6 +4,11 @@ import { UNRESTRICTED, type PodSecurity } from './pod-security.js';
 /** What a tenant's control plane is started with; a change restarts it (its data is kept). */
 export interface ControlPlaneSpec {
   podSecurity: PodSecurity;
+  /**
+   * The host Service address the tenant's pods use for its API server and DNS (its certificate names
+   * it), and whether unknown names go to the host's DNS; only for a provider that `servesPods`.
+   */
+  pods?: { serviceIP: string; fallbackToHost: boolean };
 }
 
 export const DEFAULT_SPEC: ControlPlaneSpec = { podSecurity: UNRESTRICTED };
@@ -13,6 +18,8 @@ export interface ControlPlaneEndpoint {
   access: ClusterAccess;
   /** Milliseconds from start until /readyz answered (0 when it was already running). */
   readyMs: number;
+  /** Where, on the pod network, the tenant's API server and DNS server listen (the Service's endpoints). */
+  forPods?: { address: string; apiPort: number; dnsPort: number };
 }
 
 /**
@@ -21,6 +28,8 @@ export interface ControlPlaneEndpoint {
  */
 export interface ControlPlaneProvider {
   readonly name: string;
+  /** Whether the host's pods can reach the control planes it runs (API server and DNS for the tenant's pods). */
+  readonly servesPods: boolean;
   /** Called when a control plane this provider runs goes down by itself, so its owner can bring it back. */
   onDown?: (tenant: string) => void;
   /** Starts the tenant's control plane if it is not running with `spec`; resolves once it is ready. */

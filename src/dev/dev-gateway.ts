@@ -24,7 +24,8 @@ export async function startDevGateway(host: HostCluster, dataDir: string, port?:
     policyDir: path.join(packageRoot, 'policies'),
     advertiseUrl: 'https://127.0.0.1:{port}',
     metricsListen: { host: '127.0.0.1', port: 0 },
-    provider: new LocalProvider({ etcdServers: host.etcdServers, baseDir: path.join(dataDir, 'tenants'), binaries: findBinaries() }),
+    // With a real node, tenants' API servers and DNS servers listen where its pods reach them.
+    provider: new LocalProvider({ etcdServers: host.etcdServers, baseDir: path.join(dataDir, 'tenants'), binaries: findBinaries(), pods: host.podNetwork }),
     // Beside the other components' logs, so `kplex dev up` prints only its own progress.
     log: createLogger('kplex-gateway', path.join(dataDir, 'logs', 'gateway.log')),
   });

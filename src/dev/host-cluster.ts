@@ -11,7 +11,7 @@ import { freePort } from '../controlplane/ports.js';
 import { ManagedProcess } from '../controlplane/process.js';
 import { writeKwokStages } from './kwok-stages.js';
 import { writeKwokStreamingConfig } from './kwok-streaming.js';
-import { NODE_IP, SIMULATED_POD_CIDR } from './node-config.js';
+import { CLUSTER_DNS_IP, NODE_IP, SIMULATED_POD_CIDR } from './node-config.js';
 import { RealNode, type RealNodeSupport } from './real-node.js';
 
 export interface HostClusterOptions {
@@ -33,6 +33,8 @@ export interface HostCluster {
   processes: ManagedProcess[];
   /** Milliseconds until the host API server's /readyz answered, and until nodes were Ready. */
   timings: { apiServerReadyMs: number; readyMs: number };
+  /** With a real node: where its pods reach this machine, and the cluster's DNS server. */
+  podNetwork?: { address: string; hostDnsIP: string };
   stop(): Promise<void>;
 }
 
@@ -224,6 +226,7 @@ export async function startHostCluster(o: HostClusterOptions): Promise<HostClust
       etcdServers,
       processes: [etcd, ...cp.processes, ...(realNode?.processes ?? []), kwok],
       timings: { apiServerReadyMs: cp.readyMs, readyMs: Date.now() - begin },
+      ...(realNode ? { podNetwork: { address: NODE_IP, hostDnsIP: CLUSTER_DNS_IP } } : {}),
       stop,
     };
   } catch (err) {

@@ -9,7 +9,8 @@ import { HostNetworks } from '../sync/host-networks.js';
 import { HostRefused } from '../sync/host-refused.js';
 import { kindOfResource, mirroredKinds, type MirroredKind } from '../sync/kinds.js';
 import { Translator } from '../sync/translate.js';
-import { TwinWriter } from '../sync/twins.js';
+import { tenantRequestLimit, TwinWriter } from '../sync/twins.js';
+import type { LimitFunction } from 'p-limit';
 import { tenantsRef, type Tenant } from '../tenants/resources.js';
 import { parseValues, type TenantValues } from '../tenants/values.js';
 import type { Backend } from './backends.js';
@@ -42,8 +43,9 @@ export interface AdmittedWrite extends MirroredWrite {
  */
 export class InlineMirror {
   private readonly tenants: Informer<Tenant>;
-  private readonly translators = new Map<string, Translator>();
   private readonly networks: HostNetworks;
+  /** Each tenant's limit on requests for what a write needs, across its writes. */
+  private readonly requestLimits = new Map<string, LimitFunction>();
 
   constructor(private readonly host: KubeClient, readonly maxBodyBytes: number, private readonly log: Logger) {
     this.tenants = new Informer<Tenant>(host, tenantsRef(), {}, {}, (err) => log.warn({ err: err.message }, 'tenant watch failed'));
@@ -63,35 +65,37 @@ export class InlineMirror {
    * The tenant's values. A write that cannot be judged by them (an isolated tenant's quota and pod
    * security) is refused, never waved through: fail closed.
    */
-  private values(tenant: string): TenantValues {
-    const t = this.tenants.get(undefined, tenant);
-    if (!t) throw tenantUnavailable(tenant, 'its Tenant object is not known to this gateway yet');
+  private values(t: Tenant): TenantValues {
     try {
       return parseValues(t.spec?.values);
     } catch (err) {
-      throw tenantUnavailable(tenant, `its values cannot be read (${(err as Error).message})`);
+      throw tenantUnavailable(t.metadata.name!, `its values cannot be read (${(err as Error).message})`);
     }
   }
 
   /** The mirrored kind a request writes, if it is a whole-object write of one, with the tenant's values and twin writer. */
   writeOf(tenant: string, backend: Backend, info: RequestInfo): MirroredWrite | undefined {
     if (!info.isResourceRequest || !WRITES.has(info.verb) || info.subresource || !info.namespace) return undefined;
-    const values = this.values(tenant);
+    const t = this.tenants.get(undefined, tenant);
+    if (!t) throw tenantUnavailable(tenant, 'its Tenant object is not known to this gateway yet');
+    const values = this.values(t);
     const kinds = mirroredKinds(values);
     const kind = kindOfResource(kinds, info.apiGroup, info.resource);
     if (!kind) return undefined;
     const host = this.host;
-    const twins = new TwinWriter(host, this.translator(tenant), kinds, tenantReader(backend), {
+    // How the tenant's pods reach its API and DNS, as the tenant controller reported it.
+    const translator = new Translator(tenant, t.status?.podAccess);
+    const twins = new TwinWriter(host, translator, kinds, tenantReader(backend), {
       networks: this.networks,
       everywhere: async (k) => (await host.list(k.ref)).items,
-    }, this.log);
+    }, this.log, this.requestLimit(tenant));
     return { kind, values, twins };
   }
 
-  private translator(tenant: string): Translator {
-    let t = this.translators.get(tenant);
-    if (!t) this.translators.set(tenant, (t = new Translator(tenant)));
-    return t;
+  private requestLimit(tenant: string): LimitFunction {
+    let limit = this.requestLimits.get(tenant);
+    if (!limit) this.requestLimits.set(tenant, (limit = tenantRequestLimit()));
+    return limit;
   }
 
   /** Forwards the write, mirrors it on success, then answers with the tenant's answer. */

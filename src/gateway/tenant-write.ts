@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { resourcePath, type KubeObject } from '../k8s/client.js';
 import { StatusError, tenantUnavailable } from '../k8s/status.js';
+import { tokenOf, tokenRequest } from '../sync/pod-tokens.js';
 import type { TenantSource } from '../sync/twins.js';
 import type { Backend } from './backends.js';
 import { forwardable } from './forward.js';
@@ -63,6 +64,19 @@ export const tenantReader = (backend: Backend): TenantSource => {
     async namespaces() {
       const list = await read(resourcePath({ group: '', version: 'v1', resource: 'namespaces' }), 'namespaces');
       return ((list as { items?: KubeObject[] } | undefined)?.items) ?? [];
+    },
+    async issueToken(namespace, serviceAccount, spec) {
+      const path = resourcePath({ group: '', version: 'v1', resource: 'serviceaccounts', namespace, name: serviceAccount, subresource: 'token' });
+      const body = JSON.stringify(tokenRequest(spec));
+      let answer: Dispatcher.ResponseData;
+      try {
+        answer = await backend.pool.request({ path, method: 'POST', headers: { accept: 'application/json', 'content-type': 'application/json' }, body });
+      } catch (err) {
+        throw tenantUnavailable(backend.tenant, (err as Error).message);
+      }
+      const text = await answer.body.text();
+      if (answer.statusCode >= 300) throw new Error(`issuing a token of ServiceAccount ${namespace}/${serviceAccount}: ${answer.statusCode} ${text.slice(0, 200)}`);
+      return tokenOf(JSON.parse(text));
     },
   };
 };

@@ -4,7 +4,9 @@ import type { TenantValues } from '../tenants/values.js';
 import { adoptClusterIP, allocatesClusterIP, compareClusterIPs, dryRunService, keepTwinIP, remadeWithTwinIP, sameOrigin, withoutClusterIP } from './cluster-ip.js';
 import { hostTaken, hostTakenElsewhere } from './ingress-hosts.js';
 import { needsNamespaces, priorityClassOf, priorityClassOnHost, resolveNamespaceSelectors, withoutPriorityClass } from './pod-scheduling.js';
+import { tokenSecretName } from './pod-access.js';
 import { nodeNameOf, statusDiffers, tenantPodStatus } from './pod-status.js';
+import { issuePodTokens, type IssueToken } from './pod-tokens.js';
 import { prerequisitesOf, referencesOf, type Prerequisite, type Reference } from './references.js';
 import type { Translator } from './translate.js';
 import { claimVolumeNameOnHost } from './volumes.js';
@@ -24,6 +26,8 @@ export interface ApplyContext {
   namespaces(): Promise<KubeObject[]>;
   /** Whether the host has a PriorityClass of this name. */
   hostHasPriorityClass(name: string): Promise<boolean>;
+  /** A token of a tenant ServiceAccount, issued by the tenant's API server. */
+  issueToken: IssueToken;
 }
 
 /** A tenant object as its twin is written from it, and what the tenant should be told about it; or a refusal. */
@@ -50,6 +54,10 @@ export interface MirroredKind {
   uses?(obj: KubeObject): Reference[];
   /** What goes to the host before a new twin, so the host admits it and its kubelet finds its volumes. */
   prerequisites?(obj: KubeObject): Prerequisite[];
+  /** Host Secrets kplex makes for a new twin (a pod's tenant-issued tokens), written before it. */
+  companions?(obj: KubeObject, c: ApplyContext): Promise<KubeObject[]>;
+  /** The names of those Secrets, for a twin's host name: they go with the twin. */
+  companionNames?(hostName: string): string[];
   /** The tenant object as the host may take it (Endpoints: only reachable addresses), or a refusal. */
   beforeApply?(obj: KubeObject, c: ApplyContext): Prepared | Promise<Prepared>;
   /** With a twin already there: write it again (the default), leave it (immutable), or replace it. */
@@ -145,6 +153,13 @@ export function mirroredKinds(values: TenantValues): MirroredKind[] {
       },
       uses: (o) => referencesOf('Pod', o),
       prerequisites: prerequisitesOf,
+      // Its tenant-issued ServiceAccount tokens, where the tenant's pods reach its API (pod-access.ts).
+      companions: async (o, c) => {
+        if (!c.t.access) return [];
+        const tokens = await issuePodTokens(o, c.issueToken);
+        return tokens.length ? [c.t.tokenSecret(o, tokens, Date.now())] : [];
+      },
+      companionNames: (hostName) => [tokenSecretName(hostName)],
       // Pods are immutable in most of their spec: a twin stays as it is, unless an earlier pod of that name made it.
       compare: (o, twin) => (sameOrigin(o, twin) ? 'leave' : 'replace'),
       fromHost: (o, twin) => {

@@ -3,6 +3,7 @@
 // know is left out rather than passed through: anything a pod names on the host is looked up in the
 // tenant's host namespace, next to objects the tenant must not reach (its `vc-NAME` kubeconfig Secret),
 // or elsewhere in the host (ServiceAccount tokens, DRA claims).
+import { dnsOnHost, tokenKey, withApiEnv, type PodAccess } from './pod-access.js';
 
 type Json = Record<string, unknown>;
 const clone = <T>(o: T): T => structuredClone(o);
@@ -76,8 +77,9 @@ const VOLUME_SOURCES: Record<string, Refs> = {
 
 /**
  * Projected sources the host pod may have. Left out: `serviceAccountToken` (the host would mint a token
- * of a host ServiceAccount), `clusterTrustBundle` and `podCertificate` (host-wide trust material and
- * certificates the host's signers issue), and any source this table does not know.
+ * of a host ServiceAccount; the tenant's tokens come from the pod's token Secret instead, below),
+ * `clusterTrustBundle` and `podCertificate` (host-wide trust material and certificates the host's
+ * signers issue), and any source this table does not know.
  */
 const PROJECTED_SOURCES: Record<string, Refs> = {
   configMap: [[['name'], 'ConfigMap']],
@@ -107,11 +109,55 @@ export function claimSpecOnHost(spec: unknown): Json {
   return out;
 }
 
-function volumeOnHost(v: Json, rename: Rename): Json | undefined {
+/** The pod field a downward API reference reads, as the host pod holds it (Translator: the tenant's name is in an annotation). */
+export type FieldPath = (path: string) => string;
+
+/** Every downward API field reference of a translated spec: env of every container, downwardAPI volumes and projections. */
+function fieldRefs(spec: Json): Json[] {
+  const refs: Json[] = [];
+  const items = (source: unknown): void => {
+    for (const item of asList(isObject(source) ? source.items : undefined)) if (isObject(item.fieldRef)) refs.push(item.fieldRef);
+  };
+  for (const v of asList(spec.volumes)) {
+    items(v.downwardAPI);
+    for (const s of asList(isObject(v.projected) ? v.projected.sources : undefined)) items(s.downwardAPI);
+  }
+  for (const field of ['initContainers', 'containers', 'ephemeralContainers']) {
+    for (const c of asList(spec[field])) {
+      for (const e of asList(c.env)) {
+        const ref = isObject(e.valueFrom) ? e.valueFrom.fieldRef : undefined;
+        if (isObject(ref)) refs.push(ref);
+      }
+    }
+  }
+  return refs;
+}
+
+/**
+ * How the host pod reaches its own tenant (pod-access.ts): the tenant's DNS and API address, and the
+ * Secret the pod's tenant-issued tokens are written to. Without it (no pod network reaches the tenant)
+ * the pod gets no API access and the host's DNS.
+ */
+export interface TenantApi {
+  access: PodAccess;
+  namespace: string;
+  tokenSecret: string;
+}
+
+/** A token projection as the host pod has it: the n-th token of the pod's token Secret; without API access, none. */
+function tokenSource(s: Json, api: TenantApi | undefined, counter: { n: number }): Json | undefined {
+  const n = counter.n++;
+  if (!api || !isObject(s.serviceAccountToken)) return undefined;
+  const path = typeof s.serviceAccountToken.path === 'string' ? s.serviceAccountToken.path : 'token';
+  return { secret: { name: api.tokenSecret, items: [{ key: tokenKey(n), path }] } };
+}
+
+function volumeOnHost(v: Json, rename: Rename, api: TenantApi | undefined, tokens: { n: number }): Json | undefined {
   const known = knownSource(v, VOLUME_SOURCES, rename);
   if (known) return { name: v.name, ...known };
   if (isObject(v.projected)) {
-    const sources = asList(v.projected.sources).flatMap((s) => knownSource(s, PROJECTED_SOURCES, rename) ?? []);
+    const sources = asList(v.projected.sources).flatMap((s) =>
+      (isObject(s.serviceAccountToken) ? tokenSource(s, api, tokens) : knownSource(s, PROJECTED_SOURCES, rename)) ?? []);
     const projected: Json = { sources };
     if (v.projected.defaultMode !== undefined) projected.defaultMode = v.projected.defaultMode;
     return { name: v.name, projected };
@@ -155,7 +201,7 @@ function withoutClaims(resources: unknown): Json | undefined {
   return rest;
 }
 
-function containerOnHost(c: Json, dropMounts: Set<string>, rename: Rename): Json {
+function containerOnHost(c: Json, dropMounts: Set<string>, rename: Rename, api: TenantApi | undefined): Json {
   const out: Json = {};
   for (const key of CONTAINER_FIELDS) if (c[key] !== undefined) out[key] = clone(c[key]);
   if (out.volumeMounts) out.volumeMounts = asList(out.volumeMounts).filter((m) => !dropMounts.has(String(m.name)));
@@ -174,6 +220,7 @@ function containerOnHost(c: Json, dropMounts: Set<string>, rename: Rename): Json
       return from ? [e.prefix === undefined ? from : { prefix: e.prefix, ...from }] : [];
     });
   }
+  if (api) out.env = withApiEnv(out.env, api.access);
   return out;
 }
 
@@ -195,17 +242,25 @@ const POD_FIELDS = [
 
 /**
  * A tenant pod's spec as its host twin's: every reference to another object renamed through `rename`
- * (ConfigMaps, Secrets, PVCs, the ServiceAccount, the Service of `subdomain`) or dropped. Pure; the
- * Translator gives it the naming rule, referencesOf a rename that records what the host pod names.
+ * (ConfigMaps, Secrets, PVCs, the ServiceAccount, the Service of `subdomain`) or dropped; with `api`,
+ * the tenant's DNS, API address and tokens (pod-access.ts). Pure; the Translator gives it the naming
+ * rule, referencesOf a rename that records what the host pod names.
  */
-export function podSpecOnHost(spec: Json, rename: Rename): Json {
-  // The tenant API server mounts its own service-account token (kube-api-access-*); it means nothing on the host.
-  const apiAccess = new Set(asList(spec.volumes).map((v) => String(v.name)).filter((n) => n.startsWith('kube-api-access-')));
+export function podSpecOnHost(spec: Json, rename: Rename, api?: TenantApi, fieldPath: FieldPath = (p) => p): Json {
+  // Without API access the tenant's own API volume (kube-api-access-*: its token, its CA, the
+  // namespace) would be a token-less shell pointing at nothing: it goes with its mounts.
+  const apiAccess = new Set(api ? [] : asList(spec.volumes).map((v) => String(v.name)).filter((n) => n.startsWith('kube-api-access-')));
   const out: Json = {};
   for (const key of POD_FIELDS) if (spec[key] !== undefined) out[key] = clone(spec[key]);
-  out.volumes = asList(spec.volumes).filter((v) => !apiAccess.has(String(v.name))).flatMap((v) => volumeOnHost(v, rename) ?? []);
+  const tokens = { n: 0 };
+  out.volumes = asList(spec.volumes).filter((v) => !apiAccess.has(String(v.name))).flatMap((v) => volumeOnHost(v, rename, api, tokens) ?? []);
   for (const field of ['initContainers', 'containers', 'ephemeralContainers']) {
-    if (spec[field] !== undefined) out[field] = asList(spec[field]).map((c) => containerOnHost(c, apiAccess, rename));
+    if (spec[field] !== undefined) out[field] = asList(spec[field]).map((c) => containerOnHost(c, apiAccess, rename, api));
+  }
+  for (const ref of fieldRefs(out)) ref.fieldPath = fieldPath(String(ref.fieldPath));
+  if (api) {
+    delete out.dnsConfig;
+    Object.assign(out, dnsOnHost(spec, api.namespace, api.access));
   }
   const account = spec.serviceAccountName || spec.serviceAccount;
   if (typeof account === 'string' && account) out.serviceAccountName = rename('ServiceAccount', account);

@@ -14,8 +14,8 @@ const asList = (v: unknown): Json[] => (Array.isArray(v) ? (v as Json[]) : []);
 /**
  * The ConfigMaps and Secrets an object uses, in its own namespace: for a Pod exactly those its host twin
  * names (found by the walk that translates it, pod-spec.ts: volumes of every kind, projected sources,
- * env and envFrom of every container, imagePullSecrets; not the tenant's own API access volume,
- * kube-api-access-*, which the host pod does not get); for an Ingress its TLS Secrets. Only these are
+ * env and envFrom of every container, imagePullSecrets, the tenant's CA in its API access volume
+ * kube-api-access-*); for an Ingress its TLS Secrets. Only these are
  * mirrored, so Secrets no pod needs never leave the tenant.
  */
 export function referencesOf(kind: string, obj: KubeObject): Reference[] {
@@ -30,10 +30,12 @@ export function referencesOf(kind: string, obj: KubeObject): Reference[] {
     return [...found.values()];
   }
   if (kind !== 'Pod') return [];
+  // Counted as a pod with API access names them (its kube-root-ca.crt too), whether this tenant's pods
+  // have it or not: what an object uses is a property of the object alone.
   podSpecOnHost(spec, (k, name) => {
     if (k === 'ConfigMap' || k === 'Secret') add(k, name);
     return name;
-  });
+  }, { access: { serviceIP: '' }, namespace, tokenSecret: '' });
   return [...found.values()];
 }
 

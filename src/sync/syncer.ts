@@ -11,12 +11,16 @@ import { mirroredKinds, type MirroredKind, type TenantChange } from './kinds.js'
 import { NodeSync } from './nodes.js';
 import { StorageClassSync } from './storage-classes.js';
 import { VolumeSync } from './volumes.js';
+import { TOKEN, tokenAction, type PodAccess } from './pod-access.js';
+import { issuePodTokens, tokenOf, tokenRequest } from './pod-tokens.js';
 import { backoff, WorkQueue } from './queue.js';
 import { Usage, type Reference } from './references.js';
 import { ORIGIN, originOf, Translator } from './translate.js';
-import { TwinWriter } from './twins.js';
+import { SYNC_FIELD_MANAGER, TwinWriter } from './twins.js';
 
 const RESYNC_MS = 30_000;
+/** How often pods' token Secrets are looked at: well inside the shortest token lifetime (10 minutes). */
+const TOKEN_CHECK_MS = 60_000;
 const RETRY_MS = 1_000;
 const MAX_REFUSED_RETRY_MS = 30_000;
 
@@ -57,15 +61,18 @@ export class TenantSyncer {
   /** Twins without an origin uid: which host object, and since when (by this process's clock) it was seen so. */
   private readonly unclaimed = new Map<string, { uid: string; since: number }>();
   private resync?: NodeJS.Timeout;
+  private tokenCheck?: NodeJS.Timeout;
 
+  /** `access`: how the tenant's pods reach its API server and DNS, when a pod network reaches them (pod-access.ts). */
   constructor(
     readonly tenant: string,
     private readonly tenantClient: KubeClient,
-    host: KubeClient,
+    private readonly host: KubeClient,
     values: TenantValues,
     private readonly log: Logger,
+    access?: PodAccess,
   ) {
-    const t = (this.translator = new Translator(tenant));
+    const t = (this.translator = new Translator(tenant, access));
     const onError = (err: Error) => log.warn({ tenant, err: err.message }, 'sync watch failed; retrying');
     for (const kind of mirroredKinds(values)) {
       this.kinds.set(kind.kind, {
@@ -86,6 +93,8 @@ export class TenantSyncer {
       origin: async (kind, ns, name) => this.kinds.get(kind.kind)?.tenant.get(ns, name),
       hasTwin: (kind, hostName) => !!this.kinds.get(kind.kind)?.host.get(t.hostNamespace, hostName),
       namespaces: async () => (await tenantClient.list({ group: '', version: 'v1', resource: 'namespaces' })).items,
+      issueToken: async (namespace, serviceAccount, spec) => tokenOf(await tenantClient.json('POST',
+        resourcePath({ group: '', version: 'v1', resource: 'serviceaccounts', namespace, name: serviceAccount, subresource: 'token' }), { body: tokenRequest(spec) })),
     }, {
       networks: this.networks,
       everywhere: async (kind) => this.everywhere.get(kind.kind)?.list() ?? [],
@@ -107,6 +116,36 @@ export class TenantSyncer {
     // Looks wait for every cache to be listed: a ConfigMap looks unused until the pods are known.
     this.queue.start();
     this.resync = setInterval(() => this.resyncAll(), RESYNC_MS);
+    if (this.translator.access) {
+      this.tokenCheck = setInterval(() => {
+        this.keepTokens().catch((err: Error) => this.log.warn({ tenant: this.tenant, err: err.message }, 'pod tokens not renewed; will retry'));
+      }, TOKEN_CHECK_MS);
+    }
+  }
+
+  /** Pods' token Secrets: renewed when due (a new token for the same tenant pod), removed once their pod is gone. */
+  private async keepTokens(): Promise<void> {
+    const pods = this.kinds.get('Pod')!;
+    const secrets = { group: '', version: 'v1', resource: 'secrets', namespace: this.translator.hostNamespace };
+    const { items } = await this.host.list(secrets, { labelSelector: `${TOKEN.label}=true,${ORIGIN.tenant}=${this.tenant}` });
+    for (const secret of items) {
+      await this.keepToken(secret, pods).catch((err: Error) => this.log.warn({ tenant: this.tenant, secret: secret.metadata.name, err: err.message }, 'pod token not renewed; will retry'));
+    }
+  }
+
+  private async keepToken(secret: KubeObject, pods: KindState): Promise<void> {
+    const t = this.translator;
+    const ref = { group: '', version: 'v1', resource: 'secrets', namespace: t.hostNamespace, name: secret.metadata.name };
+    const twin = pods.host.get(t.hostNamespace, secret.metadata.annotations?.[TOKEN.pod] ?? '');
+    const d = tokenAction(secret, !!twin, Date.now());
+    if (d.act === 'delete') await this.host.delete(ref);
+    if (d.act !== 'renew') return;
+    const from = originOf(twin!);
+    const pod = from && pods.tenant.get(from.namespace, from.name);
+    // A pod on its way out keeps its tokens until it goes; its Secret goes with it.
+    if (!pod || pod.metadata.uid !== from.uid) return;
+    const tokens = await issuePodTokens(pod, this.twins.issueToken);
+    if (tokens.length) await this.host.apply(ref, t.tokenSecret(pod, tokens, Date.now()), SYNC_FIELD_MANAGER);
   }
 
   private resyncAll(): void {
@@ -269,6 +308,7 @@ export class TenantSyncer {
 
   async stop(): Promise<void> {
     clearInterval(this.resync);
+    clearInterval(this.tokenCheck);
     const drained = this.queue.stop();
     await Promise.all([...[...this.kinds.values()].flatMap((k) => [k.tenant.stop(), k.host.stop()]), this.networks.stop(), ...[...this.everywhere.values()].map((i) => i.stop())]);
     await this.nodes.stop();

@@ -4,6 +4,7 @@ import { hostNamespace } from '../tenants/names.js';
 import { allowedExternalIPs } from './addresses.js';
 import { hostLabelKey, hostName, shortHash, type HostName, type NameLimit } from './names.js';
 import { priorityClassOnHost, schedulingOnHost, type LabelSelector, type TwinLabels } from './pod-scheduling.js';
+import { CLUSTER_DOMAIN, renewAfter, TOKEN, tokenSecretName, withTenantHosts, type IssuedToken, type PodAccess } from './pod-access.js';
 import { claimSpecOnHost, podSpecOnHost } from './pod-spec.js';
 
 /** Labels and annotations that name a host object's origin; the reverse direction reads only these. */
@@ -58,7 +59,8 @@ const LIMIT: Record<string, NameLimit> = { Service: 63, Endpoints: 63 };
 export class Translator {
   readonly hostNamespace: string;
 
-  constructor(readonly tenant: string) {
+  /** `access`: how the tenant's pods reach its API server and DNS, when a pod network reaches them. */
+  constructor(readonly tenant: string, readonly access?: PodAccess) {
     this.hostNamespace = hostNamespace(tenant);
   }
 
@@ -182,17 +184,60 @@ export class Translator {
   pod(pod: KubeObject): KubeObject {
     const ns = pod.metadata.namespace ?? '';
     const tenantSpec = (pod.spec ?? {}) as Json;
-    const spec = podSpecOnHost(tenantSpec, (kind, name) => this.name(ns, name, kind));
+    const api = this.access && { access: this.access, namespace: ns, tokenSecret: tokenSecretName(this.name(ns, pod.metadata.name!, 'Pod')) };
+    const spec = podSpecOnHost(tenantSpec, (kind, name) => this.name(ns, name, kind), api, (p) => this.fieldPath(p));
     Object.assign(spec, schedulingOnHost(tenantSpec, ns, pod.metadata.labels ?? {}, this.twinLabels));
     if (typeof spec.priorityClassName === 'string' && !priorityClassOnHost(spec.priorityClassName, true).keep) delete spec.priorityClassName;
     // The name the pod has in the tenant, as its kubelet would give it (a StatefulSet's controller sets
-    // it so anyway); with the translated subdomain the host's DNS and /etc/hosts name the pod
-    // <name>.<subdomain twin>.kplex-NAME.svc, which is what `hostname -f` prints until the tenant's own
-    // DNS names it. A pod name that is no DNS label (it has dots) cannot be spec.hostname: the host
-    // names it after the twin.
+    // it so anyway); with the translated subdomain the host's DNS names the pod
+    // <name>.<subdomain twin>.kplex-NAME.svc. A pod name that is no DNS label (it has dots) cannot be
+    // spec.hostname: the host names it after the twin.
     const hostname = pod.metadata.name?.slice(0, 63).replace(/[-.]+$/, '');
     if (spec.hostname === undefined && hostname && isDns1123Label(hostname)) spec.hostname = hostname;
+    // With the tenant's DNS, /etc/hosts names it as that DNS does, so `hostname -f` prints the tenant's name.
+    const subdomain = tenantSpec.subdomain;
+    if (this.access && typeof subdomain === 'string' && subdomain && typeof spec.hostname === 'string') {
+      const h = spec.hostname;
+      const fqdn = { hostname: h, host: `${h}.${String(spec.subdomain)}.${this.hostNamespace}.svc.${CLUSTER_DOMAIN}`, tenant: `${h}.${subdomain}.${ns}.svc.${CLUSTER_DOMAIN}` };
+      return { apiVersion: 'v1', kind: 'Pod', metadata: this.metadata(pod, 'Pod'), spec: withTenantHosts(spec, fqdn) };
+    }
     return { apiVersion: 'v1', kind: 'Pod', metadata: this.metadata(pod, 'Pod'), spec };
+  }
+
+  /**
+   * A downward API field as the host pod has it: its name, namespace and uid are the tenant's in the
+   * origin annotations (the host's are the twin's), a label is under its translated key. Other fields
+   * (node name, IPs, resources) are the host's and the same.
+   */
+  fieldPath(path: string): string {
+    const origin: Record<string, string> = { 'metadata.name': ORIGIN.name, 'metadata.namespace': ORIGIN.namespace, 'metadata.uid': ORIGIN.uid };
+    if (origin[path]) return `metadata.annotations['${origin[path]}']`;
+    const label = /^metadata\.labels\['(.+)'\]$/.exec(path);
+    if (label) return `metadata.labels['${hostLabelKey(label[1]!)}']`;
+    return path;
+  }
+
+  /**
+   * The Secret with a pod's tenant-issued ServiceAccount tokens (pod-access.ts), which its host twin
+   * mounts where the tenant's pod has them. Not a twin: no origin annotations, so no sync rule for
+   * tenant Secrets ever touches it; the syncer renews it and removes it with its pod.
+   */
+  tokenSecret(pod: KubeObject, tokens: readonly IssuedToken[], now: number): KubeObject {
+    const hostPod = this.name(pod.metadata.namespace ?? '', pod.metadata.name!, 'Pod');
+    const data: Record<string, string> = {};
+    for (const t of tokens) data[t.key] = Buffer.from(t.token).toString('base64');
+    return {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: tokenSecretName(hostPod),
+        namespace: this.hostNamespace,
+        labels: { [ORIGIN.managedBy]: MANAGED_BY, [ORIGIN.tenant]: this.tenant, [TOKEN.label]: 'true' },
+        annotations: { [TOKEN.pod]: hostPod, [TOKEN.renewAfter]: renewAfter(tokens, now) },
+      },
+      type: 'Opaque',
+      data,
+    };
   }
 
   /** An Ingress on the host: backends name the translated Services, TLS the translated Secrets. */

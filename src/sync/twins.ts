@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { KubeClient, KubeObject, ResourceRef } from '../k8s/client.js';
 import { StatusError } from '../k8s/status.js';
 import type { HostNetworks } from './host-networks.js';
 import { HostRefused, isRefusal } from './host-refused.js';
 import type { ApplyContext, MirroredKind } from './kinds.js';
 import type { HostName } from './names.js';
+import type { IssueToken } from './pod-tokens.js';
 import type { Translator } from './translate.js';
 
 export const SYNC_FIELD_MANAGER = 'kplex-syncer';
@@ -17,9 +19,22 @@ export interface TenantSource {
   hasTwin?(kind: MirroredKind, hostName: HostName): boolean;
   /** The tenant's namespaces (what a pod's namespace selector is resolved against). */
   namespaces(): Promise<KubeObject[]>;
+  /** Issues a token of a tenant ServiceAccount (a new pod's companions). */
+  issueToken: IssueToken;
 }
 
+/**
+ * How many requests a tenant's twin writing may have open for what one object needs (its
+ * prerequisites, its tokens): a pod naming a thousand Secrets must not send a thousand requests to
+ * the shared host at once.
+ */
+export const REQUESTS_PER_TENANT = 8;
+
+/** One limit per tenant, shared by its twin writers in a process. */
+export const tenantRequestLimit = (): LimitFunction => pLimit(REQUESTS_PER_TENANT);
+
 const PRIORITY_CLASSES: ResourceRef = { group: 'scheduling.k8s.io', version: 'v1', resource: 'priorityclasses' };
+const SECRETS: ResourceRef = { group: '', version: 'v1', resource: 'secrets' };
 
 /** What a writer may ask about the host beyond the twins themselves. */
 export interface HostView {
@@ -49,7 +64,12 @@ export class TwinWriter {
     private readonly source: TenantSource,
     private readonly view: HostView,
     private readonly log: Logger,
+    /** The tenant's limit on requests for what an object needs (tenantRequestLimit). */
+    private readonly limit: LimitFunction = tenantRequestLimit(),
   ) {}
+
+  /** Issues a token of a tenant ServiceAccount, within the tenant's request limit. */
+  readonly issueToken: IssueToken = (namespace, account, spec) => this.limit(() => this.source.issueToken(namespace, account, spec));
 
   nameOf(kind: MirroredKind, namespace: string, name: string): HostName {
     return this.translator.name(namespace, name, kind.kind);
@@ -64,9 +84,10 @@ export class TwinWriter {
     return this.host.find(this.ref(kind, this.nameOf(kind, origin.metadata.namespace ?? '', origin.metadata.name!)));
   }
 
-  /** Removes a twin; what depends on it goes in the background. */
+  /** Removes a twin, and the Secrets kplex made for it; what depends on it goes in the background. */
   async delete(kind: MirroredKind, hostName: string): Promise<void> {
     await this.host.delete(this.ref(kind, hostName), { propagationPolicy: 'Background' });
+    await Promise.all((kind.companionNames?.(hostName) ?? []).map((name) => this.host.delete({ ...SECRETS, namespace: this.translator.hostNamespace, name })));
   }
 
   /**
@@ -78,7 +99,7 @@ export class TwinWriter {
       if (twin && err instanceof HostRefused) await this.delete(kind, twin.metadata.name!);
       throw err;
     });
-    if (!twin) await this.prerequisites(kind, from, false);
+    if (!twin) await Promise.all([this.prerequisites(kind, from, false), this.companions(kind, from, twin)]);
     const desired = kind.toHost(this.translator, from);
     try {
       return { twin: await this.write(desired, kind, origin), notice };
@@ -138,7 +159,7 @@ export class TwinWriter {
    * ConfigMap for a pod the host then refuses would go for nothing.
    */
   private async prerequisites(kind: MirroredKind, origin: KubeObject, forDryRun: boolean): Promise<void> {
-    await Promise.all((kind.prerequisites?.(origin) ?? []).map(async (r) => {
+    await Promise.all((kind.prerequisites?.(origin) ?? []).map((r) => this.limit(async () => {
       const needed = this.kinds.find((k) => k.kind === r.kind);
       if (!needed || (forDryRun && needed.onlyWhenUsed)) return;
       const hostName = this.nameOf(needed, r.namespace, r.name);
@@ -149,7 +170,14 @@ export class TwinWriter {
       const obj = await this.source.origin(needed, r.namespace, r.name);
       // Not made yet: the pod waits for it, as on any cluster, and the syncer mirrors it once it is.
       if (obj) await this.apply(needed, obj);
-    }));
+    })));
+  }
+
+  /** The Secrets kplex makes for a new twin (kinds.ts `companions`), written before it so its kubelet finds them. */
+  private async companions(kind: MirroredKind, origin: KubeObject, twin: KubeObject | undefined): Promise<void> {
+    if (!kind.companions) return;
+    const secrets = await kind.companions(origin, this.context(kind, twin));
+    await Promise.all(secrets.map((s) => this.host.apply({ ...SECRETS, namespace: this.translator.hostNamespace, name: s.metadata.name }, s, SYNC_FIELD_MANAGER)));
   }
 
   /** The object as its twin is written from it (kinds.ts `beforeApply`); a refusal, in the tenant's names. */
@@ -178,6 +206,7 @@ export class TwinWriter {
       everywhere: () => this.view.everywhere(kind),
       namespaces: () => this.source.namespaces(),
       hostHasPriorityClass: async (name) => !!(await this.host.find({ ...PRIORITY_CLASSES, name })),
+      issueToken: this.issueToken,
     };
   }
 }

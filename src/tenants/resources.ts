@@ -27,6 +27,14 @@ export interface Condition {
   lastTransitionTime: string;
 }
 
+/**
+ * Where a tenant's pods reach its control plane: one host Service address, for its API server (443,
+ * what `kubernetes.default.svc` is in the tenant) and its DNS server (53).
+ */
+export interface PodAccess {
+  serviceIP: string;
+}
+
 export interface Tenant extends KubeObject {
   spec: { values: TenantValues };
   status?: {
@@ -35,6 +43,8 @@ export interface Tenant extends KubeObject {
     observedGeneration?: number;
     conditions?: Condition[];
     controlPlaneReadyMs?: number;
+    /** Where the tenant's pods reach its API server (443) and DNS (53): a host Service address. */
+    podAccess?: PodAccess;
   };
 }
 

@@ -35,6 +35,11 @@ export const TenantValues = z
     sync: z
       .object({
         ingresses: z.object({ enabled: z.boolean().default(false) }).strict().default({}),
+        /**
+         * The tenant's DNS server answers the tenant's names only; with fallbackToHost, names it does not
+         * have are asked of the host's cluster DNS (the host's and other tenants' Service names resolve).
+         */
+        dns: z.object({ fallbackToHost: z.boolean().default(false) }).strict().default({}),
         networkPolicies: z.object({ enabled: z.boolean().default(false) }).strict().default({}),
         /** The host's StorageClasses appear in the tenant, read-only there (a tenant's change is undone). */
         storageClasses: z.object({ enabled: z.boolean().default(false) }).strict().default({}),

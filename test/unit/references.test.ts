@@ -4,7 +4,7 @@ import { prerequisitesOf, referencesOf, Usage } from '../../src/sync/references.
 const pod = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'shop' }, spec });
 
 describe('referencesOf', () => {
-  it('finds every ConfigMap and Secret a pod uses, once each, and not its API access volume', () => {
+  it('finds every ConfigMap and Secret a pod uses, once each, with its API access volume\'s CA', () => {
     const refs = referencesOf('Pod', pod('web', {
       imagePullSecrets: [{ name: 'regcred' }],
       volumes: [
@@ -22,7 +22,7 @@ describe('referencesOf', () => {
       }],
     }));
     expect(refs.map((r) => `${r.kind}/${r.namespace}/${r.name}`).sort()).toEqual([
-      'ConfigMap/shop/a', 'ConfigMap/shop/env', 'ConfigMap/shop/settings',
+      'ConfigMap/shop/a', 'ConfigMap/shop/env', 'ConfigMap/shop/kube-root-ca.crt', 'ConfigMap/shop/settings',
       'Secret/shop/b', 'Secret/shop/certs', 'Secret/shop/init-env', 'Secret/shop/regcred',
     ]);
   });

@@ -33,6 +33,7 @@ describe('values', () => {
       controlPlane: { provider: 'local' },
       sync: {
         ingresses: { enabled: false },
+        dns: { fallbackToHost: false },
         networkPolicies: { enabled: false },
         storageClasses: { enabled: false },
         persistentVolumes: { enabled: false, csiDrivers: [], localPathPrefixes: [] },
