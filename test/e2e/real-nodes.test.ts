@@ -224,7 +224,7 @@ describe('real nodes', () => {
   });
 
   it('logs -f streams lines as the container prints them; logs --previous shows the restarted container', async () => {
-    ok(await tenant(['run', 'ticker', '--image=busybox', '--restart=Never', '--', 'sh', '-c', 'for i in $(seq 1 60); do echo tick $i; sleep 1; done']));
+    ok(await tenant(['run', 'ticker', '--image=busybox', '--restart=Never', `--overrides=${JSON.stringify({ spec: { terminationGracePeriodSeconds: 1 } })}`, '--', 'sh', '-c', 'for i in $(seq 1 60); do echo tick $i; sleep 1; done']));
     await eventually(async () => (ok(await tenant(['get', 'pod', 'ticker', '-o', 'jsonpath={.status.phase}'])) === 'Running' ? true : undefined), 60_000, 'ticker Running');
     const follow = spawn(kubectlPath(), ['--kubeconfig', tenantKc, 'logs', '-f', 'ticker'], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
@@ -263,7 +263,8 @@ describe('real nodes', () => {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: 'talk' },
-      spec: { containers: [{ name: 'main', image: 'busybox', stdin: true, command: ['sh', '-c', 'while read line; do echo "got $line"; done'] }] },
+      // sh as PID 1 ignores SIGTERM: a short grace period keeps the tenant's deletion from waiting 30 s for it.
+      spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image: 'busybox', stdin: true, command: ['sh', '-c', 'while read line; do echo "got $line"; done'] }] },
     })));
     await eventually(async () => (ok(await tenant(['get', 'pod', 'talk', '-o', 'jsonpath={.status.phase}'])) === 'Running' ? true : undefined), 60_000, 'talk Running');
 
@@ -302,6 +303,7 @@ describe('real nodes', () => {
       metadata: { name: 'nonroot' },
       spec: {
         securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+        terminationGracePeriodSeconds: 1,
         containers: [{ name: 'main', image: 'busybox', command: ['sleep', '3600'], securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
       },
     })));

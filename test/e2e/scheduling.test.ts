@@ -21,8 +21,6 @@ describe('scheduling constraints of tenant pods on the host', () => {
   const kubeconfigs: Record<string, string> = {};
   const host = (args: string[], input?: string) => kubectl(shared.hostKubeconfig, args, { input });
   const as = (tenant: string, args: string[], input?: string) => kubectl(kubeconfigs[tenant]!, args, { input });
-  /** A pod spec's placement on the simulated nodes, in YAML flow style. */
-  const simulated = `nodeSelector: ${JSON.stringify(onSimulatedNodes.nodeSelector)}, tolerations: ${JSON.stringify(onSimulatedNodes.tolerations)}`;
   const json = <T>(r: Run): T => {
     expect(r.code, r.stderr).toBe(0);
     return JSON.parse(r.stdout) as T;
@@ -41,7 +39,8 @@ spec:
     metadata: {labels: {app: web}}
     spec:
       containers: [{name: web, image: nginx}]
-      ${simulated}
+      nodeSelector: ${JSON.stringify(onSimulatedNodes.nodeSelector)}
+      tolerations: ${JSON.stringify(onSimulatedNodes.tolerations)}
       affinity:
         podAntiAffinity:
           requiredDuringSchedulingIgnoredDuringExecution:

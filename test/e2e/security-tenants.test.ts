@@ -53,7 +53,8 @@ describe('tenant security: tokens, subjects and pod security levels', () => {
   }
 
   beforeAll(async () => {
-    await shared.createTenant('t1');
+    // strict: pod security "restricted", for the last test; both start together.
+    await Promise.all([shared.createTenant('t1'), shared.createTenant('strict', { podSecurityStandard: 'restricted' })]);
   });
 
   it('a token dies with its tenant: after delete and create under the same name it gets 401, a new one works', async () => {
@@ -114,7 +115,6 @@ describe('tenant security: tokens, subjects and pod security levels', () => {
   });
 
   it('podSecurityStandard restricted is enforced in the tenant and on the host namespace; privileged lifts it on both', async () => {
-    await shared.createTenant('strict', { podSecurityStandard: 'restricted' });
     const labels = async () => JSON.parse((await host(['get', 'ns', 'kplex-strict', '-o', 'jsonpath={.metadata.labels}'])).stdout) as Record<string, string>;
     expect(await labels()).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/warn': 'restricted' });
 

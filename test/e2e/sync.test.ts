@@ -137,7 +137,8 @@ metadata: {name: reader, namespace: demo-nginx}
 spec:
   containers: [{name: app, image: busybox, envFrom: [{configMapRef: {name: settings}}], volumeMounts: [{name: key, mountPath: /key}]}]
   volumes: [{name: key, secret: {secretName: api-key}}]
-  ${simulated}
+  nodeSelector: ${JSON.stringify(onSimulatedNodes.nodeSelector)}
+  tolerations: ${JSON.stringify(onSimulatedNodes.tolerations)}
 `;
     // A server-side dry run stores nothing in the tenant, and nothing reaches the host either.
     const dry = await tenant(['apply', '--dry-run=server', '-f', '-'], reader);
