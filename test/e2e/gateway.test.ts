@@ -3,19 +3,32 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SignJWT, importJWK } from 'jose';
 import YAML from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { KubeClient } from '../../src/k8s/client.js';
 import { freePort } from '../../src/controlplane/ports.js';
 import { readState } from '../../src/dev/state.js';
 import { loadSigningKeys } from '../../src/tenants/system.js';
 import { packageRoot } from '../../src/paths.js';
-import { eventually, isolatedEnv, kplex, kubectl, processesMentioning, run, tmpDir } from './helpers.js';
+import { eventually, kplex, kubectl, processesMentioning, run, useSharedHost } from './helpers.js';
+
+interface TenantRow {
+  name: string;
+  status: string;
+  connected: boolean;
+  namespace: string;
+}
 
 /** Tenants through the gateway, driven with the real kubectl, as a user would. */
 describe('kplex create/connect and the gateway', () => {
-  const dir = tmpDir('gateway');
-  const dataDir = path.join(dir, 'data');
-  const env = isolatedEnv(dir);
+  const TENANTS = ['team-a', 'team-b'];
+  const shared = useSharedHost('gateway', TENANTS);
+  const { dir, dataDir, env } = shared;
+  /** `kplex list -o json`: the tenants of this file, and those of any other file on the shared host. */
+  const list = async (args: string[] = ['--context', 'kplex-host']): Promise<TenantRow[]> => {
+    const r = await kplex(['list', '-o', 'json', ...args], env);
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as TenantRow[];
+  };
   const kc = (name: string) => path.join(dir, `${name}.kubeconfig`);
   const k = (who: string, args: string[], input?: string) => kubectl(kc(who), args, { input });
 
@@ -28,28 +41,22 @@ describe('kplex create/connect and the gateway', () => {
   }
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '1', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
-    expect(up.code, up.stderr).toBe(0);
-    const a = await kplex(['create', 'team-a', '--context', 'kplex-host'], env);
+    // Only team-a's create connects (writes the kubeconfig), so the two can start at once.
+    const [a, b] = await Promise.all([
+      kplex(['create', 'team-a', '--context', 'kplex-host'], env),
+      kplex(['create', 'team-b', '--connect=false', '--context', 'kplex-host'], env),
+    ]);
     expect(a.code, a.stderr).toBe(0);
     expect(a.stderr).toMatch(/starting the control plane of team-a .*API server ready in/);
-    const b = await kplex(['create', 'team-b', '--connect=false', '--context', 'kplex-host'], env);
     expect(b.code, b.stderr).toBe(0);
-    await connectPrint('a', 'team-a');
-    await connectPrint('b', 'team-b');
-    await connectPrint('a-view', 'team-a', ['--role', 'view', '--user', 'jane']);
-  });
-
-  afterAll(async () => {
-    await kplex(['dev', 'down', '--data-dir', dataDir], env);
+    await Promise.all([connectPrint('a', 'team-a'), connectPrint('b', 'team-b'), connectPrint('a-view', 'team-a', ['--role', 'view', '--user', 'jane'])]);
   });
 
   it('connect switched the user kubeconfig to the tenant context; list shows both tenants', async () => {
     const config = YAML.parse(readFileSync(env.KUBECONFIG!, 'utf8')) as { 'current-context': string };
     expect(config['current-context']).toBe('kplex_team-a');
-    const list = await kplex(['list', '-o', 'json'], env);
-    expect(list.code, list.stderr).toBe(0);
-    const rows = JSON.parse(list.stdout) as { name: string; status: string; connected: boolean; namespace: string }[];
+    // Without --context: connect made a tenant context current, and list finds the host it was connected from.
+    const rows = (await list([])).filter((r) => TENANTS.includes(r.name));
     expect(rows.map((r) => [r.name, r.status, r.connected, r.namespace])).toEqual([
       ['team-a', 'Ready', true, 'kplex-team-a'],
       ['team-b', 'Ready', false, 'kplex-team-b'],
@@ -59,6 +66,8 @@ describe('kplex create/connect and the gateway', () => {
   });
 
   it('refuses bad input with one clear line and creates nothing', async () => {
+    const before = (await list()).map((t) => t.name);
+    expect(before).toEqual(expect.arrayContaining(TENANTS));
     const values = path.join(dir, 'bad-values.yaml');
     writeFileSync(values, 'sync:\n  ingress: {enabled: true}\n');
     const cases: [string[], RegExp][] = [
@@ -76,8 +85,7 @@ describe('kplex create/connect and the gateway', () => {
       expect(r.code, args.join(' ')).not.toBe(0);
       expect(r.stderr.trim().split('\n').at(-1), args.join(' ')).toMatch(message);
     }
-    const list = JSON.parse((await kplex(['list', '-o', 'json', '--context', 'kplex-host'], env)).stdout) as { name: string }[];
-    expect(list.map((t) => t.name)).toEqual(['team-a', 'team-b']);
+    expect((await list()).map((t) => t.name)).toEqual(before);
   });
 
   it('serves get ns, apply, delete, api-resources and explain', async () => {

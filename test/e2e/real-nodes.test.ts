@@ -1,30 +1,12 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findBinaries, PROGRAMS } from '../../src/controlplane/binaries.js';
-import { freePort } from '../../src/controlplane/ports.js';
-import { eventually, isolatedEnv, kplex, kubectl, kubectlPath, processesMentioning, run, tmpDir, type Run } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { eventually, kplex, kubectl, kubectlPath, run, useSharedHost, type Run } from './helpers.js';
 
 const sh = (cmd: string): string => spawnSync('sh', ['-c', cmd], { encoding: 'utf8' }).stdout;
-
-/** What a real node could leave on the machine; each list must be empty once the cluster is down. */
-function leftovers(dataDir: string): Record<string, string[]> {
-  const lines = (s: string) => s.split('\n').filter(Boolean);
-  return {
-    processes: processesMentioning(dataDir),
-    shims: lines(sh("pgrep -af '^[^ ]*containerd-shim'")),
-    links: lines(sh('ip -o link show | grep -E "kplex|master kplex0" || true')),
-    chains: lines(sh('(iptables-save; ip6tables-save) 2>/dev/null | grep -E "^:(KUBE-|CNI-)" || true')),
-    ipsets: lines(sh('ipset list -n 2>/dev/null | grep -E "KUBE-(SRC|DST)-" || true')),
-    mounts: readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dataDir)),
-    netns: existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith('cni-')) : [],
-    cgroups: lines(sh('ls -d /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods 2>/dev/null || true')),
-  };
-}
-const nothingLeft = (dataDir: string) => Object.fromEntries(Object.keys(leftovers(dataDir)).map((k) => [k, []]));
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
@@ -92,21 +74,20 @@ function dockerArchive(dir: string, repoTag: string, message: string): string {
 /**
  * The embedded cluster with a real node: kubelet, containerd, runc, the CNI bridge, kube-proxy and CoreDNS
  * run real containers from locally built images, and everything the gateway routes to the host works.
+ * On the shared host cluster; what a crash and `dev down` do to a real node is real-node-lifecycle.test.ts.
  */
 describe('real nodes', () => {
-  const dir = tmpDir('real-nodes');
-  const dataDir = path.join(dir, 'data');
-  const env = isolatedEnv(dir);
-  const hostKc = path.join(dataDir, 'admin.kubeconfig');
-  const tenantKc = path.join(dir, 'team.kubeconfig');
-  const host = (args: string[], timeoutMs?: number) => kubectl(hostKc, args, { timeoutMs });
+  const shared = useSharedHost('real-nodes', ['team', 'secure']);
+  const { dir, dataDir, env } = shared;
+  let tenantKc = '';
+  /** An isolated tenant with pod security "restricted". */
+  let secureKc = '';
+  const host = (args: string[], timeoutMs?: number) => kubectl(shared.hostKubeconfig, args, { timeoutMs });
   const tenant = (args: string[], input?: string, timeoutMs?: number) => kubectl(tenantKc, args, { input, timeoutMs });
   const ok = (r: Run): string => {
     expect(r.code, r.stderr).toBe(0);
     return r.stdout;
   };
-  const up = () => kplex(['dev', 'up', '--nodes', '1', '--simulated-nodes', '1', '--detach', '--gateway-port', String(gatewayPort), '--data-dir', dataDir], env, 300_000);
-  let gatewayPort = 0;
 
   /** The log of a pod that ran to completion, once it has. */
   const finishedLogs = async (run: (args: string[]) => Promise<Run>, pod: string): Promise<string> => {
@@ -115,17 +96,8 @@ describe('real nodes', () => {
   };
 
   beforeAll(async () => {
-    gatewayPort = await freePort();
-    const r = await up();
-    expect(r.code, r.stderr + r.stdout).toBe(0);
-    expect(r.stdout).not.toContain('no real node');
-    const c = await kplex(['create', 'team', '--connect=false', '--context', 'kplex-host'], env);
-    expect(c.code, c.stderr).toBe(0);
-    writeFileSync(tenantKc, (await kplex(['connect', 'team', '--print', '--context', 'kplex-host'], env)).stdout);
-  });
-
-  afterAll(async () => {
-    await kplex(['dev', 'down', '--data-dir', dataDir], env);
+    expect(ok(await host(['get', 'node', 'kplex-real-0', '-o', 'name'])).trim()).toBe('node/kplex-real-0');
+    [tenantKc, secureKc] = await Promise.all([shared.createTenant('team'), shared.createTenant('secure', { isolate: true, podSecurityStandard: 'restricted' })]);
   });
 
   it('runs a tenant nginx; port-forward through the gateway gets its welcome page, logs show the request', async () => {
@@ -176,6 +148,7 @@ describe('real nodes', () => {
   it('a host pod resolves kubernetes.default.svc.cluster.local through the cluster DNS', async () => {
     ok(await host(['run', 'lookup', '--image=busybox', '--restart=Never', '--', 'nslookup', 'kubernetes.default.svc.cluster.local']));
     expect(await finishedLogs(host, 'lookup')).toMatch(/Address:\s+10\.96\.0\.1\b/);
+    ok(await host(['delete', 'pod', 'lookup', '--wait=false']));
   });
 
   it('the real node and the simulated one heartbeat by Leases that are renewed', async () => {
@@ -191,40 +164,6 @@ describe('real nodes', () => {
       const now = await renewed();
       return nodes.every((n) => now.get(n)! > before.get(n)!) ? true : undefined;
     }, 30_000, 'renewed node Leases');
-  });
-
-  it('after SIGKILL of everything, dev up starts clean and runs the pods again', async () => {
-    const state = JSON.parse(readFileSync(path.join(dataDir, 'state.json'), 'utf8')) as { pid: number };
-    process.kill(state.pid, 'SIGKILL');
-    for (const line of processesMentioning(dataDir)) {
-      try {
-        process.kill(Number(line.split(' ')[0]), 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    const r = await up();
-    expect(r.code, r.stderr + r.stdout).toBe(0);
-    expect(r.stdout).not.toContain('no real node');
-    // The tenant's control plane comes back (the gateway restarts it) and the pod's containers start again
-    // in new sandboxes: exec reaches the new container.
-    const pod = await eventually(async () => {
-      const r = await tenant(['get', 'pods', '-l', 'app=nginx', '-o', 'jsonpath={.items[0].metadata.name}']);
-      return r.code === 0 && r.stdout ? r.stdout : undefined;
-    }, 120_000, 'the tenant back');
-    const hostname = await eventually(async () => {
-      const r = await tenant(['exec', pod, '--', 'hostname']);
-      return r.code === 0 ? r.stdout.trim() : undefined;
-    }, 120_000, 'exec in the restarted nginx');
-    expect(hostname).toBe(pod);
-    // One sandbox per running pod (the two nginx): the crashed run's are gone.
-    const crictl = path.join(path.dirname(findBinaries().paths.kubectl), 'crictl');
-    const count = (s: string) => s.split('\n').filter(Boolean).length;
-    await eventually(async () => {
-      const sandboxes = count(sh(`${crictl} --runtime-endpoint unix://${dataDir}/node/containerd.sock pods -q`));
-      const running = count(ok(await host(['get', 'pods', '-A', '--field-selector=spec.nodeName=kplex-real-0,status.phase=Running', '-o', 'name'])));
-      return sandboxes === 2 && running === 2 ? true : undefined;
-    }, 60_000, 'one sandbox for each of the 2 running pods');
   });
 
   it('dev image load imports an OCI layout and a docker save archive; tenant pods run them by their names', async () => {
@@ -285,7 +224,7 @@ describe('real nodes', () => {
   });
 
   it('logs -f streams lines as the container prints them; logs --previous shows the restarted container', async () => {
-    ok(await tenant(['run', 'ticker', '--image=busybox', '--restart=Never', '--', 'sh', '-c', 'for i in $(seq 1 60); do echo tick $i; sleep 1; done']));
+    ok(await tenant(['run', 'ticker', '--image=busybox', '--restart=Never', `--overrides=${JSON.stringify({ spec: { terminationGracePeriodSeconds: 1 } })}`, '--', 'sh', '-c', 'for i in $(seq 1 60); do echo tick $i; sleep 1; done']));
     await eventually(async () => (ok(await tenant(['get', 'pod', 'ticker', '-o', 'jsonpath={.status.phase}'])) === 'Running' ? true : undefined), 60_000, 'ticker Running');
     const follow = spawn(kubectlPath(), ['--kubeconfig', tenantKc, 'logs', '-f', 'ticker'], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
@@ -324,7 +263,8 @@ describe('real nodes', () => {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: 'talk' },
-      spec: { containers: [{ name: 'main', image: 'busybox', stdin: true, command: ['sh', '-c', 'while read line; do echo "got $line"; done'] }] },
+      // sh as PID 1 ignores SIGTERM: a short grace period keeps the tenant's deletion from waiting 30 s for it.
+      spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image: 'busybox', stdin: true, command: ['sh', '-c', 'while read line; do echo "got $line"; done'] }] },
     })));
     await eventually(async () => (ok(await tenant(['get', 'pod', 'talk', '-o', 'jsonpath={.status.phase}'])) === 'Running' ? true : undefined), 60_000, 'talk Running');
 
@@ -352,12 +292,6 @@ describe('real nodes', () => {
   });
 
   it('a restricted pod in an isolated tenant runs as its non-root user; a root pod is refused', async () => {
-    const values = path.join(dir, 'secure.yaml');
-    writeFileSync(values, 'isolate: true\npodSecurityStandard: restricted\n');
-    const c = await kplex(['create', 'secure', '-f', values, '--connect=false', '--context', 'kplex-host'], env);
-    expect(c.code, c.stderr).toBe(0);
-    const secureKc = path.join(dir, 'secure.kubeconfig');
-    writeFileSync(secureKc, (await kplex(['connect', 'secure', '--print', '--context', 'kplex-host'], env)).stdout);
     const secure = (args: string[], input?: string) => kubectl(secureKc, args, { input });
 
     const refused = await secure(['run', 'root', '--image=busybox', '--', 'sleep', '3600']);
@@ -369,48 +303,12 @@ describe('real nodes', () => {
       metadata: { name: 'nonroot' },
       spec: {
         securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+        terminationGracePeriodSeconds: 1,
         containers: [{ name: 'main', image: 'busybox', command: ['sleep', '3600'], securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
       },
     })));
     await eventually(async () => (ok(await secure(['get', 'pod', 'nonroot', '-o', 'jsonpath={.status.phase}'])) === 'Running' ? true : undefined), 90_000, 'nonroot Running');
     expect(ok(await secure(['exec', 'nonroot', '--', 'id', '-u'])).trim()).toBe('1000');
     ok(await secure(['delete', 'pod', 'nonroot', '--wait=false']));
-  });
-
-  it('dev down leaves no process, shim, link, iptables chain, ipset, mount, network namespace or pod cgroup', async () => {
-    const r = await kplex(['dev', 'down', '--data-dir', dataDir], env);
-    expect(r.code, r.stderr).toBe(0);
-    expect(leftovers(dataDir)).toEqual(nothingLeft(dataDir));
-  });
-});
-
-describe('where a real node cannot run', () => {
-  it('says why in one line and starts the cluster with simulated nodes only', async () => {
-    const dir = tmpDir('no-real-node');
-    const dataDir = path.join(dir, 'data');
-    const env = isolatedEnv(dir);
-    // The control-plane programs without kubelet and the other node programs.
-    const bin = path.join(dir, 'bin');
-    mkdirSync(bin);
-    const real = findBinaries();
-    for (const p of PROGRAMS) symlinkSync(real.paths[p], path.join(bin, p));
-    symlinkSync(path.join(path.dirname(real.paths.kwok), 'kwok-stages'), path.join(bin, 'kwok-stages'));
-    const more = { KPLEX_BIN_DIR: bin, KPLEX_CACHE_DIR: path.join(dir, 'no-cache') };
-    try {
-      const r = await kplex(['dev', 'up', '--nodes', '1', '--simulated-nodes', '2', '--detach', '--no-gateway', '--data-dir', dataDir], { ...env, ...more });
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toMatch(/^no real node: kubelet is not built in .*; pods run on simulated nodes only$/m);
-      const nodes = await kubectl(path.join(dataDir, 'admin.kubeconfig'), ['get', 'nodes', '-o', 'json']);
-      const items = (JSON.parse(nodes.stdout) as { items: { metadata: { name: string }; spec: { taints?: unknown[] } }[] }).items;
-      // Without a real node, the simulated nodes take every pod: no kwok taint.
-      expect(items.map((n) => n.metadata.name).sort()).toEqual(['kplex-node-0', 'kplex-node-1']);
-      expect(JSON.stringify(items.map((n) => n.spec.taints ?? []))).not.toContain('kwok.x-k8s.io/node');
-      // No node runs images: loading one says so.
-      const load = await kplex(['dev', 'image', 'load', path.join(path.dirname(real.paths.kubectl), 'images', 'busybox.tar'), '--data-dir', dataDir], { ...env, ...more });
-      expect([load.code, load.stderr]).toEqual([1, `kplex: the kplex dev cluster in ${dataDir} has no real node (its pods run on simulated nodes, which run no images); see why in: kplex dev up\n`]);
-    } finally {
-      await kplex(['dev', 'down', '--data-dir', dataDir], { ...env, ...more });
-    }
-    expect(processesMentioning(dataDir)).toEqual([]);
   });
 });

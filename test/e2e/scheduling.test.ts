@@ -1,10 +1,8 @@
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/controlplane/ports.js';
+import { NODE_LABEL } from '../../src/dev/host-cluster.js';
 import { hostLabelKey } from '../../src/sync/names.js';
 import { Translator } from '../../src/sync/translate.js';
-import { eventually, isolatedEnv, kplex, kubectl, tmpDir, type Run } from './helpers.js';
+import { eventually, kubectl, onSimulatedNodes, useSharedHost, type Run } from './helpers.js';
 
 interface Pod {
   metadata: { name: string; annotations?: Record<string, string> };
@@ -13,19 +11,16 @@ interface Pod {
 }
 
 /**
- * Scheduling constraints as in a cluster of one's own, on three simulated host nodes: two tenants run
- * the same Deployment (same labels) with a required anti-affinity per node, and each gets its own
- * three nodes' worth; StatefulSet pods keep their names under the translated headless Service; a
- * PriorityClass counts only where the host has it.
+ * Scheduling constraints as in a cluster of one's own, on the three simulated nodes of the shared host
+ * (the pods that spread are placed there): two tenants run the same Deployment (same labels) with a
+ * required anti-affinity per node, and each gets its own three nodes' worth; StatefulSet pods keep their
+ * names under the translated headless Service; a PriorityClass counts only where the host has it.
  */
 describe('scheduling constraints of tenant pods on the host', () => {
-  const dir = tmpDir('scheduling');
-  const dataDir = path.join(dir, 'data');
-  const env = isolatedEnv(dir);
-  const hostKc = path.join(dataDir, 'admin.kubeconfig');
-  const kc = (tenant: string) => path.join(dir, `${tenant}.kubeconfig`);
-  const host = (args: string[], input?: string) => kubectl(hostKc, args, { input });
-  const as = (tenant: string, args: string[], input?: string) => kubectl(kc(tenant), args, { input });
+  const shared = useSharedHost('scheduling', ['alpha', 'beta']);
+  const kubeconfigs: Record<string, string> = {};
+  const host = (args: string[], input?: string) => kubectl(shared.hostKubeconfig, args, { input });
+  const as = (tenant: string, args: string[], input?: string) => kubectl(kubeconfigs[tenant]!, args, { input });
   const json = <T>(r: Run): T => {
     expect(r.code, r.stderr).toBe(0);
     return JSON.parse(r.stdout) as T;
@@ -44,6 +39,8 @@ spec:
     metadata: {labels: {app: web}}
     spec:
       containers: [{name: web, image: nginx}]
+      nodeSelector: ${JSON.stringify(onSimulatedNodes.nodeSelector)}
+      tolerations: ${JSON.stringify(onSimulatedNodes.tolerations)}
       affinity:
         podAntiAffinity:
           requiredDuringSchedulingIgnoredDuringExecution:
@@ -52,19 +49,12 @@ spec:
 `;
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '3', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
-    expect(up.code, up.stderr).toBe(0);
-    for (const tenant of ['alpha', 'beta']) {
-      const c = await kplex(['create', tenant, '--connect=false', '--context', 'kplex-host'], env);
-      expect(c.code, c.stderr).toBe(0);
-      const p = await kplex(['connect', tenant, '--print', '--context', 'kplex-host'], env);
-      expect(p.code, p.stderr).toBe(0);
-      writeFileSync(kc(tenant), p.stdout);
-    }
+    await Promise.all(['alpha', 'beta'].map(async (tenant) => (kubeconfigs[tenant] = await shared.createTenant(tenant))));
   });
 
   afterAll(async () => {
-    await kplex(['dev', 'down', '--data-dir', dataDir], env);
+    // The host's own class, made below: the cluster outlives this file.
+    await host(['delete', 'priorityclass', 'shared-high', '--ignore-not-found']);
   });
 
   it("spreads each tenant's 3 replicas over 3 nodes by required anti-affinity, counting only its own pods", async () => {
@@ -112,12 +102,13 @@ spec:
     metadata: {labels: {app: even}}
     spec:
       containers: [{name: c, image: nginx}]
-      ${onNode ? `nodeSelector: {kubernetes.io/hostname: ${onNode}}` : ''}
+      ${onNode ? `nodeSelector: {kubernetes.io/hostname: ${onNode}}` : `nodeSelector: ${JSON.stringify(onSimulatedNodes.nodeSelector)}`}
+      tolerations: ${JSON.stringify(onSimulatedNodes.tolerations)}
       topologySpreadConstraints:
       - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: even}}, matchLabelKeys: [pod-template-hash]}
 `;
     // beta piles 4 pods labelled the same onto one node; were they counted, alpha could not put two there.
-    const node0 = (await host(['get', 'nodes', '-o', 'jsonpath={.items[0].metadata.name}'])).stdout;
+    const node0 = (await host(['get', 'nodes', '-l', NODE_LABEL, '-o', 'jsonpath={.items[0].metadata.name}'])).stdout;
     expect((await as('beta', ['apply', '-f', '-'], deployment(4, node0))).code).toBe(0);
     await eventually(async () => (scheduled(await hostPods('beta', 'even')).length === 4 ? true : undefined), 60_000, "beta's 4 pods");
     expect((await as('alpha', ['apply', '-f', '-'], deployment(6))).code).toBe(0);

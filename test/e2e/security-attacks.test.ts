@@ -5,14 +5,13 @@ import fc from 'fast-check';
 import { SignJWT, generateKeyPair, importJWK, type JWK } from 'jose';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/controlplane/ports.js';
 import { readState } from '../../src/dev/state.js';
 import { KubeClient, type KubeObject } from '../../src/k8s/client.js';
 import { loadSigningKeys } from '../../src/tenants/system.js';
 import { bounded, GatewayClient, type RawAnswer } from './attack/client.js';
 import { expectation, forwarded, isTranslatedRef, judge, leaksIn, roleAllows, RBAC, WRITES, type LeakMarkers, type Role } from './attack/oracle.js';
 import { attemptArb, build, GROUP_SETS, HOST_ROUTED, USERS, TAMPERED, type Attempt, type Built, type TokenKind, type World } from './attack/requests.js';
-import { eventually, isolatedEnv, kplex, tmpDir } from './helpers.js';
+import { eventually, kplex, onSimulatedNodes, useSharedHost } from './helpers.js';
 
 /**
  * The security suite of "Close the isolation holes": attacks generated with fast-check against the real
@@ -42,9 +41,8 @@ interface Violation {
 type Json = Record<string, unknown>;
 
 describe('security: generated attacks on the gateway', () => {
-  const dir = tmpDir('attacks');
-  const dataDir = path.join(dir, 'data');
-  const env = isolatedEnv(dir);
+  const shared = useSharedHost('attacks', [A, B]);
+  const { dataDir, env } = shared;
 
   let gw: GatewayClient;
   let host: KubeClient;
@@ -79,16 +77,9 @@ describe('security: generated attacks on the gateway', () => {
   }
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '1', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
-    expect(up.code, up.stderr).toBe(0);
-    for (const name of [A, B]) {
-      const c = await kplex(['create', name, '--connect=false', '--context', 'kplex-host'], env);
-      expect(c.code, c.stderr).toBe(0);
-    }
     // The gateway's URL and CA, as a user gets them.
-    const printed = await kplex(['connect', A, '--print', '--context', 'kplex-host'], env);
-    expect(printed.code, printed.stderr).toBe(0);
-    const kubeconfig = YAML.parse(printed.stdout) as { clusters: { cluster: { server: string; 'certificate-authority-data': string } }[] };
+    const [kubeconfigOfA] = await Promise.all([shared.createTenant(A), shared.createTenant(B)]);
+    const kubeconfig = YAML.parse(readFileSync(kubeconfigOfA, 'utf8')) as { clusters: { cluster: { server: string; 'certificate-authority-data': string } }[] };
     const cluster = kubeconfig.clusters[0]!.cluster;
     const ca = Buffer.from(cluster['certificate-authority-data'], 'base64').toString();
     gw = new GatewayClient(new URL(cluster.server).origin, ca);
@@ -131,8 +122,7 @@ describe('security: generated attacks on the gateway', () => {
   afterAll(async () => {
     gw?.close();
     await host?.close();
-    await kplex(['dev', 'down', '--data-dir', dataDir], env);
-  }, 120_000);
+  });
 
   function pod(name: string, secret: string, cm: string, app: string): Json {
     return {
@@ -140,6 +130,8 @@ describe('security: generated attacks on the gateway', () => {
       spec: {
         containers: [{ name: 'c', image: 'busybox', envFrom: [{ secretRef: { name: secret } }, { configMapRef: { name: cm } }], volumeMounts: [{ name: 's', mountPath: '/s' }] }],
         volumes: [{ name: 's', secret: { secretName: secret } }],
+        // kwok runs them, so exec, logs and port-forward reach a simulated container.
+        ...onSimulatedNodes,
       },
     };
   }
@@ -474,7 +466,8 @@ describe('security: generated attacks on the gateway', () => {
           case 'imagePullSecrets': pull.push({ name: n }); break;
         }
       });
-      const spec: Json = { containers: [{ name: 'c', image: 'busybox', env, envFrom }], volumes, imagePullSecrets: pull };
+      // On the simulated nodes: a real kubelet would try to mount the volumes aimed at (iSCSI, RBD, CephFS).
+      const spec: Json = { containers: [{ name: 'c', image: 'busybox', env, envFrom }], volumes, imagePullSecrets: pull, ...onSimulatedNodes };
       if (initEnv.length) spec.initContainers = [{ name: 'i', image: 'busybox', env: initEnv }];
       if (p.serviceAccount) {
         spec.serviceAccountName = p.serviceAccount;

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { Agent, request } from 'undici';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/controlplane/ports.js';
 import { readState } from '../../src/dev/state.js';
 import { DEFAULT_LIMITS } from '../../src/gateway/limits.js';
-import { eventually, isolatedEnv, kplex, kubectl, run, tmpDir, type Run } from './helpers.js';
+import { eventually, kplex, kubectl, run, useSharedHost, type Run } from './helpers.js';
 
 interface Kubeconfig {
   clusters: { cluster: { server: string; 'certificate-authority-data': string } }[];
@@ -20,13 +20,11 @@ interface Kubeconfig {
  * tenant and role allow.
  */
 describe('gateway security', () => {
-  const dir = tmpDir('security-gateway');
-  const dataDir = path.join(dir, 'data');
-  const env = isolatedEnv(dir);
+  const shared = useSharedHost('security-gateway', ['team-a', 'team-b']);
+  const { dir, dataDir, env } = shared;
   const kc = (name: string) => path.join(dir, `${name}.kubeconfig`);
   const k = (who: string, args: string[], input?: string) => kubectl(kc(who), args, { input });
-  const hostKc = path.join(dataDir, 'admin.kubeconfig');
-  const host = (args: string[]) => kubectl(hostKc, args);
+  const host = (args: string[]) => kubectl(shared.hostKubeconfig, args);
   let agent: Agent;
   let ca: string;
   let gatewayUrl: string;
@@ -66,28 +64,20 @@ describe('gateway security', () => {
   }
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '1', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
-    expect(up.code, up.stderr).toBe(0);
-    for (const t of ['team-a', 'team-b']) {
-      const c = await kplex(['create', t, '--connect=false', '--context', 'kplex-host'], env);
-      expect(c.code, c.stderr).toBe(0);
-    }
-    await connect('a', 'team-a');
-    await connect('b', 'team-b');
-    await connect('a-view', 'team-a', ['--role', 'view', '--user', 'jane']);
-    await connect('a-edit', 'team-a', ['--role', 'edit', '--user', 'ed']);
+    const [a, b] = await Promise.all([shared.createTenant('team-a'), shared.createTenant('team-b')]);
+    copyFileSync(a, kc('a'));
+    copyFileSync(b, kc('b'));
+    await Promise.all([connect('a-view', 'team-a', ['--role', 'view', '--user', 'jane']), connect('a-edit', 'team-a', ['--role', 'edit', '--user', 'ed'])]);
     const config = YAML.parse(readFileSync(kc('a'), 'utf8')) as Kubeconfig;
     gatewayUrl = new URL(config.clusters[0]!.cluster.server).origin;
     ca = Buffer.from(config.clusters[0]!.cluster['certificate-authority-data'], 'base64').toString();
     agent = new Agent({ connect: { ca } });
     metricsUrl = readState(dataDir)!.gateway!.metricsUrl!;
-    await runningPod('a', 'web');
-    await runningPod('b', 'web');
+    await Promise.all([runningPod('a', 'web'), runningPod('b', 'web')]);
   });
 
   afterAll(async () => {
     await agent?.close();
-    await kplex(['dev', 'down', '--data-dir', dataDir], env);
   });
 
   it('class 1: a name with encoded separators or dot segments is refused (400) and nothing reaches the host', async () => {

@@ -2,19 +2,17 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SignJWT, importJWK } from 'jose';
 import YAML from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/controlplane/ports.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { readState } from '../../src/dev/state.js';
 import { KubeClient } from '../../src/k8s/client.js';
 import { loadSigningKeys } from '../../src/tenants/system.js';
-import { eventually, isolatedEnv, kplex, kubectl, run, tmpDir } from './helpers.js';
+import { eventually, kplex, kubectl, run, useSharedHost } from './helpers.js';
 
 /** What a tenant user could try: an old token, a user name that reads like a role, a pod the tenant's standard refuses. */
 describe('tenant security: tokens, subjects and pod security levels', () => {
-  const dir = tmpDir('security');
-  const dataDir = path.join(dir, 'data');
-  const env = isolatedEnv(dir);
-  const hostKc = path.join(dataDir, 'admin.kubeconfig');
+  const shared = useSharedHost('security', ['t1', 'strict']);
+  const { dir, dataDir, env } = shared;
+  const hostKc = shared.hostKubeconfig;
   const kc = (name: string) => path.join(dir, `${name}.kubeconfig`);
   const k = (who: string, args: string[], input?: string) => kubectl(kc(who), args, { input });
   const host = (args: string[]) => kubectl(hostKc, args);
@@ -55,14 +53,8 @@ describe('tenant security: tokens, subjects and pod security levels', () => {
   }
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '1', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
-    expect(up.code, up.stderr).toBe(0);
-    const c = await kplex(['create', 't1', '--connect=false', '--context', 'kplex-host'], env);
-    expect(c.code, c.stderr).toBe(0);
-  });
-
-  afterAll(async () => {
-    await kplex(['dev', 'down', '--data-dir', dataDir], env);
+    // strict: pod security "restricted", for the last test; both start together.
+    await Promise.all([shared.createTenant('t1'), shared.createTenant('strict', { podSecurityStandard: 'restricted' })]);
   });
 
   it('a token dies with its tenant: after delete and create under the same name it gets 401, a new one works', async () => {
@@ -123,11 +115,6 @@ describe('tenant security: tokens, subjects and pod security levels', () => {
   });
 
   it('podSecurityStandard restricted is enforced in the tenant and on the host namespace; privileged lifts it on both', async () => {
-    const values = path.join(dir, 'restricted.yaml');
-    writeFileSync(values, 'podSecurityStandard: restricted\n');
-    const c = await kplex(['create', 'strict', '-f', values, '--connect=false', '--context', 'kplex-host'], env);
-    expect(c.code, c.stderr).toBe(0);
-    await connectPrint('strict', 'strict');
     const labels = async () => JSON.parse((await host(['get', 'ns', 'kplex-strict', '-o', 'jsonpath={.metadata.labels}'])).stdout) as Record<string, string>;
     expect(await labels()).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/warn': 'restricted' });
 
@@ -152,6 +139,7 @@ spec:
     expect((await host(['-n', 'kplex-strict', 'get', 'pods', '-l', 'kplex.dev/tenant=strict', '-o', 'name'])).stdout.trim()).not.toBe('');
 
     // Changed with --upgrade: the tenant API server restarts with the new level, and the labels go.
+    const values = path.join(dir, 'privileged.yaml');
     writeFileSync(values, 'podSecurityStandard: privileged\n');
     const up = await kplex(['create', 'strict', '--upgrade', '-f', values, '--context', 'kplex-host'], env);
     expect(up.code, up.stderr).toBe(0);

@@ -1,9 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/controlplane/ports.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Translator } from '../../src/sync/translate.js';
-import { eventually, isolatedEnv, kplex, kubectl, tmpDir, type Run } from './helpers.js';
+import { eventually, kubectl, useSharedHost, type Run } from './helpers.js';
 
 /**
  * A tenant user (alpha) who tries to reach past its host namespace with what it mirrors: a pod that
@@ -12,13 +11,11 @@ import { eventually, isolatedEnv, kplex, kubectl, tmpDir, type Run } from './hel
  * another tenant's host name.
  */
 describe('workload security: what a tenant mirrors stays its own', () => {
-  const dir = tmpDir('workloads');
-  const dataDir = path.join(dir, 'data');
-  const env = isolatedEnv(dir);
-  const hostKc = path.join(dataDir, 'admin.kubeconfig');
-  const kc = (tenant: string) => path.join(dir, `${tenant}.kubeconfig`);
-  const host = (args: string[]) => kubectl(hostKc, args);
-  const as = (tenant: string, args: string[], input?: string) => kubectl(kc(tenant), args, { input });
+  const shared = useSharedHost('workloads', ['alpha', 'beta']);
+  const dir = shared.dir;
+  const kubeconfigs: Record<string, string> = {};
+  const host = (args: string[]) => kubectl(shared.hostKubeconfig, args);
+  const as = (tenant: string, args: string[], input?: string) => kubectl(kubeconfigs[tenant]!, args, { input });
   const twin = (tenant: string, kind: string, name: string, ns = 'default') => new Translator(tenant).name(ns, name, kind);
   const json = <T>(r: Run): T => {
     expect(r.code, r.stderr).toBe(0);
@@ -32,21 +29,7 @@ describe('workload security: what a tenant mirrors stays its own', () => {
     }, 60_000, what);
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '1', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
-    expect(up.code, up.stderr).toBe(0);
-    const values = path.join(dir, 'values.yaml');
-    writeFileSync(values, 'sync:\n  ingresses: {enabled: true}\n');
-    for (const tenant of ['alpha', 'beta']) {
-      const c = await kplex(['create', tenant, '-f', values, '--connect=false', '--context', 'kplex-host'], env);
-      expect(c.code, c.stderr).toBe(0);
-      const p = await kplex(['connect', tenant, '--print', '--context', 'kplex-host'], env);
-      expect(p.code, p.stderr).toBe(0);
-      writeFileSync(kc(tenant), p.stdout);
-    }
-  });
-
-  afterAll(async () => {
-    await kplex(['dev', 'down', '--data-dir', dataDir], env);
+    await Promise.all(['alpha', 'beta'].map(async (tenant) => (kubeconfigs[tenant] = await shared.createTenant(tenant, { sync: { ingresses: { enabled: true } } }))));
   });
 
   it("names the translated Secret for a CSI volume's nodePublishSecretRef, and mints no host ServiceAccount token", async () => {

@@ -2,10 +2,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/controlplane/ports.js';
 import { Translator } from '../../src/sync/translate.js';
-import { eventually, isolatedEnv, kplex, kubectl, kubectlPath, tmpDir, type Run } from './helpers.js';
+import { eventually, kplex, kubectl, kubectlPath, onSimulatedNodes, useSharedHost, type Run } from './helpers.js';
 
 interface Pod {
   metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> };
@@ -13,15 +13,18 @@ interface Pod {
   status: { phase: string; podIP?: string };
 }
 
-/** The first-time user's scenario: a Deployment in a tenant runs as pods on the host. */
+/**
+ * The first-time user's scenario: a Deployment in a tenant runs as pods on the host. Its pods run on
+ * the simulated nodes, whose logs, exec, attach and port-forward kwok answers as the tests expect.
+ */
 describe('tenant <-> host sync', () => {
-  const dir = tmpDir('sync');
-  const dataDir = path.join(dir, 'data');
-  const env = isolatedEnv(dir);
-  const hostKc = path.join(dataDir, 'admin.kubeconfig');
-  const demo = path.join(dir, 'demo.kubeconfig');
-  const other = path.join(dir, 'other.kubeconfig');
-  const host = (args: string[]) => kubectl(hostKc, args);
+  const shared = useSharedHost('sync', ['demo', 'other', 'iso']);
+  const { dir, dataDir, env } = shared;
+  let demo = '';
+  let other = '';
+  const host = (args: string[]) => kubectl(shared.hostKubeconfig, args);
+  /** A pod spec's placement on the simulated nodes, in YAML flow style. */
+  const simulated = `nodeSelector: ${JSON.stringify(onSimulatedNodes.nodeSelector)}, tolerations: ${JSON.stringify(onSimulatedNodes.tolerations)}`;
   const tenant = (args: string[], input?: string, kc = demo) => kubectl(kc, args, { input });
   const json = <T>(r: Run): T => {
     expect(r.code, r.stderr).toBe(0);
@@ -38,7 +41,7 @@ spec:
   selector: {matchLabels: {app: nginx}}
   template:
     metadata: {labels: {app: nginx}}
-    spec: {containers: [{name: nginx, image: nginx, ports: [{containerPort: 80}]}]}
+    spec: {containers: [{name: nginx, image: nginx, ports: [{containerPort: 80}]}], ${simulated}}
 ---
 apiVersion: v1
 kind: Service
@@ -49,18 +52,7 @@ spec:
 `;
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '3', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env);
-    expect(up.code, up.stderr).toBe(0);
-    for (const [name, file] of [['demo', demo], ['other', other]] as const) {
-      const c = await kplex(['create', name, '--connect=false', '--context', 'kplex-host'], env);
-      expect(c.code, c.stderr).toBe(0);
-      const p = await kplex(['connect', name, '--print', '--context', 'kplex-host'], env);
-      writeFileSync(file, p.stdout);
-    }
-  });
-
-  afterAll(async () => {
-    await kplex(['dev', 'down', '--data-dir', dataDir], env);
+    [demo, other] = await Promise.all([shared.createTenant('demo'), shared.createTenant('other')]);
   });
 
   it('runs a tenant Deployment as Running pods in kplex-demo, with translated names; high-level objects stay in the tenant', async () => {
@@ -145,6 +137,8 @@ metadata: {name: reader, namespace: demo-nginx}
 spec:
   containers: [{name: app, image: busybox, envFrom: [{configMapRef: {name: settings}}], volumeMounts: [{name: key, mountPath: /key}]}]
   volumes: [{name: key, secret: {secretName: api-key}}]
+  nodeSelector: ${JSON.stringify(onSimulatedNodes.nodeSelector)}
+  tolerations: ${JSON.stringify(onSimulatedNodes.tolerations)}
 `;
     // A server-side dry run stores nothing in the tenant, and nothing reaches the host either.
     const dry = await tenant(['apply', '--dry-run=server', '-f', '-'], reader);
@@ -285,7 +279,7 @@ spec:
   it('keeps pods of two tenants with the same names in the same namespaces apart', async () => {
     for (const kc of [demo, other]) {
       await tenant(['create', 'ns', 'same'], undefined, kc);
-      const r = await tenant(['-n', 'same', 'run', 'twin', '--image=nginx'], undefined, kc);
+      const r = await tenant(['-n', 'same', 'run', 'twin', '--image=nginx', `--overrides=${JSON.stringify({ spec: onSimulatedNodes })}`], undefined, kc);
       expect(r.code, r.stderr).toBe(0);
     }
     const names = await eventually(async () => {
@@ -333,13 +327,8 @@ spec:
   });
 
   it('in isolated mode refuses a privileged pod when it is written, refuses what is over quota or tells why, until isolation is lifted', async () => {
-    const iso = path.join(dir, 'iso.kubeconfig');
-    const values = path.join(dir, 'iso-values.yaml');
-    writeFileSync(values, 'isolate: true\nquota: {pods: 1, services: 1, cpu: "1"}\n');
-    const c = await kplex(['create', 'iso', '-f', values, '--connect=false', '--context', 'kplex-host'], env);
-    expect(c.code, c.stderr).toBe(0);
-    writeFileSync(iso, (await kplex(['connect', 'iso', '--print', '--context', 'kplex-host'], env)).stdout);
-    const pod = (name: string, securityContext: string) => `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}}\nspec: {containers: [{name: c, image: busybox, securityContext: ${securityContext}}]}\n`;
+    const iso = await shared.createTenant('iso', { isolate: true, quota: { pods: 1, services: 1, cpu: '1' } });
+    const pod = (name: string, securityContext: string) => `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}}\nspec: {containers: [{name: c, image: busybox, securityContext: ${securityContext}}], ${simulated}}\n`;
     const twinOf = (name: string) => new Translator('iso').name('default', name, 'Pod');
 
     // The tenant API server refuses it with Kubernetes' own words; nothing is stored, nothing mirrored.
@@ -373,7 +362,16 @@ spec:
     expect(s2.stderr).toContain('services "s2" is forbidden: exceeded quota: kplex-quota');
     expect((await tenant(['get', 'service', 's2'], undefined, iso)).stderr).toContain('NotFound');
     // ...and a pod the tenant's own controllers make stays Pending with an event telling why.
-    expect((await tenant(['create', 'deployment', 'more', '--image=busybox'], undefined, iso)).code).toBe(0);
+    const more = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: more}
+spec:
+  selector: {matchLabels: {app: more}}
+  template:
+    metadata: {labels: {app: more}}
+    spec: {containers: [{name: busybox, image: busybox}], ${simulated}}
+`;
+    expect((await tenant(['apply', '-f', '-'], more, iso)).code).toBe(0);
     await eventually(async () => {
       const r = await tenant(['get', 'events', '--field-selector', 'reason=HostRefused,involvedObject.kind=Pod', '-o', 'jsonpath={.items[*].message}'], undefined, iso);
       return r.stdout.includes('the host cluster refused it: pods "more-') && r.stdout.includes('exceeded quota: kplex-quota') ? true : undefined;
@@ -381,6 +379,7 @@ spec:
     expect((await host(['-n', 'kplex-iso', 'get', 'pods', '-o', 'name'])).stdout.trim().split('\n')).toEqual([`pod/${twinOf('plain')}`]);
 
     // Lifting isolation (the control plane restarts with its data) lifts it on both sides, quota included.
+    const values = path.join(dir, 'iso-values.yaml');
     writeFileSync(values, 'isolate: false\n');
     const up = await kplex(['create', 'iso', '--upgrade', '-f', values, '--context', 'kplex-host'], env);
     expect(up.code, up.stderr).toBe(0);
