@@ -8,6 +8,7 @@ import { defineConfig } from 'vitest/config';
 const SHARED_HOST_FILES = [
   'gateway',
   'network-policy',
+  'pod-access',
   'real-nodes',
   'scheduling',
   'security-attacks',
