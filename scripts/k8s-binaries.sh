@@ -2,8 +2,9 @@
 # Finds or builds the Kubernetes programs kplex runs: kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubectl, kubelet, kube-proxy, etcd, kwok (plus kwok's stage files), CoreDNS, crictl
 # (a real node's programs: `kplex dev up` stops its pods through crictl, so their networks are released)
-# kube-router (the real node's NetworkPolicy agent) and local-path-provisioner (the real node's dynamic
-# volume provisioner).
+# kube-router (the real node's NetworkPolicy agent), local-path-provisioner (the real node's dynamic
+# volume provisioner) and metrics-server (the real node's resource metrics, what `kubectl top` and HPAs
+# read).
 #
 # Looks in $KPLEX_BIN_DIR (default ~/.cache/kplex/bin/<k8s version>/); builds from source through the Go
 # module proxy only what is missing. Idempotent: with a warm cache it returns in about a second.
@@ -30,6 +31,8 @@ KUBE_ROUTER_VERSION="${KPLEX_KUBE_ROUTER_VERSION:-v2.1.0}"
 # The dynamic provisioner of the real node's volumes (directories under the data folder). v0.0.30 is the
 # only local-path-provisioner the module proxy serves here.
 LOCAL_PATH_VERSION="${KPLEX_LOCAL_PATH_VERSION:-v0.0.30}"
+# metrics-server v0.8.0: its go.mod has no replace lines (v0.9.0 is served too, untried).
+METRICS_SERVER_VERSION="${KPLEX_METRICS_SERVER_VERSION:-v0.8.0}"
 
 CACHE="${KPLEX_CACHE_DIR:-$HOME/.cache/kplex}"
 BIN="${KPLEX_BIN_DIR:-$CACHE/bin/$K8S_VERSION}"
@@ -65,6 +68,7 @@ version_of() {
     crictl) "$1" --version ;;
     kube-router) "$1" --version ;;
     local-path-provisioner) "$1" --version ;;
+    metrics-server) "$1" --version ;;
     *) "$1" --version ;;
   esac
 }
@@ -84,8 +88,10 @@ need_kube_router=0
 works kube-router || need_kube_router=1
 need_local_path=0
 works local-path-provisioner || need_local_path=1
+need_metrics_server=0
+works metrics-server || need_metrics_server=1
 
-if [ ${#missing_k8s[@]} = 0 ] && [ "$need_etcd" = 0 ] && [ "$need_kwok" = 0 ] && [ "$need_coredns" = 0 ] && [ "$need_crictl" = 0 ] && [ "$need_kube_router" = 0 ] && [ "$need_local_path" = 0 ]; then
+if [ ${#missing_k8s[@]} = 0 ] && [ "$need_etcd" = 0 ] && [ "$need_kwok" = 0 ] && [ "$need_coredns" = 0 ] && [ "$need_crictl" = 0 ] && [ "$need_kube_router" = 0 ] && [ "$need_local_path" = 0 ] && [ "$need_metrics_server" = 0 ]; then
   say "cached in $BIN"
   echo "$BIN"
   exit 0
@@ -210,6 +216,15 @@ build_local_path() {
   mv -f "$tmp/local-path-provisioner" "$BIN/local-path-provisioner"
 }
 
+# metrics-server: no replace lines in its module; the version is stamped as its Makefile does.
+build_metrics_server() {
+  local tmp="$BUILD/metrics-server-out"
+  mkdir -p "$tmp"
+  (cd "$BUILD" && GOBIN="$tmp" GOFLAGS= go install -trimpath -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION" "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION")
+  version_of "$tmp/metrics-server" || return 1
+  mv -f "$tmp/metrics-server" "$BIN/metrics-server"
+}
+
 if [ ${#missing_k8s[@]} -gt 0 ] || [ "$need_etcd" = 1 ]; then
   say "building Kubernetes $K8S_VERSION and etcd $ETCD_VERSION from source (once; full log: $LOG)"
   step "wrapper module" write_wrapper_module
@@ -237,6 +252,9 @@ if [ "$need_kube_router" = 1 ]; then
 fi
 if [ "$need_local_path" = 1 ]; then
   step "build local-path-provisioner $LOCAL_PATH_VERSION" build_local_path
+fi
+if [ "$need_metrics_server" = 1 ]; then
+  step "build metrics-server $METRICS_SERVER_VERSION" build_metrics_server
 fi
 say "all binaries in $BIN after $((SECONDS - total_start))s"
 echo "$BIN"

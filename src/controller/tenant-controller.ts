@@ -10,6 +10,7 @@ import { ANNOTATIONS, FIELD_MANAGER, FINALIZER, LABELS, tenantsRef, type Conditi
 import { CONTROL_PLANE_SERVICE, controlPlaneEndpoints, controlPlaneService, pointKubernetesServiceAt } from './control-plane-service.js';
 import { parseValues, podSecurityOf, type TenantValues } from '../tenants/values.js';
 import { TenantSyncer } from '../sync/syncer.js';
+import { MetricsAdapters } from '../metrics/adapter.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 const RESYNC_MS = 30_000;
@@ -95,12 +96,16 @@ export class TenantController {
   private stopped = false;
   /** One syncer per Ready tenant, with what it was started from (restarted when that changes). */
   private readonly syncers = new Map<string, { syncer: TenantSyncer; client: KubeClient; started: string }>();
+  /** Serves `kubectl top` in tenants from the host's metrics, when the host has them. */
+  private readonly metrics?: MetricsAdapters;
 
   constructor(
     private readonly host: KubeClient,
     private readonly provider: ControlPlaneProvider,
     private readonly log: Logger,
+    metrics?: { address: string },
   ) {
+    if (metrics) this.metrics = new MetricsAdapters(host, metrics.address, log);
     provider.onDown = (tenant) => {
       log.warn({ tenant }, 'control plane went down; restarting it');
       this.enqueue(tenant);
@@ -159,6 +164,8 @@ export class TenantController {
       const endpoint = await this.provider.ensure(name, { podSecurity: podSecurityOf(values), ...(pods ? { pods } : {}) });
       await this.realize(tenant, endpoint, podAccess);
       await this.ensureSyncer(name, values, endpoint, podAccess);
+      // A tenant without `kubectl top` is still usable: not Ready is for what users cannot work without.
+      await this.metrics?.ensure(name, endpoint).catch((err: Error) => this.log.warn({ tenant: name, err: err.message }, 'metrics adapter not registered; retrying at the next resync'));
       await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined, podAccess ?? null);
     } catch (err) {
       await this.setStatus(tenant, 'Failed', 'False', 'ControlPlaneFailed', (err as Error).message);
@@ -245,6 +252,7 @@ export class TenantController {
   private async teardown(tenant: Tenant): Promise<void> {
     const name = tenant.metadata.name!;
     await this.stopSyncer(name);
+    await this.metrics?.stop(name);
     if (tenant.status?.phase !== 'Deleting') await this.setStatus(tenant, 'Deleting', 'False', 'Deleting', 'deleting the control plane and host namespace');
     await this.provider.destroy(name);
     const ns = hostNamespace(name);
@@ -286,5 +294,6 @@ export class TenantController {
     await this.informer?.stop();
     await Promise.all(this.inFlight.values());
     await Promise.all([...this.syncers.keys()].map((t) => this.stopSyncer(t)));
+    await this.metrics?.close();
   }
 }

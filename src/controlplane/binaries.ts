@@ -15,7 +15,7 @@ export interface Binaries {
 }
 
 /** A real node's programs, built by the same script; a cluster without them runs simulated nodes only. */
-export const NODE_PROGRAMS = ['kubelet', 'kube-proxy', 'coredns', 'crictl', 'kube-router', 'local-path-provisioner'] as const;
+export const NODE_PROGRAMS = ['kubelet', 'kube-proxy', 'coredns', 'crictl', 'kube-router', 'local-path-provisioner', 'metrics-server'] as const;
 export type NodeProgram = (typeof NODE_PROGRAMS)[number];
 
 /** The images a real node imports (scripts/node-images.sh builds them beside the binaries). */

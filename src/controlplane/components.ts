@@ -17,7 +17,15 @@ export const pkiFiles = (pkiDir: string) => ({
   adminKey: path.join(pkiDir, 'admin.key'),
   serviceAccountKey: path.join(pkiDir, 'sa.key'),
   serviceAccountPublicKey: path.join(pkiDir, 'sa.pub'),
+  /** The aggregation layer's own CA: it signs only the client certificate the API server proxies with. */
+  frontProxyCaCert: path.join(pkiDir, 'front-proxy-ca.crt'),
+  frontProxyCaKey: path.join(pkiDir, 'front-proxy-ca.key'),
+  frontProxyClientCert: path.join(pkiDir, 'front-proxy-client.crt'),
+  frontProxyClientKey: path.join(pkiDir, 'front-proxy-client.key'),
 });
+
+/** The common name of the certificate an API server proxies aggregated API requests with. */
+export const FRONT_PROXY_CLIENT = 'front-proxy-client';
 
 export interface EtcdConfig {
   dataDir: string;
@@ -84,6 +92,17 @@ export function apiServerArgs(c: ApiServerConfig): string[] {
     `--kubelet-client-certificate=${f.adminCert}`,
     `--kubelet-client-key=${f.adminKey}`,
     '--kubelet-preferred-address-types=InternalIP',
+    // The aggregation layer (metrics.k8s.io): requests reach an aggregated API server with the caller's
+    // identity in these headers, vouched for by the front-proxy client certificate. Routing to the
+    // Service's endpoint, not its ClusterIP: a tenant's API server has no Service network.
+    `--requestheader-client-ca-file=${f.frontProxyCaCert}`,
+    `--requestheader-allowed-names=${FRONT_PROXY_CLIENT}`,
+    '--requestheader-username-headers=X-Remote-User',
+    '--requestheader-group-headers=X-Remote-Group',
+    '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+    `--proxy-client-cert-file=${f.frontProxyClientCert}`,
+    `--proxy-client-key-file=${f.frontProxyClientKey}`,
+    '--enable-aggregator-routing=true',
     '--profiling=false',
     ...(c.admissionConfigFile ? [`--admission-control-config-file=${c.admissionConfigFile}`] : []),
     ...(c.extraArgs ?? []),

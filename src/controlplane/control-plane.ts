@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import type { ClusterAccess } from '../k8s/client.js';
 import { kubeconfigFor, toYaml, writePrivateFile } from '../k8s/kubeconfig.js';
 import type { Binaries, Program } from './binaries.js';
-import { apiServerArgs, controllerManagerArgs, KUBERNETES_SERVICE_IP, pkiFiles, schedulerArgs } from './components.js';
+import { apiServerArgs, controllerManagerArgs, FRONT_PROXY_CLIENT, KUBERNETES_SERVICE_IP, pkiFiles, schedulerArgs } from './components.js';
 import { probe } from './health.js';
 import { certificateIps, createAuthority, createSigningKey, loadAuthority, readKeyPair, writeKeyPair } from './pki.js';
 import { freePort, portInUse } from './ports.js';
@@ -40,12 +40,16 @@ export interface RunningControlPlane {
   processes: ManagedProcess[];
   /** Milliseconds from the first process start until /readyz answered. */
   readyMs: number;
+  /** The CA of the API server's front-proxy client certificate (ControlPlanePki). */
+  frontProxyCa: string;
   stop(): Promise<void>;
 }
 
 export interface ControlPlanePki {
   ca: string;
   admin: { cert: string; key: string };
+  /** The CA of the API server's front-proxy client certificate: what an aggregated API server trusts. */
+  frontProxyCa: string;
 }
 
 /**
@@ -79,6 +83,13 @@ export async function ensurePki(pkiDir: string, name: string, servingIps: string
   if (!existsSync(files.adminCert)) {
     await writeKeyPair(pkiDir, 'admin', await ca.sign({ commonName: 'kplex-admin', organizations: ['system:masters'], client: true }));
   }
+  let frontProxyPair = await readKeyPair(pkiDir, 'front-proxy-ca');
+  if (!frontProxyPair || !existsSync(files.frontProxyClientCert)) {
+    const frontProxyCa = await createAuthority(`kplex-${name}-front-proxy-ca`);
+    frontProxyPair = { cert: frontProxyCa.cert, key: frontProxyCa.key };
+    await writeKeyPair(pkiDir, 'front-proxy-ca', frontProxyPair);
+    await writeKeyPair(pkiDir, 'front-proxy-client', await frontProxyCa.sign({ commonName: FRONT_PROXY_CLIENT, client: true }));
+  }
   if (!existsSync(files.serviceAccountKey)) {
     const sa = await createSigningKey();
     await mkdir(pkiDir, { recursive: true });
@@ -88,6 +99,7 @@ export async function ensurePki(pkiDir: string, name: string, servingIps: string
   return {
     ca: caPair.cert,
     admin: { cert: await readFile(files.adminCert, 'utf8'), key: await readFile(files.adminKey, 'utf8') },
+    frontProxyCa: frontProxyPair.cert,
   };
 }
 
@@ -169,7 +181,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
       waits.push(scheduler.waitReady(() => probe(`https://127.0.0.1:${schedulerPort}/healthz`), 60_000));
     }
     await Promise.all(waits);
-    return { access, kubeconfigFile, processes: started, readyMs, stop };
+    return { access, kubeconfigFile, processes: started, readyMs, frontProxyCa: pki.frontProxyCa, stop };
   } catch (err) {
     await stop();
     throw err;

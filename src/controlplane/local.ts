@@ -50,7 +50,7 @@ export class LocalProvider implements ControlPlaneProvider {
     const existing = this.running.get(tenant);
     if (existing?.spec === wanted) {
       const cp = await existing.controlPlane;
-      return { access: cp.access, readyMs: 0, forPods: cp.forPods };
+      return { access: cp.access, readyMs: 0, forPods: cp.forPods, frontProxyCa: cp.frontProxyCa };
     }
     // Admission settings are read by kube-apiserver at start only.
     if (existing) await this.stop(tenant);
@@ -67,7 +67,7 @@ export class LocalProvider implements ControlPlaneProvider {
           void cp.stop().finally(() => this.onDown?.(tenant));
         });
       }
-      return { access: cp.access, readyMs: cp.readyMs, forPods: cp.forPods };
+      return { access: cp.access, readyMs: cp.readyMs, forPods: cp.forPods, frontProxyCa: cp.frontProxyCa };
     } catch (err) {
       this.running.delete(tenant);
       throw err;

@@ -20,6 +20,11 @@ export interface ControlPlaneEndpoint {
   readyMs: number;
   /** Where, on the pod network, the tenant's API server and DNS server listen (the Service's endpoints). */
   forPods?: { address: string; apiPort: number; dnsPort: number };
+  /**
+   * The CA of the client certificate the tenant's API server proxies aggregated API requests with: what
+   * kplex's metrics adapter accepts from this tenant, and from no one else. Absent: no aggregation layer.
+   */
+  frontProxyCa?: string;
 }
 
 /**

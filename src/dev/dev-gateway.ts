@@ -24,6 +24,9 @@ export async function startDevGateway(host: HostCluster, dataDir: string, port?:
     policyDir: path.join(packageRoot, 'policies'),
     advertiseUrl: 'https://127.0.0.1:{port}',
     metricsListen: { host: '127.0.0.1', port: 0 },
+    // With a real node, metrics-server serves the host's metrics; tenants' API servers reach their
+    // metrics adapters on the node's address.
+    metricsAdapter: host.podNetwork ? { address: host.podNetwork.address } : undefined,
     // With a real node, tenants' API servers and DNS servers listen where its pods reach them.
     provider: new LocalProvider({ etcdServers: host.etcdServers, baseDir: path.join(dataDir, 'tenants'), binaries: findBinaries(), pods: host.podNetwork }),
     // Beside the other components' logs, so `kplex dev up` prints only its own progress.

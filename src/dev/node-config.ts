@@ -43,6 +43,7 @@ export function nodePaths(dataDir: string) {
     corednsKubeconfig: path.join(dir, 'coredns.kubeconfig'),
     policyAgentKubeconfig: path.join(dir, 'kube-router.kubeconfig'),
     provisionerKubeconfig: path.join(dir, 'local-path-provisioner.kubeconfig'),
+    metricsServerKubeconfig: path.join(dir, 'metrics-server.kubeconfig'),
     provisionerConfig: path.join(dir, 'local-path-config.json'),
     provisionerHelperPod: path.join(dir, 'local-path-helper-pod.yaml'),
     /** The volumes of the real node's storage class, one directory each; kept with the data folder. */
@@ -210,6 +211,39 @@ export function policyAgentArgs(kubeconfig: string): string[] {
     `--service-cluster-ip-range=${SERVICE_CIDR}`,
     '--health-port=0',
     '--metrics-port=0',
+  ];
+}
+
+export interface MetricsServerSettings {
+  kubeconfig: string;
+  port: number;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  /** The host CA, which signed kubelet's serving certificate. */
+  kubeletCaFile: string;
+  /** Scrapes only the nodes with this label: the real ones (kwok's simulated kubelets serve no metrics). */
+  nodeSelector: string;
+}
+
+/**
+ * metrics-server for the real node: scrapes kubelet's /metrics/resource on the Node's InternalIP and the
+ * port the Node reports (kubelet's port is picked per run), and serves metrics.k8s.io on the node IP.
+ * A short resolution so `kubectl top` answers within seconds of a pod starting.
+ */
+export function metricsServerArgs(s: MetricsServerSettings): string[] {
+  return [
+    `--kubeconfig=${s.kubeconfig}`,
+    `--authentication-kubeconfig=${s.kubeconfig}`,
+    `--authorization-kubeconfig=${s.kubeconfig}`,
+    `--bind-address=${NODE_IP}`,
+    `--secure-port=${s.port}`,
+    `--tls-cert-file=${s.tlsCertFile}`,
+    `--tls-private-key-file=${s.tlsKeyFile}`,
+    `--kubelet-certificate-authority=${s.kubeletCaFile}`,
+    '--kubelet-preferred-address-types=InternalIP',
+    '--kubelet-use-node-status-port',
+    `--node-selector=${s.nodeSelector}`,
+    '--metric-resolution=15s',
   ];
 }
 

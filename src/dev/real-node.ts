@@ -32,6 +32,7 @@ import {
   kubeletArgs,
   kubeletConfig,
   kubeProxyArgs,
+  metricsServerArgs,
   nodePaths,
   policyAgentArgs,
   provisionerArgs,
@@ -132,6 +133,7 @@ interface NodeCertificates {
   coredns: ClusterAccess;
   policyAgent: ClusterAccess;
   provisioner: ClusterAccess;
+  metricsServer: ClusterAccess;
 }
 
 /**
@@ -148,6 +150,8 @@ async function nodeCertificates(p: NodePaths, ca: CertificateAuthority, server: 
   };
   const access = (kp: { cert: string; key: string }): ClusterAccess => ({ server, ca: ca.cert, ...kp });
   await issued('kubelet-serving', { commonName: NODE_NAME, server: true, dnsNames: [NODE_NAME], ipAddresses: [NODE_IP] });
+  // The host API server reaches metrics-server through its Service's endpoint and checks this name.
+  await issued('metrics-server-serving', { commonName: 'metrics-server', server: true, dnsNames: [`${METRICS_SERVICE}.kube-system.svc`], ipAddresses: [NODE_IP] });
   return {
     // The Node authorizer knows a kubelet by this name and group; kube-proxy's is bound by the default RBAC.
     kubelet: access(await issued('kubelet-client', { commonName: `system:node:${NODE_NAME}`, organizations: ['system:nodes'], client: true })),
@@ -155,11 +159,16 @@ async function nodeCertificates(p: NodePaths, ca: CertificateAuthority, server: 
     coredns: access(await issued('coredns', { commonName: 'kplex:coredns', client: true })),
     policyAgent: access(await issued('policy-agent', { commonName: POLICY_AGENT_USER, client: true })),
     provisioner: access(await issued('local-path-provisioner', { commonName: PROVISIONER_USER, client: true })),
+    metricsServer: access(await issued('metrics-server', { commonName: METRICS_SERVER_USER, client: true })),
   };
 }
 
 const POLICY_AGENT_USER = 'kplex:policy-agent';
 const PROVISIONER_USER = 'kplex:local-path-provisioner';
+const METRICS_SERVER_USER = 'kplex:metrics-server';
+const METRICS_SERVICE = 'metrics-server';
+/** The port of metrics-server's Service; the aggregation layer connects to the endpoint's own port. */
+const METRICS_SERVICE_PORT = 443;
 
 type Applied = { ref: Parameters<KubeClient['apply']>[0]; obj: KubeObject };
 
@@ -176,6 +185,81 @@ function readerRole(user: string, rules: unknown[]): Applied[] {
         metadata: { name: user },
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: user },
         subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+      },
+    },
+  ];
+}
+
+/**
+ * metrics-server as an aggregated API server: it reads the front-proxy CA the host API server publishes
+ * in kube-system and asks the host whether each caller may do what it asks (what its own manifests grant).
+ */
+function metricsServerObjects(port: number, ca: string): Applied[] {
+  const rbac = (resource: string, name: string, namespace?: string) => ({ group: 'rbac.authorization.k8s.io', version: 'v1', resource, name, namespace });
+  const subjects = [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: METRICS_SERVER_USER }];
+  return [
+    ...readerRole(METRICS_SERVER_USER, [
+      { apiGroups: [''], resources: ['nodes/metrics'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
+    ]),
+    {
+      ref: rbac('clusterrolebindings', `${METRICS_SERVER_USER}:auth-delegator`),
+      obj: {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name: `${METRICS_SERVER_USER}:auth-delegator` },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
+        subjects,
+      },
+    },
+    {
+      ref: rbac('rolebindings', `${METRICS_SERVER_USER}:auth-reader`, 'kube-system'),
+      obj: {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: `${METRICS_SERVER_USER}:auth-reader`, namespace: 'kube-system' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'extension-apiserver-authentication-reader' },
+        subjects,
+      },
+    },
+    {
+      ref: core('services', 'kube-system', METRICS_SERVICE),
+      obj: {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: METRICS_SERVICE, namespace: 'kube-system', labels: { 'k8s-app': 'metrics-server' } },
+        spec: { ports: [{ name: 'https', port: METRICS_SERVICE_PORT, protocol: 'TCP', targetPort: port }] },
+      },
+    },
+    {
+      ref: { group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespace: 'kube-system', name: `${METRICS_SERVICE}-kplex` },
+      obj: {
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: {
+          name: `${METRICS_SERVICE}-kplex`,
+          namespace: 'kube-system',
+          labels: { 'kubernetes.io/service-name': METRICS_SERVICE, 'endpointslice.kubernetes.io/managed-by': 'kplex.dev' },
+        },
+        addressType: 'IPv4',
+        endpoints: [{ addresses: [NODE_IP], conditions: { ready: true }, nodeName: NODE_NAME }],
+        ports: [{ name: 'https', port, protocol: 'TCP' }],
+      },
+    },
+    {
+      ref: { group: 'apiregistration.k8s.io', version: 'v1', resource: 'apiservices', name: 'v1beta1.metrics.k8s.io' },
+      obj: {
+        apiVersion: 'apiregistration.k8s.io/v1',
+        kind: 'APIService',
+        metadata: { name: 'v1beta1.metrics.k8s.io', labels: { 'k8s-app': 'metrics-server' } },
+        spec: {
+          group: 'metrics.k8s.io',
+          version: 'v1beta1',
+          service: { namespace: 'kube-system', name: METRICS_SERVICE, port: METRICS_SERVICE_PORT },
+          caBundle: Buffer.from(ca).toString('base64'),
+          groupPriorityMinimum: 100,
+          versionPriority: 100,
+        },
       },
     },
   ];
@@ -299,8 +383,8 @@ interface NodeStatus extends KubeObject {
 
 /**
  * The embedded cluster's real node: containerd (with runc and the CNI bridge), kubelet, kube-proxy,
- * CoreDNS as cluster DNS, kube-router as NetworkPolicy agent and local-path-provisioner as the dynamic
- * provisioner of the default StorageClass. `prepare` gives the machine the node's
+ * CoreDNS as cluster DNS, kube-router as NetworkPolicy agent, local-path-provisioner as the dynamic
+ * provisioner of the default StorageClass and metrics-server. `prepare` gives the machine the node's
  * address before the API server starts (it listens there); `start` joins the node once the control plane runs. `stop` leaves nothing behind.
  */
 export class RealNode {
@@ -342,7 +426,7 @@ export class RealNode {
     return p;
   }
 
-  /** Starts containerd, imports the images, and joins kubelet, kube-proxy, CoreDNS and the policy agent to the cluster. */
+  /** Starts containerd, imports the images, and joins kubelet, kube-proxy, CoreDNS, the policy agent and metrics-server to the cluster. */
   async join(host: { access: ClusterAccess; pkiDir: string }): Promise<void> {
     const p = this.paths;
     const bin = this.support.programs;
@@ -367,6 +451,7 @@ export class RealNode {
     writePrivateFile(p.corednsKubeconfig, toYaml(kubeconfigFor('coredns', certs.coredns)));
     writePrivateFile(p.policyAgentKubeconfig, toYaml(kubeconfigFor('kube-router', certs.policyAgent)));
     writePrivateFile(p.provisionerKubeconfig, toYaml(kubeconfigFor('local-path-provisioner', certs.provisioner)));
+    writePrivateFile(p.metricsServerKubeconfig, toYaml(kubeconfigFor('metrics-server', certs.metricsServer)));
     await writeFile(p.provisionerConfig, provisionerConfig(p));
     await writeFile(p.provisionerHelperPod, provisionerHelperPod());
     const healthzPort = await freePort();
@@ -395,9 +480,21 @@ export class RealNode {
       const policyAgent = this.run('kube-router', bin['kube-router'], policyAgentArgs(p.policyAgentKubeconfig));
       // It has no health endpoint; a claim made before it watches is provisioned once it has listed.
       this.run('local-path-provisioner', bin['local-path-provisioner'], provisionerArgs(p));
+      const metricsPort = await freePort();
+      for (const { ref, obj } of metricsServerObjects(metricsPort, ca.cert)) await client.apply(ref, obj, 'kplex');
+      const metricsServer = this.run('metrics-server', bin['metrics-server'], metricsServerArgs({
+        kubeconfig: p.metricsServerKubeconfig,
+        port: metricsPort,
+        tlsCertFile: path.join(p.pkiDir, 'metrics-server-serving.crt'),
+        tlsKeyFile: path.join(p.pkiDir, 'metrics-server-serving.key'),
+        kubeletCaFile: caFile,
+        nodeSelector: `${REAL_NODE_LABEL}=true`,
+      }));
       await Promise.all([
         proxy.waitReady(() => probe(`http://127.0.0.1:${proxyHealth}/healthz`), 60_000),
         coredns.waitReady(() => probe(`http://127.0.0.1:${dnsReady}/ready`), 60_000),
+        // Live, not ready: it is ready after its first scrape, which `kubectl top` waits for anyway.
+        metricsServer.waitReady(() => probe(`https://${NODE_IP}:${metricsPort}/livez`), 60_000),
         policyAgent.waitReady(async () => {
           const synced = (await command('iptables', ['-w', '5', '-S', POLICY_AGENT_CHAIN], 10_000)).code === 0;
           if (!synced) await sleep(250);

@@ -41,6 +41,11 @@ export interface GatewayOptions {
   metricsListen?: { host: string; port: number };
   /** With a provider, this replica campaigns to run the tenant controller (one leader among replicas). */
   provider?: ControlPlaneProvider;
+  /**
+   * Where the tenant controller serves metrics.k8s.io to tenants' API servers (from the host's metrics
+   * API): an address they reach. Off when unset.
+   */
+  metricsAdapter?: { address: string };
   /** Lease duration, renew deadline and retry period of that campaign (client-go's 15 s / 10 s / 2 s by default). */
   leaderElection?: LeaderElectionTiming;
   log: Logger;
@@ -121,7 +126,7 @@ export class Gateway {
           log.info('leading: running the tenant controller');
           // A client of its own that refuses requests once leadership lapses, even before the elector notices.
           const client = new LeaderClient(o.host, e);
-          work = { controller: new TenantController(client, provider, log), client };
+          work = { controller: new TenantController(client, provider, log, o.metricsAdapter), client };
           work.controller.start().catch((err: Error) => log.error({ err: err.message }, 'tenant controller failed to start'));
         },
         // Awaited by the elector, which releases the Lease or campaigns again only once this work has stopped.

@@ -1,5 +1,6 @@
 import type { KubeObject, ResourceRef } from '../k8s/client.js';
 import type { StatusError } from '../k8s/status.js';
+import { TENANT_METRICS_SERVICE } from '../tenants/names.js';
 import type { TenantValues } from '../tenants/values.js';
 import { adoptClusterIP, allocatesClusterIP, compareClusterIPs, dryRunService, keepTwinIP, remadeWithTwinIP, sameOrigin, withoutClusterIP } from './cluster-ip.js';
 import { hostTaken, hostTakenElsewhere } from './ingress-hosts.js';
@@ -109,8 +110,9 @@ export function mirroredKinds(values: TenantValues): MirroredKind[] {
       kind: 'Service',
       ref: core('services'),
       toHost: (t, o) => t.service(o, values.sync.services.externalIPs.allowedCIDRs),
-      // The tenant's "kubernetes" Service points at its own API server, not at anything on the host.
-      skip: (o) => o.metadata.namespace === 'default' && o.metadata.name === 'kubernetes',
+      // The tenant's "kubernetes" Service points at its own API server, and kplex's metrics Service at
+      // kplex's metrics adapter: neither at anything on the host.
+      skip: (o) => (o.metadata.namespace === 'default' && o.metadata.name === 'kubernetes') || (o.metadata.namespace === 'kube-system' && o.metadata.name === TENANT_METRICS_SERVICE),
       // One ClusterIP on both sides (cluster-ip.ts).
       beforeApply: (o, c) => ({ origin: keepTwinIP(o, c.twin) }),
       compare: (o, twin) => (compareClusterIPs(o, twin) === 'replace the twin' ? 'replace' : 'update'),

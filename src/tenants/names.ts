@@ -21,3 +21,9 @@ export const contextName = (tenant: string): string => `kplex_${tenant}`;
 
 /** Where kplex's own host objects live: signing keys, the gateway's published endpoint, leases. */
 export const SYSTEM_NAMESPACE = 'kplex-system';
+
+/**
+ * kplex's own Service in a tenant's kube-system: its endpoint is kplex's metrics adapter (outside the
+ * tenant's pods), so the syncer leaves it in the tenant.
+ */
+export const TENANT_METRICS_SERVICE = 'kplex-metrics';
