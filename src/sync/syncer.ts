@@ -9,7 +9,9 @@ import { HostNetworks } from './host-networks.js';
 import { HostRefused } from './host-refused.js';
 import { mirroredKinds, type MirroredKind, type TenantChange } from './kinds.js';
 import { NodeSync } from './nodes.js';
-import { StorageClassSync } from './storage-classes.js';
+import { HostClassSync } from './host-classes.js';
+import { PRIORITY_CLASS } from './priority-classes.js';
+import { STORAGE_CLASS } from './storage-classes.js';
 import { VolumeSync } from './volumes.js';
 import { TOKEN, tokenAction, type PodAccess } from './pod-access.js';
 import { issuePodTokens, tokenOf, tokenRequest } from './pod-tokens.js';
@@ -51,7 +53,8 @@ export class TenantSyncer {
   private readonly nodes: NodeSync;
   private readonly events: EventSync;
   /** Host -> tenant StorageClasses and PVs both ways, when the tenant's values enable them. */
-  private readonly storage: (StorageClassSync | VolumeSync)[] = [];
+  /** What the tenant takes from the host besides twins' state: host classes, volumes. */
+  private readonly fromHost: (HostClassSync | VolumeSync)[] = [];
   private readonly usage = new Usage();
   private readonly networks: HostNetworks;
   /** Every object of the kinds whose claims all host namespaces share (Ingress host names). */
@@ -102,8 +105,9 @@ export class TenantSyncer {
     this.queue = new WorkQueue((key) => this.look(key), (key, err, failures) => this.failed(key, err, failures));
     this.nodes = new NodeSync(tenantClient, host, values, log, tenant);
     this.events = new EventSync(tenantClient, host, t.hostNamespace, (kind, name) => this.kinds.get(kind)?.host.get(t.hostNamespace, name), log);
-    if (values.sync.storageClasses.enabled) this.storage.push(new StorageClassSync(tenantClient, host, log, tenant));
-    if (values.sync.persistentVolumes.enabled) this.storage.push(new VolumeSync(tenantClient, host, t, values.sync.persistentVolumes, log));
+    if (values.sync.storageClasses.enabled) this.fromHost.push(new HostClassSync(STORAGE_CLASS, tenantClient, host, log, tenant));
+    if (values.sync.priorityClasses.enabled) this.fromHost.push(new HostClassSync(PRIORITY_CLASS, tenantClient, host, log, tenant));
+    if (values.sync.persistentVolumes.enabled) this.fromHost.push(new VolumeSync(tenantClient, host, t, values.sync.persistentVolumes, log));
   }
 
   async start(): Promise<void> {
@@ -111,7 +115,7 @@ export class TenantSyncer {
     await Promise.all([...[...this.kinds.values()].flatMap((k) => [k.tenant.start(), k.host.start()]), ...[...this.everywhere.values()].map((i) => i.start())]);
     await this.nodes.start();
     await this.events.start();
-    await Promise.all(this.storage.map((s) => s.start()));
+    await Promise.all(this.fromHost.map((s) => s.start()));
     this.resyncAll();
     // Looks wait for every cache to be listed: a ConfigMap looks unused until the pods are known.
     this.queue.start();
@@ -149,7 +153,7 @@ export class TenantSyncer {
   }
 
   private resyncAll(): void {
-    for (const s of this.storage) s.resync();
+    for (const s of this.fromHost) s.resync();
     for (const k of this.kinds.values()) {
       if (k.kind.runsOnNodes) this.nodes.observe(k.host.list());
       for (const o of k.tenant.list()) this.enqueue(k.kind.kind, o.metadata.namespace ?? '', o.metadata.name!);
@@ -313,7 +317,7 @@ export class TenantSyncer {
     await Promise.all([...[...this.kinds.values()].flatMap((k) => [k.tenant.stop(), k.host.stop()]), this.networks.stop(), ...[...this.everywhere.values()].map((i) => i.stop())]);
     await this.nodes.stop();
     await this.events.stop();
-    await Promise.all(this.storage.map((s) => s.stop()));
+    await Promise.all(this.fromHost.map((s) => s.stop()));
     await drained;
   }
 }

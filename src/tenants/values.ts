@@ -43,6 +43,8 @@ export const TenantValues = z
         networkPolicies: z.object({ enabled: z.boolean().default(false) }).strict().default({}),
         /** The host's StorageClasses appear in the tenant, read-only there (a tenant's change is undone). */
         storageClasses: z.object({ enabled: z.boolean().default(false) }).strict().default({}),
+        /** The host's PriorityClasses shown in the tenant, read-only: what its pods' priorityClassName can name. */
+        priorityClasses: z.object({ enabled: z.boolean().default(false) }).strict().default({}),
         /**
          * PersistentVolumes the tenant creates go to the host (translated names), and the host volumes
          * bound to the tenant's claims appear in the tenant. A PV names storage on the host's nodes, so a

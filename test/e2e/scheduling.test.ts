@@ -176,4 +176,21 @@ spec:
     expect(spec.priority).toBe(0);
     await eventually(async () => ((await twin('own-class')).spec.nodeName ? true : undefined), 60_000, 'the pod without its class scheduled');
   });
+
+  it("shows the host's PriorityClasses in a tenant that asks for them, read-only", async () => {
+    const values = path.join(dir, 'priorities.yaml');
+    writeFileSync(values, 'sync:\n  priorityClasses:\n    enabled: true\n');
+    const c = await kplex(['create', 'gamma', '-f', values, '--connect=false', '--context', 'kplex-host'], env);
+    expect(c.code, c.stderr).toBe(0);
+    writeFileSync(kc('gamma'), (await kplex(['connect', 'gamma', '--print', '--context', 'kplex-host'], env)).stdout);
+    const value = async () => (await as('gamma', ['get', 'priorityclass', 'shared-high', '-o', 'jsonpath={.value}/{.description}'])).stdout;
+    // shared-high is the host's, made by the test before.
+    expect(await eventually(async () => ((await value()).startsWith('1000/') ? value() : undefined), 30_000, 'the host class in the tenant')).toBe('1000/');
+    expect((await as('gamma', ['annotate', 'priorityclass', 'shared-high', 'note=x'])).code).toBe(0);
+    expect((await as('gamma', ['patch', 'priorityclass', 'shared-high', '--type=merge', '-p', '{"description":"mine"}'])).code).toBe(0);
+    await eventually(async () => ((await value()) === '1000/' ? true : undefined), 30_000, "the tenant's change undone");
+    // Its own system classes stay its own API server's; a tenant without the switch sees none of the host's.
+    expect((await as('gamma', ['get', 'priorityclass', 'system-node-critical', '-o', 'jsonpath={.metadata.labels}'])).stdout).not.toContain('kplex.dev/host-priority-class');
+    expect((await as('beta', ['get', 'priorityclass', 'shared-high'])).stderr).toMatch(/NotFound/);
+  });
 });

@@ -36,6 +36,7 @@ describe('values', () => {
         dns: { fallbackToHost: false },
         networkPolicies: { enabled: false },
         storageClasses: { enabled: false },
+        priorityClasses: { enabled: false },
         persistentVolumes: { enabled: false, csiDrivers: [], localPathPrefixes: [] },
         services: { externalIPs: { allowedCIDRs: [] } },
         nodes: { mode: 'real', selector: {} },
