@@ -17,7 +17,7 @@ interface Pod {
  * names under the translated headless Service; a PriorityClass counts only where the host has it.
  */
 describe('scheduling constraints of tenant pods on the host', () => {
-  const shared = useSharedHost('scheduling', ['alpha', 'beta']);
+  const shared = useSharedHost('scheduling', ['alpha', 'beta', 'gamma']);
   const kubeconfigs: Record<string, string> = {};
   const host = (args: string[], input?: string) => kubectl(shared.hostKubeconfig, args, { input });
   const as = (tenant: string, args: string[], input?: string) => kubectl(kubeconfigs[tenant]!, args, { input });
@@ -178,11 +178,7 @@ spec:
   });
 
   it("shows the host's PriorityClasses in a tenant that asks for them, read-only", async () => {
-    const values = path.join(dir, 'priorities.yaml');
-    writeFileSync(values, 'sync:\n  priorityClasses:\n    enabled: true\n');
-    const c = await kplex(['create', 'gamma', '-f', values, '--connect=false', '--context', 'kplex-host'], env);
-    expect(c.code, c.stderr).toBe(0);
-    writeFileSync(kc('gamma'), (await kplex(['connect', 'gamma', '--print', '--context', 'kplex-host'], env)).stdout);
+    kubeconfigs.gamma = await shared.createTenant('gamma', { sync: { priorityClasses: { enabled: true } } });
     const value = async () => (await as('gamma', ['get', 'priorityclass', 'shared-high', '-o', 'jsonpath={.value}/{.description}'])).stdout;
     // shared-high is the host's, made by the test before.
     expect(await eventually(async () => ((await value()).startsWith('1000/') ? value() : undefined), 30_000, 'the host class in the tenant')).toBe('1000/');
