@@ -4,7 +4,7 @@
 # (a real node's programs: `kplex dev up` stops its pods through crictl, so their networks are released)
 # kube-router (the real node's NetworkPolicy agent), local-path-provisioner (the real node's dynamic
 # volume provisioner) and metrics-server (the real node's resource metrics, what `kubectl top` and HPAs
-# read).
+# read); also helm, a client the tests drive through the gateway as users do (no node runs it).
 #
 # Looks in $KPLEX_BIN_DIR (default ~/.cache/kplex/bin/<k8s version>/); builds from source through the Go
 # module proxy only what is missing. Idempotent: with a warm cache it returns in about a second.
@@ -33,6 +33,8 @@ KUBE_ROUTER_VERSION="${KPLEX_KUBE_ROUTER_VERSION:-v2.1.0}"
 LOCAL_PATH_VERSION="${KPLEX_LOCAL_PATH_VERSION:-v0.0.30}"
 # metrics-server v0.8.0: its go.mod has no replace lines (v0.9.0 is served too, untried).
 METRICS_SERVER_VERSION="${KPLEX_METRICS_SERVER_VERSION:-v0.8.0}"
+# The newest Helm 3 the module proxy serves; Helm 4 changes the CLI users' scripts are written for.
+HELM_VERSION="${KPLEX_HELM_VERSION:-v3.22.0}"
 
 CACHE="${KPLEX_CACHE_DIR:-$HOME/.cache/kplex}"
 BIN="${KPLEX_BIN_DIR:-$CACHE/bin/$K8S_VERSION}"
@@ -69,6 +71,7 @@ version_of() {
     kube-router) "$1" --version ;;
     local-path-provisioner) "$1" --version ;;
     metrics-server) "$1" --version ;;
+    helm) "$1" version --short ;;
     *) "$1" --version ;;
   esac
 }
@@ -90,8 +93,10 @@ need_local_path=0
 works local-path-provisioner || need_local_path=1
 need_metrics_server=0
 works metrics-server || need_metrics_server=1
+need_helm=0
+works helm || need_helm=1
 
-if [ ${#missing_k8s[@]} = 0 ] && [ "$need_etcd" = 0 ] && [ "$need_kwok" = 0 ] && [ "$need_coredns" = 0 ] && [ "$need_crictl" = 0 ] && [ "$need_kube_router" = 0 ] && [ "$need_local_path" = 0 ] && [ "$need_metrics_server" = 0 ]; then
+if [ ${#missing_k8s[@]} = 0 ] && [ "$need_etcd" = 0 ] && [ "$need_kwok" = 0 ] && [ "$need_coredns" = 0 ] && [ "$need_crictl" = 0 ] && [ "$need_kube_router" = 0 ] && [ "$need_local_path" = 0 ] && [ "$need_metrics_server" = 0 ] && [ "$need_helm" = 0 ]; then
   say "cached in $BIN"
   echo "$BIN"
   exit 0
@@ -225,6 +230,28 @@ build_metrics_server() {
   mv -f "$tmp/metrics-server" "$BIN/metrics-server"
 }
 
+# Helm: its module has no replace lines. The ldflags are those of its Makefile: its version, and the
+# Kubernetes version of the client-go it is built with (what `helm template` and `helm lint` assume
+# without a cluster). go install runs at low priority: it is the heaviest build after CoreDNS, and the
+# machines have 2 cores shared with running clusters.
+build_helm() {
+  local tmp="$BUILD/helm-out"
+  mkdir -p "$tmp"
+  local gomod minor
+  gomod=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [ -f "$gomod" ] || return 1
+  minor=$(sed -n 's/^\s*k8s\.io\/client-go v0\.\([0-9]*\)\..*/\1/p' "$gomod")
+  [ -n "$minor" ] || return 1
+  local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  local pkg
+  for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ld+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$minor"
+  done
+  (cd "$BUILD" && GOBIN="$tmp" GOFLAGS= nice -n 10 go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
+  version_of "$tmp/helm" || return 1
+  mv -f "$tmp/helm" "$BIN/helm"
+}
+
 if [ ${#missing_k8s[@]} -gt 0 ] || [ "$need_etcd" = 1 ]; then
   say "building Kubernetes $K8S_VERSION and etcd $ETCD_VERSION from source (once; full log: $LOG)"
   step "wrapper module" write_wrapper_module
@@ -255,6 +282,9 @@ if [ "$need_local_path" = 1 ]; then
 fi
 if [ "$need_metrics_server" = 1 ]; then
   step "build metrics-server $METRICS_SERVER_VERSION" build_metrics_server
+fi
+if [ "$need_helm" = 1 ]; then
+  step "build helm $HELM_VERSION" build_helm
 fi
 say "all binaries in $BIN after $((SECONDS - total_start))s"
 echo "$BIN"

@@ -5,6 +5,7 @@ import { StatusError } from '../k8s/status.js';
 import type { HostNetworks } from './host-networks.js';
 import { HostRefused, isRefusal } from './host-refused.js';
 import type { ApplyContext, MirroredKind } from './kinds.js';
+import { createdAsApplied, type ManagedFieldsEntry } from './managed-fields.js';
 import type { HostName } from './names.js';
 import type { IssueToken } from './pod-tokens.js';
 import type { Translator } from './translate.js';
@@ -118,14 +119,33 @@ export class TwinWriter {
    */
   async createFirst(kind: MirroredKind, origin: KubeObject): Promise<KubeObject | undefined> {
     const desired = kind.toHost(this.translator, origin);
+    let made: KubeObject;
     try {
-      return await this.host.create(this.ref(kind), desired, { fieldManager: SYNC_FIELD_MANAGER });
+      made = await this.host.create(this.ref(kind), desired, { fieldManager: SYNC_FIELD_MANAGER });
     } catch (err) {
       // Over the tenant's quota, say: refused before the tenant stores it.
       if (err instanceof StatusError && err.code === 403) throw new HostRefused(err, this.translator, desired, origin);
       if (!(err instanceof StatusError && (err.code === 409 || err.code === 422))) throw err;
       this.log.info({ tenant: this.translator.tenant, kind: kind.kind, name: desired.metadata.name, why: err.message }, 'twin not made first; stored as sent');
       return undefined;
+    }
+    return this.ownAsApplied(kind, made);
+  }
+
+  /**
+   * A twin made by create, its fields handed to kplex's server-side apply (managed-fields.ts), so that
+   * later writes remove what the tenant drops. Should the host refuse the hand-over, the twin is kept
+   * as made: it is still the right twin, and the tenant's write goes on.
+   */
+  private async ownAsApplied(kind: MirroredKind, made: KubeObject): Promise<KubeObject> {
+    const patch = createdAsApplied((made.metadata.managedFields ?? []) as ManagedFieldsEntry[], SYNC_FIELD_MANAGER);
+    if (!patch) return made;
+    try {
+      return await this.host.patch(this.ref(kind, made.metadata.name), patch, 'json');
+    } catch (err) {
+      if (!(err instanceof StatusError)) throw err;
+      this.log.warn({ tenant: this.translator.tenant, kind: kind.kind, name: made.metadata.name, err: err.message }, 'twin made first keeps its fields from the create: later applies will not remove fields the tenant drops');
+      return made;
     }
   }
 

@@ -27,7 +27,7 @@
  * files: each file's cleanup waits until its tenants' host namespaces are gone.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, inject } from 'vitest';
@@ -63,6 +63,15 @@ export function kubectlPath(): string {
   if (wanted) return wanted;
   const onPath = spawnSync('sh', ['-c', 'command -v kubectl'], { encoding: 'utf8' }).stdout.trim();
   return onPath || findBinaries().paths.kubectl;
+}
+
+/** helm, a client the tests drive as users do: KPLEX_TEST_HELM if it names one, else the one scripts/k8s-binaries.sh builds beside kubectl. */
+export function helmPath(): string {
+  const wanted = process.env.KPLEX_TEST_HELM;
+  if (wanted) return wanted;
+  const built = path.join(path.dirname(findBinaries().paths.kubectl), 'helm');
+  if (!existsSync(built)) throw new Error(`helm is not built in ${path.dirname(built)}; build it with: npm run binaries`);
+  return built;
 }
 
 export function kubectl(kubeconfig: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<Run> {

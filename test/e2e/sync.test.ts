@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/controlplane/ports.js';
+import { hostLabelKey } from '../../src/sync/names.js';
 import { Translator } from '../../src/sync/translate.js';
 import { eventually, kplex, kubectl, kubectlPath, onSimulatedNodes, useSharedHost, type Run } from './helpers.js';
 
@@ -99,6 +100,30 @@ spec:
     const selected = (await hostPods(selector)).map((p) => p.metadata.name).sort();
     const mirrored = (await hostPods('kplex.dev/tenant=demo')).filter((p) => p.metadata.annotations?.['kplex.dev/namespace'] === 'demo-nginx').map((p) => p.metadata.name).sort();
     expect(selected).toEqual(mirrored);
+  });
+
+  it('gives a Service changed by kubectl apply a twin with only its new port and labels', async () => {
+    // The twin of a Service written as JSON is made on the host first (the tenant stores the host's
+    // ClusterIP), then kept by server-side apply: what the tenant drops must go from it too.
+    const svc = (port: number, labels: string) => `apiVersion: v1
+kind: Service
+metadata: {name: ports, namespace: svc-ports, labels: {${labels}}}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: ${port}, targetPort: 80}]
+`;
+    expect((await tenant(['create', 'namespace', 'svc-ports'])).code).toBe(0);
+    const first = await tenant(['apply', '-f', '-'], svc(80, 'tier: web, old: "yes"'));
+    expect(first.code, first.stderr).toBe(0);
+    const changed = await tenant(['apply', '-f', '-'], svc(8080, 'tier: web'));
+    expect([changed.code, changed.stderr]).toEqual([0, '']);
+    const twin = await eventually(async () => {
+      const t = json<{ metadata: { labels: Record<string, string> }; spec: { ports: { name: string; port: number }[] } }>(await host(['-n', 'kplex-demo', 'get', 'svc', 'ports-x-svc-ports-x-demo', '-o', 'json']));
+      return t.spec.ports.length === 1 && t.spec.ports[0]!.port === 8080 ? t : undefined;
+    }, 15_000, 'the twin with port 8080 only');
+    expect(twin.spec.ports.map((p) => [p.name, p.port])).toEqual([['http', 8080]]);
+    expect(twin.metadata.labels[hostLabelKey('tier')]).toBe('web');
+    expect(twin.metadata.labels).not.toHaveProperty(hostLabelKey('old'));
   });
 
   it('mirrors the Endpoints of a selectorless Service, and only those', async () => {
