@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { K8S_VERSION } from '../../src/controlplane/binaries.js';
+import { tokenSecretName } from '../../src/sync/pod-access.js';
+import { Translator } from '../../src/sync/translate.js';
 import { eventually, kubectl, useSharedHost, type Run } from './helpers.js';
 
 /**
@@ -151,6 +153,25 @@ spec:
     await running(alpha, 'no-token');
     expect((await inPod(alpha, 'no-token', 'ls /var/run/secrets/kubernetes.io/serviceaccount')).code).not.toBe(0);
   });
+
+  it("renews a pod's tokens when they are due, and the pod reads the new one", async () => {
+    // The token Secret says when it is due; made due now, the syncer (which looks every minute) renews
+    // it, and kubelet brings the new token into the running pod.
+    const secret = tokenSecretName(new Translator(alpha).name('default', 'kc', 'Pod'));
+    const read = async () => ok(await inPod(alpha, 'kc', 'cat /var/run/secrets/kubernetes.io/serviceaccount/token'));
+    const before = await read();
+    ok(await host(['-n', `kplex-${alpha}`, 'annotate', 'secret', secret, '--overwrite', 'kplex.dev/renew-after=2000-01-01T00:00:00Z']));
+    const renewed = await eventually(async () => {
+      const now = await read();
+      return now !== before ? now : undefined;
+    }, 200_000, 'the renewed token in the pod');
+    const claims = (t: string) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as { iat: number; 'kubernetes.io': { pod: { uid: string } } };
+    expect(claims(renewed).iat).toBeGreaterThan(claims(before).iat);
+    expect(claims(renewed)['kubernetes.io'].pod.uid).toBe(claims(before)['kubernetes.io'].pod.uid);
+    expect(ok(await inPod(alpha, 'kc', 'kubectl get pod kc -o name'))).toBe('pod/kc');
+    const due = Date.parse(ok(await host(['-n', `kplex-${alpha}`, 'get', 'secret', secret, '-o', "jsonpath={.metadata.annotations['kplex\\.dev/renew-after']}"])));
+    expect(due).toBeGreaterThan(Date.now());
+  }, 240_000);
 
   it('makes a tenant token worthless on the host, on the gateway, and once its ServiceAccount is gone', async () => {
     const token = ok(await inPod(alpha, 'kc', 'cat /var/run/secrets/kubernetes.io/serviceaccount/token'));
