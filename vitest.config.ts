@@ -7,6 +7,7 @@ import { defineConfig } from 'vitest/config';
  */
 const SHARED_HOST_FILES = [
   'gateway',
+  'helm',
   'network-policy',
   'pod-access',
   'real-nodes',

@@ -1,9 +1,7 @@
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/controlplane/ports.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ORIGIN } from '../../src/sync/translate.js';
-import { eventually, helmPath, isolatedEnv, kplex, kubectl, run, tmpDir, type Run } from './helpers.js';
+import { eventually, helmPath, kubectl, run, useSharedHost, type Run } from './helpers.js';
 
 interface Listed {
   items: { kind: string; metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> } }[];
@@ -15,11 +13,10 @@ interface Listed {
  * `helm test` and uninstalls, leaving nothing of the release in the tenant or on the host.
  */
 describe('helm through the gateway', () => {
-  const dir = tmpDir('helm');
-  const dataDir = path.join(dir, 'data');
-  const env = isolatedEnv(dir);
-  const hostKc = path.join(dataDir, 'admin.kubeconfig');
-  const tenantKc = path.join(dir, 'team.kubeconfig');
+  const shared = useSharedHost('helm', ['team']);
+  const dir = shared.dir;
+  const hostKc = shared.hostKubeconfig;
+  let tenantKc = '';
   const chart = path.join(dir, 'demo');
   const ns = 'shop';
   const host = (args: string[]) => kubectl(hostKc, args);
@@ -38,19 +35,8 @@ describe('helm through the gateway', () => {
   const image = ['--set', 'image.tag=latest', '--set', 'image.pullPolicy=IfNotPresent'];
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '1', '--simulated-nodes', '0', '--detach', '--gateway-port', String(await freePort()), '--data-dir', dataDir], env, 300_000);
-    expect(up.code, up.stderr + up.stdout).toBe(0);
-    expect(up.stdout).not.toContain('no real node');
-    const c = await kplex(['create', 'team', '--connect=false', '--context', 'kplex-host'], env);
-    expect(c.code, c.stderr).toBe(0);
-    const p = await kplex(['connect', 'team', '--print', '--context', 'kplex-host'], env);
-    expect(p.code, p.stderr).toBe(0);
-    writeFileSync(tenantKc, p.stdout);
+    tenantKc = await shared.createTenant('team');
     ok(await run(helmPath(), ['create', chart], helmEnv, 30_000));
-  });
-
-  afterAll(async () => {
-    await kplex(['dev', 'down', '--data-dir', dataDir], env);
   });
 
   it('installs the chart with --wait: the Deployment is available and its Service has its ClusterIP on both sides', async () => {
