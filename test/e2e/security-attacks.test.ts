@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readState } from '../../src/dev/state.js';
 import { KubeClient, type KubeObject } from '../../src/k8s/client.js';
+import { tokenSecretName } from '../../src/sync/pod-access.js';
 import { loadSigningKeys } from '../../src/tenants/system.js';
 import { bounded, GatewayClient, type RawAnswer } from './attack/client.js';
 import { expectation, forwarded, isTranslatedRef, judge, leaksIn, roleAllows, RBAC, WRITES, type LeakMarkers, type Role } from './attack/oracle.js';
@@ -500,6 +501,8 @@ describe('security: generated attacks on the gateway', () => {
         stats.refs++;
         const at = ref.path.replace(/\[\d+\]/g, '[]');
         if (ref.field === 'serviceAccountToken') record(`host twin projects a host service-account token: ${ref.path} in ${twinName}`, `host twin of a pod projects a host service-account token (${at})`);
+        // Its own token Secret (tenant-issued tokens, pod-access.ts) is the one name that is kplex's, not A's.
+        else if (ref.name === tokenSecretName(twinName) && /\.projected\.sources\[\d+\]\.secret\.name$/.test(ref.path)) continue;
         else if (!isTranslatedRef(ref.name, 'default', A)) record(`host twin names an untranslated object: ${ref.path} = "${ref.name}" in ${twinName}`, `host twin of a pod names an untranslated object at ${at}`);
       }
       // Whatever it aimed at, each selector over pods counts A's twins only, in A's host namespace.
@@ -609,7 +612,10 @@ describe('security: generated attacks on the gateway', () => {
         const labels = o.metadata.labels ?? {};
         const ns = o.metadata.annotations?.['kplex.dev/namespace'] ?? '';
         const managed = labels['app.kubernetes.io/managed-by'] === 'kplex' && labels['kplex.dev/tenant'] === A;
-        if (!managed || !isTranslatedRef(o.metadata.name!, ns, A)) {
+        // A pod's token Secret: named after a twin of A's pod, for that pod only.
+        const forPod = o.metadata.annotations?.['kplex.dev/pod'] ?? '';
+        const podToken = kind === 'secrets' && labels['kplex.dev/pod-token'] === 'true' && isTranslatedRef(forPod, 'default', A) && o.metadata.name === tokenSecretName(forPod);
+        if (!managed || (!podToken && !isTranslatedRef(o.metadata.name!, ns, A))) {
           record(`host namespace kplex-${A} holds an object that is not a kplex twin of A's`, `${kind}/${o.metadata.name} labels ${JSON.stringify(labels)} origin namespace "${ns}"`, `kplex-${A}/${kind}/${o.metadata.name}`);
         }
       }
