@@ -60,10 +60,14 @@ async function waitUsable(tenant: KubeClient): Promise<void> {
 }
 
 /** Objects of the host namespace in isolated mode: pod security, a quota, and no traffic from outside. */
-function isolationObjects(ns: string, values: TenantValues): { ref: Parameters<KubeClient['apply']>[0]; obj: KubeObject }[] {
+/**
+ * `kplexServices`: Services kplex keeps in the host namespace (the control-plane Service pods reach the
+ * tenant by), added to the quota so the tenant gets all the Services its values give it.
+ */
+function isolationObjects(ns: string, values: TenantValues, kplexServices: number): { ref: Parameters<KubeClient['apply']>[0]; obj: KubeObject }[] {
   const hard: Record<string, string> = {
     pods: String(values.quota.pods ?? 100),
-    services: String(values.quota.services ?? 50),
+    services: String((values.quota.services ?? 50) + kplexServices),
     ...(values.quota.cpu ? { 'requests.cpu': values.quota.cpu } : {}),
     ...(values.quota.memory ? { 'requests.memory': values.quota.memory } : {}),
   };
@@ -180,7 +184,7 @@ export class TenantController {
     const podSecurity = podSecurityLabels(podSecurityOf(values));
     await this.host.apply(core('namespaces', undefined, ns), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { ...labelsOf(name), ...podSecurity } } }, FIELD_MANAGER);
     // Lifting isolation removes what it made, so no quota or deny policy is left behind.
-    for (const { ref, obj } of isolationObjects(ns, values)) {
+    for (const { ref, obj } of isolationObjects(ns, values, this.provider.servesPods ? 1 : 0)) {
       if (values.isolate) await this.host.apply(ref, obj, FIELD_MANAGER);
       else await this.host.delete(ref);
     }
