@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { tokenSecretName } from '../../src/sync/pod-access.js';
 import { Translator } from '../../src/sync/translate.js';
 import { eventually, kubectl, useSharedHost, type Run } from './helpers.js';
 
@@ -32,7 +33,7 @@ describe('workload security: what a tenant mirrors stays its own', () => {
     await Promise.all(['alpha', 'beta'].map(async (tenant) => (kubeconfigs[tenant] = await shared.createTenant(tenant, { sync: { ingresses: { enabled: true } } }))));
   });
 
-  it("names the translated Secret for a CSI volume's nodePublishSecretRef, and mints no host ServiceAccount token", async () => {
+  it("names the translated Secret for a CSI volume's nodePublishSecretRef, and mints no host ServiceAccount token: the tenant issues it", async () => {
     const pod = `apiVersion: v1
 kind: Pod
 metadata: {name: steal}
@@ -53,7 +54,14 @@ spec:
     const h = await onHost<{ spec: { volumes: Volume[] } }>('alpha', 'pod', twin('alpha', 'Pod', 'steal'), 'the host twin of the pod');
     const volumes = new Map(h.spec.volumes.map((v) => [v.name, v]));
     expect(volumes.get('creds')?.csi?.nodePublishSecretRef?.name).toBe(twin('alpha', 'Secret', 'vc-alpha'));
-    expect(volumes.get('token')?.projected?.sources.map((s) => Object.keys(s))).toEqual([['downwardAPI']]);
+    // No host token: the projection is the pod's own token Secret, which the tenant's API server issued.
+    const sources = volumes.get('token')?.projected?.sources ?? [];
+    expect(sources.map((s) => Object.keys(s))).toEqual([['secret'], ['downwardAPI']]);
+    const tokenSecret = tokenSecretName(twin('alpha', 'Pod', 'steal'));
+    expect(sources[0]).toEqual({ secret: { name: tokenSecret, items: [{ key: 'token-0', path: 'token' }] } });
+    const issued = await host(['-n', 'kplex-alpha', 'get', 'secret', tokenSecret, '-o', "jsonpath={.data['token-0']}"]);
+    const claims = JSON.parse(Buffer.from(Buffer.from(issued.stdout, 'base64').toString().split('.')[1]!, 'base64url').toString()) as { aud: string[]; sub: string };
+    expect(claims).toMatchObject({ aud: ['host'], sub: 'system:serviceaccount:default:default' });
     // The tenant has no Secret of that name, so nothing was mirrored under the translated name either;
     // the host's own vc-alpha is not what the pod names.
     expect((await host(['-n', 'kplex-alpha', 'get', 'secret', twin('alpha', 'Secret', 'vc-alpha')])).code).not.toBe(0);
