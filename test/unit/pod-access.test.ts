@@ -138,6 +138,13 @@ describe('a StatefulSet pod under its tenant name', () => {
     expect(spec.containers[0].volumeMounts).toContainEqual({ name: 'kplex-hosts', mountPath: '/etc/hosts', subPath: 'hosts' });
   });
 
+  it('builds no shell command from a name that is not a DNS name: nothing a tenant writes reaches sh -c unchecked', () => {
+    for (const bad of ["db'; rm -rf /; '", 'db$(id)', 'db\nx', 'DB', 'db ']) {
+      expect((t.pod(pod({ subdomain: bad })).spec as Json).initContainers, bad).toBeUndefined();
+      expect((t.pod(pod({ hostname: bad })).spec as Json).initContainers, bad).toBeUndefined();
+    }
+  });
+
   it('leaves pods without a subdomain, on the host network, or with their own /etc/hosts alone', () => {
     expect((t.pod(pod({ subdomain: undefined })).spec as Json).initContainers).toBeUndefined();
     expect((t.pod(pod({ hostNetwork: true })).spec as Json).initContainers).toBeUndefined();
