@@ -6,6 +6,7 @@ import { defineConfig } from 'vitest/config';
  * and restart a real node, and the machine runs one real node at a time.
  */
 const SHARED_HOST_FILES = [
+  'certificates',
   'gateway',
   'helm',
   'network-policy',

@@ -7,7 +7,7 @@ import { accessFromKubeconfig } from '../k8s/kubeconfig.js';
 import { checkTiming, DEFAULT_TIMING, type LeaderElectionTiming } from '../k8s/lease.js';
 import { rotateSigningKeys } from '../tenants/system.js';
 import { parseDuration } from '../tenants/tokens.js';
-import { ensureGatewayCerts, loadGatewayCerts } from '../gateway/certs.js';
+import { ensureGatewayCerts } from '../gateway/certs.js';
 import { DEFAULT_MAX_BODY_BYTES, Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
 import { packageRoot } from '../paths.js';
@@ -61,7 +61,8 @@ export function registerGateway(program: Command): void {
       const gw = await Gateway.start({
         host,
         listen: parseListen(f.listen),
-        tls: await loadGatewayCerts(f.certs).catch(() => ensureGatewayCerts(f.certs)),
+        tls: await ensureGatewayCerts(f.certs),
+        reloadTls: () => ensureGatewayCerts(f.certs),
         policyDir: f.policies,
         advertiseUrl: f.advertiseUrl,
         maxBodyBytes: Number(f.maxBodyBytes),

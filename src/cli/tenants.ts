@@ -53,6 +53,20 @@ export function registerTenants(program: Command): void {
     .option('--context <name>', 'host kubeconfig context')
     .action(async (name: string, f) => (await import('./create.js')).deleteTenant(name, f));
 
+  const certs = program.command('certs').description("a tenant's certificates: when they expire, and renewing them now");
+  certs
+    .command('check <name>')
+    .description("show when each certificate of the tenant's control plane, and the gateway's, expires and is renewed")
+    .option('-o, --output <format>', 'table or json', 'table')
+    .option('--context <name>', 'host kubeconfig context')
+    .action(async (name: string, f) => (await import('./certs.js')).check(name, f));
+  certs
+    .command('rotate <name>')
+    .description("make every leaf certificate of the tenant's control plane again now (CAs stay), without downtime")
+    .option('--timeout <duration>', 'how long to wait for the renewal', '120s')
+    .option('--context <name>', 'host kubeconfig context')
+    .action(async (name: string, f) => (await import('./certs.js')).rotate(name, f));
+
   tokenOptions(program.command('token <name>').description("print a bearer token for the tenant, signed by the gateway's keys")).action(
     async (name: string, f) => (await import('./connect.js')).token(name, f),
   );

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { core, KubeClient, type KubeObject } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
 import { kubeconfigFor, toYaml } from '../k8s/kubeconfig.js';
-import type { ControlPlaneEndpoint, ControlPlaneProvider } from '../controlplane/provider.js';
+import type { CertificateStatus, ControlPlaneEndpoint, ControlPlaneProvider } from '../controlplane/provider.js';
 import { podSecurityLabels } from '../controlplane/pod-security.js';
 import { hostNamespace, kubeconfigSecretName } from '../tenants/names.js';
 import { roleGroup, type Role } from '../tenants/roles.js';
@@ -45,6 +45,13 @@ async function bootstrapTenant(tenant: KubeClient): Promise<void> {
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: roleGroup(role) }],
     }, FIELD_MANAGER);
   }
+}
+
+/** The time `kplex certs rotate` asked for, if it is one. */
+function rotationAsked(tenant: Tenant): Date | undefined {
+  const text = tenant.metadata.annotations?.[ANNOTATIONS.rotateCertificates];
+  const at = text ? new Date(text) : undefined;
+  return at && !Number.isNaN(at.getTime()) ? at : undefined;
 }
 
 /**
@@ -165,12 +172,12 @@ export class TenantController {
       // The Service address first: the API server's certificate must name it.
       const podAccess = this.provider.servesPods ? await this.podService(name) : undefined;
       const pods = podAccess && { serviceIP: podAccess.serviceIP, fallbackToHost: values.sync.dns.fallbackToHost };
-      const endpoint = await this.provider.ensure(name, { podSecurity: podSecurityOf(values), ...(pods ? { pods } : {}) });
+      const endpoint = await this.provider.ensure(name, { podSecurity: podSecurityOf(values), ...(pods ? { pods } : {}) }, rotationAsked(tenant));
       await this.realize(tenant, endpoint, podAccess);
       await this.ensureSyncer(name, values, endpoint, podAccess);
       // A tenant without `kubectl top` is still usable: not Ready is for what users cannot work without.
       await this.metrics?.ensure(name, endpoint).catch((err: Error) => this.log.warn({ tenant: name, err: err.message }, 'metrics adapter not registered; retrying at the next resync'));
-      await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined, podAccess ?? null);
+      await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined, podAccess ?? null, endpoint.certificates);
     } catch (err) {
       await this.setStatus(tenant, 'Failed', 'False', 'ControlPlaneFailed', (err as Error).message);
       throw err;
@@ -236,7 +243,8 @@ export class TenantController {
   }
 
   private async ensureSyncer(name: string, values: TenantValues, endpoint: ControlPlaneEndpoint, podAccess: PodAccess | undefined): Promise<void> {
-    const started = JSON.stringify([values, endpoint.access.server, podAccess]);
+    // A renewed credential starts it again too: the old one stops working when it expires.
+    const started = JSON.stringify([values, endpoint.access.server, endpoint.access.cert, podAccess]);
     if (this.syncers.get(name)?.started === started) return;
     await this.stopSyncer(name);
     const client = new KubeClient(endpoint.access);
@@ -270,8 +278,8 @@ export class TenantController {
     this.log.info({ tenant: name }, 'tenant deleted');
   }
 
-  /** `podAccess`: written with Ready (null removes one a run with pod access left). */
-  private async setStatus(tenant: Tenant, phase: NonNullable<Tenant['status']>['phase'], status: Condition['status'], reason: string, message: string, readyMs?: number, podAccess?: PodAccess | null): Promise<void> {
+  /** `podAccess`: written with Ready (null removes one a run with pod access left), as are `certificates`. */
+  private async setStatus(tenant: Tenant, phase: NonNullable<Tenant['status']>['phase'], status: Condition['status'], reason: string, message: string, readyMs?: number, podAccess?: PodAccess | null, certificates?: CertificateStatus[]): Promise<void> {
     const previous = tenant.status?.conditions?.find((c) => c.type === 'Ready');
     const condition: Condition = {
       type: 'Ready',
@@ -288,6 +296,7 @@ export class TenantController {
         conditions: [condition],
         ...(readyMs ? { controlPlaneReadyMs: readyMs } : {}),
         ...(podAccess !== undefined ? { podAccess } : {}),
+        ...(certificates ? { certificates } : {}),
       },
     });
   }

@@ -4,7 +4,7 @@ import { request } from 'undici';
 import { findNodeBinaries, type Binaries, type Program } from './binaries.js';
 import { TENANT_CONTROLLERS } from './components.js';
 import { startControlPlane, type RunningControlPlane } from './control-plane.js';
-import { startTenantDns } from './tenant-dns.js';
+import { startTenantDns, type TenantDns } from './tenant-dns.js';
 import { admissionConfiguration } from './pod-security.js';
 import { DEFAULT_SPEC, type ControlPlaneEndpoint, type ControlPlaneProvider, type ControlPlaneSpec } from './provider.js';
 
@@ -22,8 +22,12 @@ export interface LocalProviderOptions {
   pods?: { address: string; hostDnsIP: string };
 }
 
-/** A tenant's running control plane, and where its pods reach it. */
-type RunningTenant = RunningControlPlane & { forPods?: ControlPlaneEndpoint['forPods'] };
+/** A tenant's running control plane, its DNS server when its pods reach it, and where they do. */
+interface RunningTenant {
+  cp: RunningControlPlane;
+  dns?: TenantDns;
+  forPods?: ControlPlaneEndpoint['forPods'];
+}
 
 export const tenantEtcdPrefix = (tenant: string): string => `/kplex/tenants/${tenant}`;
 
@@ -45,37 +49,44 @@ export class LocalProvider implements ControlPlaneProvider {
     return path.join(this.o.baseDir, tenant);
   }
 
-  async ensure(tenant: string, spec: ControlPlaneSpec = DEFAULT_SPEC): Promise<ControlPlaneEndpoint> {
+  async ensure(tenant: string, spec: ControlPlaneSpec = DEFAULT_SPEC, rotateIssuedBefore?: Date): Promise<ControlPlaneEndpoint> {
     const wanted = JSON.stringify(spec);
     const existing = this.running.get(tenant);
     if (existing?.spec === wanted) {
-      const cp = await existing.controlPlane;
-      return { access: cp.access, readyMs: 0, forPods: cp.forPods, frontProxyCa: cp.frontProxyCa };
+      const t = await existing.controlPlane;
+      await t.cp.renewCertificates({ rotateIssuedBefore });
+      await t.dns?.renew({ rotateIssuedBefore });
+      return this.endpoint(t, 0);
     }
     // Admission settings are read by kube-apiserver at start only.
     if (existing) await this.stop(tenant);
-    const starting = this.start(tenant, spec);
+    const starting = this.start(tenant, spec, rotateIssuedBefore);
     const entry = { spec: wanted, controlPlane: starting };
     this.running.set(tenant, entry);
     try {
-      const cp = await starting;
+      const t = await starting;
       // A control plane that dies is forgotten, so the next ensure() starts it again.
-      for (const p of cp.processes) {
-        p.onCrash(() => {
-          if (this.running.get(tenant) !== entry) return;
-          this.running.delete(tenant);
-          void cp.stop().finally(() => this.onDown?.(tenant));
-        });
-      }
-      return { access: cp.access, readyMs: cp.readyMs, forPods: cp.forPods, frontProxyCa: cp.frontProxyCa };
+      const onCrash = (): void => {
+        if (this.running.get(tenant) !== entry) return;
+        this.running.delete(tenant);
+        void stopTenant(t).finally(() => this.onDown?.(tenant));
+      };
+      t.cp.onCrash(onCrash);
+      t.dns?.onCrash(onCrash);
+      return this.endpoint(t, t.cp.readyMs);
     } catch (err) {
       this.running.delete(tenant);
       throw err;
     }
   }
 
+  private async endpoint(t: RunningTenant, readyMs: number): Promise<ControlPlaneEndpoint> {
+    // The DNS server's certificate is in the same PKI folder, so this lists it too.
+    return { access: t.cp.access, readyMs, forPods: t.forPods, frontProxyCa: t.cp.frontProxyCa, certificates: await t.cp.certificates() };
+  }
+
   /** The API server and controller manager, and with pod access the tenant's DNS server. */
-  private async start(tenant: string, spec: ControlPlaneSpec): Promise<RunningTenant> {
+  private async start(tenant: string, spec: ControlPlaneSpec, rotateIssuedBefore?: Date): Promise<RunningTenant> {
     const dir = this.tenantDir(tenant);
     const pods = spec.pods && this.o.pods;
     const cp = await startControlPlane({
@@ -91,8 +102,9 @@ export class LocalProvider implements ControlPlaneProvider {
       servingIps: spec.pods ? [spec.pods.serviceIP] : [],
       admissionConfiguration: admissionConfiguration(spec.podSecurity),
       componentArgs: this.o.componentArgs,
+      renewal: { rotateIssuedBefore },
     });
-    if (!pods) return cp;
+    if (!pods) return { cp };
     try {
       const node = findNodeBinaries(this.o.binaries);
       if ('missing' in node) throw new Error(`the tenant's DNS server cannot start: ${node.missing}`);
@@ -103,16 +115,9 @@ export class LocalProvider implements ControlPlaneProvider {
         access: cp.access,
         address: pods.address,
         fallbackTo: spec.pods!.fallbackToHost ? pods.hostDnsIP : undefined,
+        renewal: { rotateIssuedBefore },
       });
-      return {
-        ...cp,
-        processes: [...cp.processes, dns.process],
-        forPods: { address: pods.address, apiPort: Number(new URL(cp.access.server).port), dnsPort: dns.port },
-        stop: async () => {
-          await dns.process.stop();
-          await cp.stop();
-        },
-      };
+      return { cp, dns, forPods: { address: pods.address, apiPort: Number(new URL(cp.access.server).port), dnsPort: dns.port } };
     } catch (err) {
       await cp.stop();
       throw err;
@@ -123,7 +128,8 @@ export class LocalProvider implements ControlPlaneProvider {
     const entry = this.running.get(tenant);
     if (!entry) return;
     this.running.delete(tenant);
-    await (await entry.controlPlane.catch(() => undefined))?.stop();
+    const t = await entry.controlPlane.catch(() => undefined);
+    if (t) await stopTenant(t);
   }
 
   async destroy(tenant: string): Promise<void> {
@@ -135,6 +141,11 @@ export class LocalProvider implements ControlPlaneProvider {
   async close(): Promise<void> {
     await Promise.all([...this.running.keys()].map((t) => this.stop(t)));
   }
+}
+
+async function stopTenant(t: RunningTenant): Promise<void> {
+  await t.dns?.stop();
+  await t.cp.stop();
 }
 
 /** Deletes every key under `prefix` through etcd's JSON gateway (the v3 DeleteRange call). */

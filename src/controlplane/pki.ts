@@ -1,7 +1,7 @@
 // @peculiar/x509 resolves its parts through tsyringe, which needs the Reflect metadata API.
 import 'reflect-metadata';
 import { webcrypto, randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
@@ -11,6 +11,8 @@ x509.cryptoProvider.set(webcrypto as Crypto);
 // ECDSA P-256: accepted by every Kubernetes component and generated in milliseconds (RSA takes seconds).
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const YEAR_MS = 365 * 24 * 3600 * 1000;
+/** Certificates start an hour before they are made, so a peer whose clock is a little behind accepts them. */
+const BACKDATE_MS = 3600_000;
 
 /** A PEM certificate and its PEM (PKCS#8) private key. */
 export interface KeyPair {
@@ -71,7 +73,7 @@ function authority(caCert: x509.X509Certificate, caKey: CryptoKey, pair: KeyPair
         serialNumber: serial(),
         subject: subject(req.commonName, req.organizations),
         issuer: caCert.subject,
-        notBefore: new Date(now - 3600_000),
+        notBefore: new Date(now - BACKDATE_MS),
         notAfter: new Date(now + (req.years ?? 1) * YEAR_MS),
         signingKey: caKey,
         publicKey: keys.publicKey,
@@ -95,7 +97,7 @@ export async function createAuthority(commonName: string, years = 10): Promise<C
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
     name: subject(commonName),
-    notBefore: new Date(now - 3600_000),
+    notBefore: new Date(now - BACKDATE_MS),
     notAfter: new Date(now + years * YEAR_MS),
     keys,
     signingAlgorithm: ALG,
@@ -119,11 +121,17 @@ export async function createSigningKey(): Promise<{ key: string; publicKey: stri
   return { key: await keyPem(keys.privateKey), publicKey: x509.PemConverter.encode(spki, 'PUBLIC KEY') };
 }
 
+/**
+ * Writes the key before the certificate, each by rename, so a component that reloads the pair when the
+ * certificate file changes (kube-apiserver) never reads half a file nor a certificate without its key.
+ */
 export async function writeKeyPair(dir: string, name: string, pair: KeyPair): Promise<{ cert: string; key: string }> {
   await mkdir(dir, { recursive: true });
   const files = { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
-  await writeFile(files.cert, pair.cert);
-  await writeFile(files.key, pair.key, { mode: 0o600 });
+  await writeFile(`${files.key}.new`, pair.key, { mode: 0o600 });
+  await rename(`${files.key}.new`, files.key);
+  await writeFile(`${files.cert}.new`, pair.cert);
+  await rename(`${files.cert}.new`, files.cert);
   return files;
 }
 
@@ -134,8 +142,55 @@ export async function readKeyPair(dir: string, name: string): Promise<KeyPair | 
   return { cert: await readFile(cert, 'utf8'), key: await readFile(key, 'utf8') };
 }
 
-/** The IP addresses a certificate's subject alternative names list. */
-export function certificateIps(pem: string): string[] {
+/** The names (`dns`) or addresses (`ip`) a certificate's subject alternative names list. */
+function certificateNames(pem: string, type: 'dns' | 'ip'): string[] {
   const san = new x509.X509Certificate(pem).getExtension(x509.SubjectAlternativeNameExtension);
-  return san?.names.items.filter((n) => n.type === 'ip').map((n) => n.value) ?? [];
+  return san?.names.items.filter((n) => n.type === type).map((n) => n.value) ?? [];
+}
+
+export const certificateIps = (pem: string): string[] => certificateNames(pem, 'ip');
+export const certificateDnsNames = (pem: string): string[] => certificateNames(pem, 'dns');
+
+/** When a certificate starts and stops being valid. */
+export interface Validity {
+  notBefore: Date;
+  notAfter: Date;
+}
+
+export function certificateValidity(pem: string): Validity {
+  const c = new x509.X509Certificate(pem);
+  return { notBefore: c.notBefore, notAfter: c.notAfter };
+}
+
+/**
+ * Whether a certificate was made before `at`. Certificate times have whole seconds, so one made in the
+ * same second as `at` counts as made after it (else a rotation would be done twice).
+ */
+export function issuedBefore(v: Validity, at: Date): boolean {
+  return v.notBefore.getTime() + BACKDATE_MS < Math.floor(at.getTime() / 1000) * 1000;
+}
+
+/**
+ * Whether a leaf certificate is renewed now: once two thirds of its lifetime have passed (so a renewal
+ * missed by a stopped gateway still has months to happen), or when it was issued before a rotation the
+ * operator asked for (`kplex certs rotate`).
+ */
+export function renewalDue(v: Validity, now: Date, rotateIssuedBefore?: Date): boolean {
+  if (rotateIssuedBefore && issuedBefore(v, rotateIssuedBefore)) return true;
+  const life = v.notAfter.getTime() - v.notBefore.getTime();
+  return now.getTime() >= v.notBefore.getTime() + (life * 2) / 3;
+}
+
+/** What ensurePki renews: every leaf due (see renewalDue), and those issued before an asked-for rotation. */
+export interface Renewal {
+  now?: Date;
+  rotateIssuedBefore?: Date;
+}
+
+/** Makes the leaf `name` when it is missing, due for renewal, or fails `fits`; whether it did. */
+export async function ensureLeaf(pkiDir: string, name: string, ca: CertificateAuthority, req: LeafRequest, renewal: Renewal = {}, fits: (pem: string) => boolean = () => true): Promise<boolean> {
+  const existing = await readKeyPair(pkiDir, name);
+  if (existing && fits(existing.cert) && !renewalDue(certificateValidity(existing.cert), renewal.now ?? new Date(), renewal.rotateIssuedBefore)) return false;
+  await writeKeyPair(pkiDir, name, await ca.sign(req));
+  return true;
 }

@@ -11,6 +11,13 @@ export interface ControlPlaneSpec {
   pods?: { serviceIP: string; fallbackToHost: boolean };
 }
 
+/** One certificate of a tenant's control plane, as `kplex certs check` shows it (times in RFC 3339). */
+export interface CertificateStatus {
+  name: string;
+  notBefore: string;
+  notAfter: string;
+}
+
 export const DEFAULT_SPEC: ControlPlaneSpec = { podSecurity: UNRESTRICTED };
 
 /** Where and how the gateway reaches a tenant's control plane, with a credential that may impersonate. */
@@ -25,6 +32,8 @@ export interface ControlPlaneEndpoint {
    * kplex's metrics adapter accepts from this tenant, and from no one else. Absent: no aggregation layer.
    */
   frontProxyCa?: string;
+  /** Its certificates (CAs and leaves) and when they expire; leaves are renewed before they do. */
+  certificates: CertificateStatus[];
 }
 
 /**
@@ -37,8 +46,11 @@ export interface ControlPlaneProvider {
   readonly servesPods: boolean;
   /** Called when a control plane this provider runs goes down by itself, so its owner can bring it back. */
   onDown?: (tenant: string) => void;
-  /** Starts the tenant's control plane if it is not running with `spec`; resolves once it is ready. */
-  ensure(tenant: string, spec?: ControlPlaneSpec): Promise<ControlPlaneEndpoint>;
+  /**
+   * Starts the tenant's control plane if it is not running with `spec`, and renews its certificates that
+   * are due (or were issued before `rotateIssuedBefore`) without downtime; resolves once it is ready.
+   */
+  ensure(tenant: string, spec?: ControlPlaneSpec, rotateIssuedBefore?: Date): Promise<ControlPlaneEndpoint>;
   /** Stops it, keeping its data (so a later ensure() brings the same cluster back). */
   stop(tenant: string): Promise<void>;
   /** Stops it and deletes its data. Idempotent. */

@@ -7,9 +7,9 @@ import { KubeClient, type ClusterAccess } from '../k8s/client.js';
 import { kubeconfigFor, toYaml, writePrivateFile } from '../k8s/kubeconfig.js';
 import { tenantCorefile } from './components.js';
 import { probe } from './health.js';
-import { loadAuthority, readKeyPair, writeKeyPair } from './pki.js';
+import { ensureLeaf, loadAuthority, readKeyPair, type Renewal } from './pki.js';
 import { freePort } from './ports.js';
-import { ManagedProcess } from './process.js';
+import { ManagedProcess, type ComponentError } from './process.js';
 
 /** The tenant user the DNS server reads as; it may only list and watch what names are made from. */
 export const DNS_USER = 'kplex:dns';
@@ -24,6 +24,8 @@ export interface TenantDnsOptions {
   address: string;
   /** The host cluster's DNS server, asked for names the tenant does not have; none: the tenant's names only. */
   fallbackTo?: string;
+  /** Which certificates to renew before starting, besides those due. */
+  renewal?: Renewal;
 }
 
 const rbac = (resource: string) => ({ group: 'rbac.authorization.k8s.io', version: 'v1', resource, name: DNS_USER });
@@ -53,32 +55,67 @@ async function grantReading(access: ClusterAccess): Promise<void> {
   }
 }
 
-/** The DNS server's client certificate, made once by the tenant's CA. */
-async function dnsCredential(pkiDir: string): Promise<{ cert: string; key: string }> {
-  const existing = await readKeyPair(pkiDir, 'dns');
-  if (existing) return existing;
-  const ca = await readKeyPair(pkiDir, 'ca');
-  if (!ca) throw new Error(`no tenant CA in ${pkiDir}`);
-  const pair = await (await loadAuthority(ca)).sign({ commonName: DNS_USER, client: true });
-  await writeKeyPair(pkiDir, 'dns', pair);
-  return pair;
+/** A running tenant DNS server. */
+export interface TenantDns {
+  readonly process: ManagedProcess;
+  port: number;
+  /**
+   * Renews its client certificate when due, and then restarts it on the same port (CoreDNS reads its
+   * kubeconfig at start only): pods' resolvers retry through the moment it takes. Whether it did.
+   */
+  renew(renewal?: Renewal): Promise<boolean>;
+  /** Calls `handler` when it ends without being stopped, also after a restart. */
+  onCrash(handler: (err: ComponentError) => void): void;
+  stop(): Promise<void>;
 }
 
-/** Starts the tenant's CoreDNS and waits until it has read the tenant's names; resolves to it and its port. */
-export async function startTenantDns(o: TenantDnsOptions): Promise<{ process: ManagedProcess; port: number }> {
-  await grantReading(o.access);
-  const credential = await dnsCredential(o.pkiDir);
-  const kubeconfig = path.join(o.dir, 'dns.kubeconfig');
+/** The DNS server's client certificate, by the tenant's CA, in the kubeconfig CoreDNS reads; whether it was made now. */
+async function writeCredential(o: TenantDnsOptions, kubeconfig: string, renewal: Renewal = {}): Promise<boolean> {
+  const ca = await readKeyPair(o.pkiDir, 'ca');
+  if (!ca) throw new Error(`no tenant CA in ${o.pkiDir}`);
+  const made = await ensureLeaf(o.pkiDir, 'dns', await loadAuthority(ca), { commonName: DNS_USER, client: true }, renewal);
+  const credential = (await readKeyPair(o.pkiDir, 'dns'))!;
   writePrivateFile(kubeconfig, toYaml(kubeconfigFor(DNS_USER, { server: o.access.server, ca: o.access.ca, ...credential })));
+  return made;
+}
+
+/** Starts the tenant's CoreDNS and waits until it has read the tenant's names. */
+export async function startTenantDns(o: TenantDnsOptions): Promise<TenantDns> {
+  await grantReading(o.access);
+  const kubeconfig = path.join(o.dir, 'dns.kubeconfig');
+  await writeCredential(o, kubeconfig, o.renewal);
   const [port, readyPort] = [await freePort(), await freePort()];
   const corefile = path.join(o.dir, 'Corefile');
   await writeFile(corefile, tenantCorefile({ address: o.address, port, readyPort, kubeconfig, fallbackTo: o.fallbackTo }));
-  const dns = ManagedProcess.start({ name: 'coredns', command: o.coredns, args: ['-conf', corefile], logFile: path.join(o.dir, 'logs', 'coredns.log') });
-  try {
-    await dns.waitReady(() => probe(`http://127.0.0.1:${readyPort}/ready`), 60_000);
-  } catch (err) {
-    await dns.stop();
-    throw err;
-  }
-  return { process: dns, port };
+  const spec = { name: 'coredns', command: o.coredns, args: ['-conf', corefile], logFile: path.join(o.dir, 'logs', 'coredns.log') };
+  const crashHandlers: ((err: ComponentError) => void)[] = [];
+  const launch = async (): Promise<ManagedProcess> => {
+    const p = ManagedProcess.start(spec);
+    for (const h of crashHandlers) p.onCrash(h);
+    try {
+      await p.waitReady(() => probe(`http://127.0.0.1:${readyPort}/ready`), 60_000);
+    } catch (err) {
+      await p.stop();
+      throw err;
+    }
+    return p;
+  };
+  let current = await launch();
+  return {
+    get process() {
+      return current;
+    },
+    port,
+    async renew(renewal) {
+      if (!(await writeCredential(o, kubeconfig, renewal))) return false;
+      await current.stop();
+      current = await launch();
+      return true;
+    },
+    onCrash(handler) {
+      crashHandlers.push(handler);
+      current.onCrash(handler);
+    },
+    stop: () => current.stop(),
+  };
 }

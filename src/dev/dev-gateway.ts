@@ -21,6 +21,7 @@ export async function startDevGateway(host: HostCluster, dataDir: string, port?:
     host: host.access,
     listen: { host: '127.0.0.1', port: listenPort },
     tls: await ensureGatewayCerts(path.join(dataDir, 'gateway')),
+    reloadTls: () => ensureGatewayCerts(path.join(dataDir, 'gateway')),
     policyDir: path.join(packageRoot, 'policies'),
     advertiseUrl: 'https://127.0.0.1:{port}',
     metricsListen: { host: '127.0.0.1', port: 0 },

@@ -43,10 +43,14 @@ export function backendFor(tenant: string, answeredBy: Backend['answeredBy'], se
   };
 }
 
-export function closeBackend(backend: Backend): void {
-  // Requests still running on the old pools (watches) end; clients re-establish them.
+/**
+ * Retires a backend's pools. `drain`: the same server with a renewed credential, so requests running
+ * on the old pools (watches above all) finish on them, as the old credential is still valid; otherwise
+ * they end, and clients re-establish them.
+ */
+export function closeBackend(backend: Backend, drain = false): void {
   for (const p of [backend.pool, backend.streams]) {
-    p.destroy().catch(() => undefined); // destroying a pool only fails when it already is
+    (drain ? p.close() : p.destroy()).catch(() => undefined); // closing a pool only fails when it already is
   }
 }
 
@@ -119,8 +123,9 @@ export class Backends {
     const server = decode(s, 'server');
     const tls = { ca: decode(s, 'ca.crt'), cert: decode(s, 'tls.crt'), key: decode(s, 'tls.key') };
     const old = this.byTenant.get(tenant);
-    if (old && old.target.href === new URL(server).href && old.tls.cert === tls.cert) return;
-    if (old) closeBackend(old);
+    const sameServer = old?.target.href === new URL(server).href && old.tls.ca === tls.ca;
+    if (old && sameServer && old.tls.cert === tls.cert) return;
+    if (old) closeBackend(old, sameServer);
     this.byTenant.set(tenant, backendFor(tenant, 'tenant', server, tls, this.limits));
   }
 

@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { createAuthority, loadAuthority, readKeyPair, writeKeyPair } from '../controlplane/pki.js';
+import { certificateDnsNames, certificateIps, certificateValidity, createAuthority, loadAuthority, readKeyPair, renewalDue, writeKeyPair } from '../controlplane/pki.js';
 
 export interface GatewayTls {
   ca: string;
@@ -12,18 +11,23 @@ export interface GatewayTls {
 
 /**
  * A development CA and a serving certificate for the gateway (SANs: localhost, 127.0.0.1 and `names`),
- * made once in `dir` (ca.crt/key, gateway.crt/key). Production mounts its own files in the same names.
+ * made once in `dir` (ca.crt/key, gateway.crt/key), and made again with the same names when it is due
+ * for renewal (see renewalDue). Production mounts its own files in the same names (no ca.key: kplex
+ * renews nothing there, it reloads what it is given).
  */
-export async function ensureGatewayCerts(dir: string, names: string[] = []): Promise<GatewayTls> {
-  if (!existsSync(path.join(dir, 'gateway.crt'))) {
-    let caPair = await readKeyPair(dir, 'ca');
-    if (!caPair) {
+export async function ensureGatewayCerts(dir: string, names: string[] = [], now = new Date()): Promise<GatewayTls> {
+  const existing = await readKeyPair(dir, 'gateway');
+  const caPair = await readKeyPair(dir, 'ca');
+  if (!existing || (caPair && renewalDue(certificateValidity(existing.cert), now))) {
+    let pair = caPair;
+    if (!pair) {
       const created = await createAuthority('kplex-gateway-ca');
-      caPair = { cert: created.cert, key: created.key };
-      await writeKeyPair(dir, 'ca', caPair);
+      pair = { cert: created.cert, key: created.key };
+      await writeKeyPair(dir, 'ca', pair);
     }
-    const ca = await loadAuthority(caPair);
-    const all = ['localhost', '127.0.0.1', ...names];
+    const ca = await loadAuthority(pair);
+    const kept = existing ? [...certificateDnsNames(existing.cert), ...certificateIps(existing.cert)] : [];
+    const all = [...new Set(['localhost', '127.0.0.1', ...kept, ...names])];
     await writeKeyPair(dir, 'gateway', await ca.sign({
       commonName: 'kplex-gateway',
       server: true,

@@ -28,6 +28,11 @@ export interface GatewayOptions {
   host: ClusterAccess;
   listen: { host: string; port: number };
   tls: GatewayTls;
+  /**
+   * Reads the serving certificate again (every minute): a renewed one (files replaced by whoever
+   * provides them, or renewed by ensureGatewayCerts) is served to new connections without a restart.
+   */
+  reloadTls?: () => Promise<GatewayTls>;
   policyDir: string;
   /** Published for `kplex connect` when set: the URL users reach this gateway (or its load balancer) at. */
   advertiseUrl?: string;
@@ -114,6 +119,7 @@ export class Gateway {
 
     let elector: LeaderElector | undefined;
     const parts: { stop(): Promise<void> }[] = [directory, backends, keys, policies, mirror];
+    if (o.reloadTls) parts.push(reloadServingCertificate(server, o.tls, o.reloadTls, log));
     if (o.provider) {
       const provider = o.provider;
       let work: { controller: TenantController; client: LeaderClient } | undefined;
@@ -158,6 +164,22 @@ export class Gateway {
     for (const p of this.parts) await p.stop();
     await this.host.close();
   }
+}
+
+const TLS_RELOAD_MS = 60_000;
+
+function reloadServingCertificate(server: https.Server, initial: GatewayTls, read: () => Promise<GatewayTls>, log: Logger): { stop(): Promise<void> } {
+  let served = initial.cert;
+  const timer = setInterval(() => {
+    read().then((tls) => {
+      if (tls.cert === served) return;
+      server.setSecureContext({ cert: tls.cert, key: tls.key });
+      served = tls.cert;
+      log.info('serving a renewed gateway certificate');
+    }, (err: Error) => log.warn({ err: err.message }, 'could not read the gateway certificate; serving the one it has'));
+  }, TLS_RELOAD_MS);
+  timer.unref();
+  return { stop: async () => clearInterval(timer) };
 }
 
 async function serveMetrics(metrics: GatewayMetrics, listen: { host: string; port: number }, log: Logger): Promise<http.Server> {

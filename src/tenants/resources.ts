@@ -1,5 +1,6 @@
 import type { KubeObject, ResourceRef } from '../k8s/client.js';
 import type { TenantValues } from './values.js';
+import type { CertificateStatus } from '../controlplane/provider.js';
 
 export const GROUP = 'kplex.dev';
 export const VERSION = 'v1alpha1';
@@ -15,6 +16,8 @@ export const LABELS = {
 
 export const ANNOTATIONS = {
   keepNamespace: 'kplex.dev/keep-namespace',
+  /** An RFC 3339 time set by `kplex certs rotate`: leaf certificates issued before it are made again. */
+  rotateCertificates: 'kplex.dev/rotate-certificates',
 } as const;
 
 export const tenantsRef = (name?: string): ResourceRef => ({ group: GROUP, version: VERSION, resource: 'tenants', name });
@@ -45,6 +48,8 @@ export interface Tenant extends KubeObject {
     controlPlaneReadyMs?: number;
     /** Where the tenant's pods reach its API server (443) and DNS (53): a host Service address. */
     podAccess?: PodAccess;
+    /** The control plane's certificates and when they expire, as of the last reconcile. */
+    certificates?: CertificateStatus[];
   };
 }
 
