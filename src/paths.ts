@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,3 +18,6 @@ export const cacheDir = (): string => process.env.KPLEX_CACHE_DIR ?? path.join(o
 
 /** Where `kplex dev up` keeps its cluster unless told otherwise. */
 export const defaultDevDataDir = (): string => process.env.KPLEX_DEV_DATA_DIR ?? path.join(os.homedir(), '.kplex', 'dev');
+
+/** This kplex's version (package.json): what a snapshot file records as its maker. */
+export const kplexVersion = (): string => (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;

@@ -11,6 +11,8 @@ import { CliError } from './errors.js';
 import { readConnections, withHost, writeConnections } from './host.js';
 import { seconds, step } from '../terminal/progress.js';
 import { unlessInterrupted } from './signals.js';
+import type { StoreFlags } from './snapshot.js';
+import type { TenantSnapshot } from '../tenants/snapshot.js';
 
 /** Waits until the controller has seen the tenant's current generation and reports it Ready. */
 async function waitReady(host: KubeClient, tenant: string, timeoutMs: number): Promise<Tenant> {
@@ -49,9 +51,26 @@ function values(file: string | undefined, isolate: boolean | undefined): TenantV
   }
 }
 
-export async function create(name: string, f: { values?: string; upgrade?: boolean; isolate?: boolean; connect: string; timeout: string; context?: string }): Promise<void> {
+type CreateFlags = StoreFlags & { values?: string; upgrade?: boolean; isolate?: boolean; restore?: string; connect: string; timeout: string; context?: string };
+
+/**
+ * With --restore: the checked snapshot and the store to write it to (one line for any problem, before
+ * the host is asked anything). Loaded only then: the store brings the control-plane modules along.
+ */
+async function restoreFrom(f: CreateFlags) {
+  if (!f.restore) return undefined;
+  if (f.upgrade) throw new CliError('--restore makes a new tenant; it does not go with --upgrade');
+  if (f.values || f.isolate !== undefined) throw new CliError('--restore takes the values the snapshot holds; change them afterwards with: kplex create NAME --upgrade -f values.yaml');
+  const cli = await import('./snapshot.js');
+  const snap: TenantSnapshot = cli.readSnapshotFile(f.restore);
+  return { snap, store: cli.tenantStore(f), cli };
+}
+
+export async function create(name: string, f: CreateFlags): Promise<void> {
   const tenant = tenantName(name);
-  const v = values(f.values, f.isolate);
+  const restoring = await restoreFrom(f);
+  const restore = restoring?.snap;
+  const v = restore ? restore.values : values(f.values, f.isolate);
   const timeoutMs = durationFlag('--timeout', f.timeout) * 1000;
   const begin = Date.now();
   await withHost(f.context, async (host, hostContext) => {
@@ -66,11 +85,23 @@ export async function create(name: string, f: { values?: string; upgrade?: boole
       await step(`updating the values of tenant ${tenant}`, () => host.patch(tenantsRef(tenant), [{ op: 'add', path: '/spec', value: { ...existing.spec, values: v } }], 'json'));
       await step('waiting for the tenant controller to apply them', () => waitReady(host, tenant, timeoutMs));
     } else {
-      if (existing) throw new CliError(`tenant "${tenant}" already exists; change it with: kplex create ${tenant} --upgrade -f values.yaml`);
+      if (existing) {
+        throw new CliError(restore
+          ? `tenant "${tenant}" already exists; delete it first, or restore under another name: kplex create NEW-NAME --restore ${f.restore}`
+          : `tenant "${tenant}" already exists; change it with: kplex create ${tenant} --upgrade -f values.yaml`);
+      }
+      // The data is in place before the Tenant exists, so its control plane starts on it the first time.
+      if (restoring) {
+        const { snap, store, cli } = restoring;
+        const data = await cli.restoredData(tenant, snap);
+        await step(`restoring the data of tenant ${tenant} (${data.entries.length} keys of ${snap.tenant}, taken ${snap.createdAt})`, () => cli.storeCall(() => store.restore(tenant, data)));
+      }
       await step(`writing tenant ${tenant}`, async () => {
         try {
           await host.create(tenantsRef(), { apiVersion: 'kplex.dev/v1alpha1', kind: 'Tenant', metadata: { name: tenant }, spec: { values: v } });
         } catch (err) {
+          // Nothing half-made: restored data without a Tenant would be found by the next create of this name.
+          if (restoring) await restoring.store.forget(tenant).catch((cleanup: Error) => console.error(`kplex: could not remove the restored data of "${tenant}" again: ${cleanup.message}`));
           if (err instanceof StatusError && err.code === 409) throw new CliError(`tenant "${tenant}" already exists`);
           throw err;
         }

@@ -13,18 +13,38 @@ function tokenOptions(cmd: Command): Command {
     .option('--context <name>', 'host kubeconfig context');
 }
 
+/**
+ * Where snapshot and restore find the tenants' data: the local provider's store, of the running dev
+ * cluster unless named.
+ */
+function storeOptions(cmd: Command): Command {
+  return cmd
+    .option('--data-dir <dir>', 'snapshot/restore: the dev cluster whose store holds the tenants (default ~/.kplex/dev)')
+    .option('--etcd-servers <urls>', 'snapshot/restore: the etcd of a gateway run with --etcd-servers (with --tenant-dir)')
+    .option('--tenant-dir <dir>', "snapshot/restore: that gateway's --tenant-dir");
+}
+
 /** The tenant commands; each loads its implementation when it runs. */
 export function registerTenants(program: Command): void {
-  program
+  const create = program
     .command('create <name>')
     .description('create a tenant (virtual cluster) on the current host context, and connect to it')
     .option('-f, --values <file>', 'values file (YAML)')
     .option('--upgrade', "change an existing tenant's values, keeping its data")
+    .option('--restore <file>', 'make the tenant from a snapshot file (kplex snapshot): its data and values, under this name')
     .option('--isolate', 'isolated mode: quota and network isolation on the host namespace, pod security baseline unless the values name a podSecurityStandard')
     .option('--connect <bool>', 'connect (switch kubectl to the tenant) when ready', 'true')
     .option('--timeout <duration>', 'how long to wait for the tenant to be ready', '180s')
-    .option('--context <name>', 'host kubeconfig context')
-    .action(async (name: string, f) => (await import('./create.js')).create(name, f));
+    .option('--context <name>', 'host kubeconfig context');
+  storeOptions(create).action(async (name: string, f) => (await import('./create.js')).create(name, f));
+
+  storeOptions(
+    program
+      .command('snapshot <name>')
+      .description("write a consistent snapshot of a tenant (its control plane's data at one store revision, and its values) to a file; restore it with kplex create NAME --restore FILE")
+      .requiredOption('-o, --output <file>', 'the snapshot file to write (mode 0600: it holds the tenant\'s Secrets)')
+      .option('--context <name>', 'host kubeconfig context'),
+  ).action(async (name: string, f) => (await import('./snapshot.js')).snapshot(name, f));
 
   tokenOptions(
     program

@@ -1,18 +1,24 @@
-import { rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { request } from 'undici';
 import { findNodeBinaries, type Binaries, type Program } from './binaries.js';
-import { TENANT_CONTROLLERS } from './components.js';
+import { pkiFiles, TENANT_CONTROLLERS } from './components.js';
+import { deletePrefix, EtcdError, putAllIfEmpty, readPrefix } from './etcd-kv.js';
+import { absoluteKey, relativeKey } from './store-keys.js';
 import { startControlPlane, type RunningControlPlane } from './control-plane.js';
 import { startTenantDns, type TenantDns } from './tenant-dns.js';
 import { admissionConfiguration } from './pod-security.js';
-import { DEFAULT_SPEC, type ControlPlaneEndpoint, type ControlPlaneProvider, type ControlPlaneSpec } from './provider.js';
+import { DEFAULT_SPEC, TenantStoreError, type ControlPlaneEndpoint, type ControlPlaneProvider, type ControlPlaneSpec, type StoreSnapshot, type TenantStore } from './provider.js';
 
-export interface LocalProviderOptions {
+/** Where the local provider keeps tenants' data: what snapshot and restore need, and nothing to run. */
+export interface LocalStoreOptions {
   /** The etcd all tenants share; each tenant's data lives under its own key prefix. */
   etcdServers: string;
   /** Folder for each tenant's PKI, kubeconfig and logs. */
   baseDir: string;
+}
+
+export interface LocalProviderOptions extends LocalStoreOptions {
   binaries: Binaries;
   componentArgs?: Partial<Record<Program, string[]>>;
   /**
@@ -32,6 +38,65 @@ interface RunningTenant {
 export const tenantEtcdPrefix = (tenant: string): string => `/kplex/tenants/${tenant}`;
 
 /**
+ * The local provider's tenant data as a whole: the keys under the tenant's etcd prefix and its
+ * service-account key in baseDir/NAME/pki. Used by the provider, and by the CLI on the machine whose
+ * etcd and folder it is (kplex snapshot, kplex create --restore).
+ */
+export class LocalStore implements TenantStore {
+  constructor(private readonly o: LocalStoreOptions) {}
+
+  tenantDir(tenant: string): string {
+    return path.join(this.o.baseDir, tenant);
+  }
+
+  async snapshot(tenant: string): Promise<StoreSnapshot> {
+    const prefix = tenantEtcdPrefix(tenant);
+    const files = pkiFiles(path.join(this.tenantDir(tenant), 'pki'));
+    if (!existsSync(files.serviceAccountKey) || !existsSync(files.serviceAccountPublicKey)) {
+      throw new TenantStoreError(`tenant "${tenant}" has no service-account key in ${path.dirname(files.serviceAccountKey)}: is this the machine its control plane runs on?`);
+    }
+    const serviceAccountKey = { key: await readFile(files.serviceAccountKey, 'utf8'), publicKey: await readFile(files.serviceAccountPublicKey, 'utf8') };
+    let read;
+    try {
+      read = await readPrefix(this.o.etcdServers, `${prefix}/`);
+    } catch (err) {
+      // The API server compacts old revisions every few minutes; one that fell between two pages is read again.
+      if (!(err instanceof EtcdError && err.message.includes('compacted'))) throw err;
+      read = await readPrefix(this.o.etcdServers, `${prefix}/`);
+    }
+    if (!read.kvs.length) throw new TenantStoreError(`tenant "${tenant}" has no data under ${prefix}/ in etcd ${this.o.etcdServers}`);
+    const entries = read.kvs.map((kv) => ({ key: relativeKey(prefix, kv.key.toString('utf8')), value: kv.value }));
+    return { revision: read.revision, entries, serviceAccountKey };
+  }
+
+  async restore(tenant: string, data: StoreSnapshot): Promise<void> {
+    const prefix = tenantEtcdPrefix(tenant);
+    // Every key is checked before the first is written.
+    const kvs = data.entries.map((e) => ({ key: Buffer.from(absoluteKey(prefix, e.key)), value: e.value }));
+    if (!(await putAllIfEmpty(this.o.etcdServers, `${prefix}/`, kvs))) {
+      throw new TenantStoreError(`etcd already holds data of tenant "${tenant}" (under ${prefix}/); nothing was restored`);
+    }
+    try {
+      // A folder left from an earlier tenant of this name has no store behind it any more: its keys go.
+      const dir = this.tenantDir(tenant);
+      await rm(dir, { recursive: true, force: true });
+      const files = pkiFiles(path.join(dir, 'pki'));
+      await mkdir(path.dirname(files.serviceAccountKey), { recursive: true });
+      await writeFile(files.serviceAccountKey, data.serviceAccountKey.key, { mode: 0o600 });
+      await writeFile(files.serviceAccountPublicKey, data.serviceAccountKey.publicKey);
+    } catch (err) {
+      await this.forget(tenant);
+      throw err;
+    }
+  }
+
+  async forget(tenant: string): Promise<void> {
+    await deletePrefix(this.o.etcdServers, `${tenantEtcdPrefix(tenant)}/`);
+    await rm(this.tenantDir(tenant), { recursive: true, force: true });
+  }
+}
+
+/**
  * The `local` provider: a tenant's kube-apiserver and kube-controller-manager run as processes on this
  * machine (no scheduler, no nodes), storing under their own prefix of a shared etcd.
  */
@@ -40,13 +105,29 @@ export class LocalProvider implements ControlPlaneProvider {
   readonly servesPods: boolean;
   onDown?: (tenant: string) => void;
   private readonly running = new Map<string, { spec: string; controlPlane: Promise<RunningTenant> }>();
+  private readonly store: LocalStore;
 
   constructor(private readonly o: LocalProviderOptions) {
     this.servesPods = !!o.pods;
+    this.store = new LocalStore(o);
   }
 
   tenantDir(tenant: string): string {
-    return path.join(this.o.baseDir, tenant);
+    return this.store.tenantDir(tenant);
+  }
+
+  snapshot(tenant: string): Promise<StoreSnapshot> {
+    return this.store.snapshot(tenant);
+  }
+
+  /** Before the tenant's control plane first starts: one running on the data would not see it. */
+  async restore(tenant: string, data: StoreSnapshot): Promise<void> {
+    if (this.running.has(tenant)) throw new TenantStoreError(`tenant "${tenant}" has a running control plane; nothing was restored`);
+    await this.store.restore(tenant, data);
+  }
+
+  forget(tenant: string): Promise<void> {
+    return this.store.forget(tenant);
   }
 
   async ensure(tenant: string, spec: ControlPlaneSpec = DEFAULT_SPEC, rotateIssuedBefore?: Date): Promise<ControlPlaneEndpoint> {
@@ -134,8 +215,7 @@ export class LocalProvider implements ControlPlaneProvider {
 
   async destroy(tenant: string): Promise<void> {
     await this.stop(tenant);
-    await deleteEtcdPrefix(this.o.etcdServers, `${tenantEtcdPrefix(tenant)}/`);
-    await rm(this.tenantDir(tenant), { recursive: true, force: true });
+    await this.store.forget(tenant);
   }
 
   async close(): Promise<void> {
@@ -146,18 +226,4 @@ export class LocalProvider implements ControlPlaneProvider {
 async function stopTenant(t: RunningTenant): Promise<void> {
   await t.dns?.stop();
   await t.cp.stop();
-}
-
-/** Deletes every key under `prefix` through etcd's JSON gateway (the v3 DeleteRange call). */
-export async function deleteEtcdPrefix(etcdServers: string, prefix: string): Promise<void> {
-  const key = Buffer.from(prefix);
-  const end = Buffer.from(prefix);
-  end[end.length - 1] = (end[end.length - 1] ?? 0) + 1;
-  const res = await request(`${etcdServers.split(',')[0]}/v3/kv/deleterange`, {
-    method: 'POST',
-    body: JSON.stringify({ key: key.toString('base64'), range_end: end.toString('base64') }),
-    headers: { 'content-type': 'application/json' },
-  });
-  const text = await res.body.text();
-  if (res.statusCode !== 200) throw new Error(`etcd refused to delete ${prefix}: ${text}`);
 }

@@ -36,11 +36,49 @@ export interface ControlPlaneEndpoint {
   certificates: CertificateStatus[];
 }
 
+/** One key of a tenant's store, relative to the tenant's own part of it (starts with "/"), and its value as stored. */
+export interface StoreEntry {
+  key: string;
+  value: Buffer;
+}
+
+/**
+ * A tenant's control-plane data at one store revision, in a form no provider owns: keys relative to
+ * the tenant's part of the store, values as the tenant's API server wrote them. What a snapshot file
+ * holds (tenants/snapshot.ts), so a file made with one provider restores with another.
+ */
+export interface StoreSnapshot {
+  /** The store revision every entry was read at. */
+  revision: number;
+  entries: StoreEntry[];
+  /**
+   * The key pair the tenant's ServiceAccount tokens are signed with: restored, the tokens issued before
+   * (kept in Secrets, or held outside) stay valid.
+   */
+  serviceAccountKey: { key: string; publicKey: string };
+}
+
+/** Reads and writes tenants' control-plane data as a whole (snapshot and restore). */
+export interface TenantStore {
+  /** The tenant's data at one store revision (its control plane may be running). */
+  snapshot(tenant: string): Promise<StoreSnapshot>;
+  /**
+   * Writes a snapshot's data as `tenant`'s, before its control plane first starts. Refuses (TenantStoreError)
+   * when the tenant has data already; on any failure it leaves no data of the tenant behind.
+   */
+  restore(tenant: string, data: StoreSnapshot): Promise<void>;
+  /** Deletes the tenant's data, as a failed restore leaves none. Idempotent. */
+  forget(tenant: string): Promise<void>;
+}
+
+/** A store's refusal the CLI reports as it is (one line). */
+export class TenantStoreError extends Error {}
+
 /**
  * Starts, stops and reports tenants' control planes. Implementations: `local` (processes on this
  * machine), `external` (someone else runs it). The tenant controller is the only caller.
  */
-export interface ControlPlaneProvider {
+export interface ControlPlaneProvider extends TenantStore {
   readonly name: string;
   /** Whether the host's pods can reach the control planes it runs (API server and DNS for the tenant's pods). */
   readonly servesPods: boolean;
