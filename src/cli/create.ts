@@ -113,6 +113,11 @@ export async function create(name: string, f: CreateFlags): Promise<void> {
       } catch (err) {
         // Nothing half-made: a tenant that did not come up is removed again.
         await host.delete(tenantsRef(tenant)).catch((cleanup: Error) => console.error(`kplex: could not remove tenant "${tenant}" again: ${cleanup.message}`));
+        // A Tenant no controller took up (no finalizer) is gone at once, and nothing deletes the restored
+        // data for it; one a controller took up, its teardown deletes.
+        if (restoring && !(await host.find(tenantsRef(tenant)))) {
+          await restoring.store.forget(tenant).catch((cleanup: Error) => console.error(`kplex: could not remove the restored data of "${tenant}" again: ${cleanup.message}`));
+        }
         throw err;
       }
     }
