@@ -5,6 +5,8 @@ import { request } from 'undici';
 export interface KeyValue {
   key: Buffer;
   value: Buffer;
+  /** Whether the key is attached to a lease (etcd deletes it when the lease expires). */
+  leased?: boolean;
 }
 
 const b64 = (b: Buffer | string): string => Buffer.from(b).toString('base64');
@@ -34,7 +36,7 @@ export async function deletePrefix(etcdServers: string, prefix: string): Promise
   await call(etcdServers, '/v3/kv/deleterange', { key: b64(prefix), range_end: b64(rangeEnd(prefix)) }, `delete ${prefix}`);
 }
 
-type RangeResponse = { header: { revision: string }; kvs?: { key: string; value?: string }[]; more?: boolean };
+type RangeResponse = { header: { revision: string }; kvs?: { key: string; value?: string; lease?: string }[]; more?: boolean };
 
 /** Keys read per request: a page, so that no answer is too large for etcd to send. */
 const PAGE = 500;
@@ -52,7 +54,7 @@ export async function readPrefix(etcdServers: string, prefix: string): Promise<{
   for (;;) {
     const page = await call<RangeResponse>(etcdServers, '/v3/kv/range', { key: b64(from), range_end: end, limit: PAGE, ...(revision ? { revision } : {}) }, `read ${prefix}`);
     revision ??= page.header.revision;
-    for (const kv of page.kvs ?? []) kvs.push({ key: Buffer.from(kv.key, 'base64'), value: Buffer.from(kv.value ?? '', 'base64') });
+    for (const kv of page.kvs ?? []) kvs.push({ key: Buffer.from(kv.key, 'base64'), value: Buffer.from(kv.value ?? '', 'base64'), leased: !!kv.lease && kv.lease !== '0' });
     if (!page.more || !page.kvs?.length) return { revision: Number(revision), kvs };
     // The next page starts right after the last key read.
     from = Buffer.concat([kvs[kvs.length - 1]!.key, Buffer.from([0])]);

@@ -65,7 +65,9 @@ export class LocalStore implements TenantStore {
       read = await readPrefix(this.o.etcdServers, `${prefix}/`);
     }
     if (!read.kvs.length) throw new TenantStoreError(`tenant "${tenant}" has no data under ${prefix}/ in etcd ${this.o.etcdServers}`);
-    const entries = read.kvs.map((kv) => ({ key: relativeKey(prefix, kv.key.toString('utf8')), value: kv.value }));
+    // Keys on a lease are the API server's short-lived ones (Events, its own endpoint lease): written
+    // back without one they would never expire, and a restored tenant has no use for them.
+    const entries = read.kvs.filter((kv) => !kv.leased).map((kv) => ({ key: relativeKey(prefix, kv.key.toString('utf8')), value: kv.value }));
     return { revision: read.revision, entries, serviceAccountKey };
   }
 
