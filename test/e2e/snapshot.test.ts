@@ -84,6 +84,15 @@ spec: {teeth: 12}
 `;
   let clusterIP = '';
   let podNames: string[] = [];
+  /** A ServiceAccount token the tenant issued before the snapshot. */
+  let saToken = '';
+  /** Whether tenant `k`'s API server accepts `token` (a TokenReview, asked of the tenant itself). */
+  const accepts = async (k: string, token: string): Promise<boolean> => {
+    const review = ok(await kubectl(k, ['create', '-o', 'json', '-f', '-'], { input: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } }) }));
+    return (JSON.parse(review) as { status: { authenticated?: boolean } }).status.authenticated === true;
+  };
+  /** The one line a refused command printed last (progress lines come before it). */
+  const lastLine = (r: Run): string => r.stderr.trim().split('\n').pop()!;
   const tenantPods = async (k: string) => ok(await kubectl(k, ['-n', 'shop', 'get', 'pods', '-o', 'jsonpath={.items[*].metadata.name}'])).split(' ').sort();
 
   beforeAll(async () => {
@@ -96,6 +105,8 @@ spec: {teeth: 12}
     expect(clusterIP).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     podNames = await tenantPods(kc);
     expect(podNames).toHaveLength(2);
+    saToken = ok(await tenant(['-n', 'shop', 'create', 'token', 'default', '--duration=2h']));
+    expect(await accepts(kc, saToken)).toBe(true);
   }, 300_000);
 
   /** Everything the snapshot holds is in tenant `t` again, with the same ClusterIP on both sides, and its pods run on the host. */
@@ -116,6 +127,8 @@ spec: {teeth: 12}
     // The Deployment's pods are the snapshot's own, not new ones a ReplicaSet made.
     expect(await tenantPods(k)).toEqual(podNames);
     expect(await onHost('secret', twin('Secret', 'creds', t), t)).toBe(true);
+    // Restored under its own name it keeps its service-account key: a token issued before is still good.
+    expect(await accepts(k, saToken)).toBe(true);
     return k;
   };
 
@@ -131,7 +144,7 @@ spec: {teeth: 12}
   it('refuses to restore onto an existing tenant, a corrupt file or one from a newer kplex, in one line, changing nothing', async () => {
     const exists = await restore('snap');
     expect(exists.code).not.toBe(0);
-    expect(exists.stderr.trim()).toBe(`kplex: tenant "snap" already exists; delete it first, or restore under another name: kplex create NEW-NAME --restore ${file}`);
+    expect(lastLine(exists)).toBe(`kplex: tenant "snap" already exists; delete it first, or restore under another name: kplex create NEW-NAME --restore ${file}`);
 
     const raw = gunzipSync(readFileSync(file));
     const corrupt = Buffer.from(raw);
@@ -169,6 +182,7 @@ spec: {teeth: 12}
     expect(r.code, r.stderr).toBe(0);
     kc = await expectRestored('snap');
     expect((await tenant(['-n', 'shop', 'get', 'service', 'late'])).code).not.toBe(0);
+    expect(lastLine(await restore('snap'))).toMatch(/^kplex: tenant "snap" already exists/);
     await eventually(async () => (!(await onHost('service', twin('Service', 'late'))) ? true : undefined), 60_000, 'the orphan twin of Service late removed');
   });
 
@@ -179,5 +193,24 @@ spec: {teeth: 12}
     const r = await restore('snap');
     expect(r.code, r.stderr).toBe(0);
     kc = await expectRestored('snap');
+  });
+
+  it('makes a copy under a new name beside the original: its data, its own pods, and a service-account key of its own', async () => {
+    const r = await restore('snap-copy');
+    expect(r.code, r.stderr).toBe(0);
+    const copy = await connect('snap-copy');
+    expect(ok(await kubectl(copy, ['-n', 'shop', 'get', 'widget', 'gear', '-o', 'jsonpath={.spec.teeth}']))).toBe('12');
+    expect(Buffer.from(ok(await kubectl(copy, ['-n', 'shop', 'get', 'secret', 'creds', '-o', 'jsonpath={.data.password}'])), 'base64').toString()).toBe('s3cret-value');
+    await eventually(async () => ((await runningOnHost('snap-copy')).length === 2 ? true : undefined), 90_000, '2 Running host pods of snap-copy');
+    // The original's Service has the ClusterIP on the host: the copy's gets another, the same on both sides.
+    const copyIP = await eventually(async () => {
+      const tenantIP = ok(await kubectl(copy, ['-n', 'shop', 'get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}']));
+      const r = await host(['-n', 'kplex-snap-copy', 'get', 'service', twin('Service', 'web', 'snap-copy'), '-o', 'jsonpath={.spec.clusterIP}']);
+      return r.code === 0 && r.stdout === tenantIP ? tenantIP : undefined;
+    }, 60_000, 'one ClusterIP for the copy\'s Service web on both sides');
+    expect(copyIP).not.toBe(clusterIP);
+    // A token of the original is no good in the copy, though the copy has that ServiceAccount with that uid.
+    expect(await accepts(copy, saToken)).toBe(false);
+    expect(await accepts(kc, saToken)).toBe(true);
   });
 });
