@@ -4,7 +4,7 @@ import path from 'node:path';
 import { findNodeBinaries, type Binaries, type Program } from './binaries.js';
 import { pkiFiles, TENANT_CONTROLLERS } from './components.js';
 import { deletePrefix, EtcdError, putAllIfEmpty, readPrefix } from './etcd-kv.js';
-import { absoluteKey, relativeKey } from './store-keys.js';
+import { absoluteKey, relativeKey, TENANTS_ETCD_ROOT } from './store-keys.js';
 import { startControlPlane, type RunningControlPlane } from './control-plane.js';
 import { startTenantDns, type TenantDns } from './tenant-dns.js';
 import { admissionConfiguration } from './pod-security.js';
@@ -35,7 +35,7 @@ interface RunningTenant {
   forPods?: ControlPlaneEndpoint['forPods'];
 }
 
-export const tenantEtcdPrefix = (tenant: string): string => `/kplex/tenants/${tenant}`;
+export const tenantEtcdPrefix = (tenant: string): string => `${TENANTS_ETCD_ROOT}/${tenant}`;
 
 /**
  * The local provider's tenant data as a whole: the keys under the tenant's etcd prefix and its
