@@ -3,6 +3,7 @@ import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Translator } from '../../src/sync/translate.js';
+import { decodeSnapshot } from '../../src/tenants/snapshot.js';
 import { eventually, kplex, kubectl, onSimulatedNodes, useSharedHost, type Run } from './helpers.js';
 
 interface Pod {
@@ -139,6 +140,11 @@ spec: {teeth: 12}
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const raw = gunzipSync(readFileSync(file));
     expect(JSON.parse(raw.subarray(0, raw.indexOf(0x0a)).toString())).toMatchObject({ format: 'kplex.dev/tenant-snapshot', version: 1 });
+    const keys = decodeSnapshot(readFileSync(file)).store.entries.map((e) => e.key);
+    expect(keys).toEqual(expect.arrayContaining(['/apiextensions.k8s.io/customresourcedefinitions/widgets.example.com', '/example.com/widgets/shop/gear', '/secrets/shop/creds', '/deployments/shop/web']));
+    // Events live on an etcd lease: restored without one they would never expire, so they stay out.
+    expect((await tenant(['-n', 'shop', 'get', 'events', '-o', 'name'])).stdout).not.toBe('');
+    expect(keys.filter((k) => k.startsWith('/events/'))).toEqual([]);
   });
 
   it('refuses to restore onto an existing tenant, a corrupt file or one from a newer kplex, in one line, changing nothing', async () => {
