@@ -245,7 +245,8 @@ export class TenantController {
     await this.host.delete(core('secrets', ns, kubeconfigSecretName(name)));
     // After the syncer stopped, or it would make them again at once.
     if (values.sleep.workloads === 'stop') await this.stopWorkloads(ns, name);
-    if (tenant.status?.phase !== 'Sleeping') {
+    // Also when its values changed while it sleeps (kplex create --upgrade waits to see them observed).
+    if (tenant.status?.phase !== 'Sleeping' || (tenant.status.observedGeneration ?? 0) < Number(tenant.metadata.generation ?? 0)) {
       await this.setStatus(tenant, 'Sleeping', 'False', 'Sleeping', `asleep: the control plane is stopped until a request wakes it (pods ${values.sleep.workloads === 'stop' ? 'stopped' : 'kept running'})`);
       this.log.info({ tenant: name, workloads: values.sleep.workloads }, 'tenant asleep');
     }

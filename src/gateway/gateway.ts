@@ -8,6 +8,7 @@ import { writeStatus, notFound } from '../k8s/status.js';
 import type { ControlPlaneProvider } from '../controlplane/provider.js';
 import { TenantController } from '../controller/tenant-controller.js';
 import { SYSTEM_NAMESPACE } from '../tenants/names.js';
+import { tenantsRef, type Tenant } from '../tenants/resources.js';
 import { ensureSystem, loadSigningKeys, publishGatewayInfo } from '../tenants/system.js';
 import { publicKeySet } from '../tenants/tokens.js';
 import { TokenVerifier } from './authenticate.js';
@@ -93,7 +94,12 @@ export class Gateway {
     const router = new Router(o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
     const activity = new Activity(host, directory, backends, log);
     activity.start();
-    const waker = new Waker(host, directory, backends, log);
+    const waker = new Waker({
+      tenant: directory.get,
+      route: (name) => backends.get(name),
+      // Removed, as `kplex wake` does; the generation after is what the wait looks for.
+      wake: async (name) => Number((await host.patch<Tenant>(tenantsRef(name), { spec: { asleep: null } })).metadata.generation ?? 0),
+    }, log);
     const deps: Deps = { verifier, authorizer, mirror, backends, router, metrics, inFlight: new InFlight(limits), waker, activity, log };
 
     const server = https.createServer({ cert: o.tls.cert, key: o.tls.key }, (req, res) => {

@@ -1,12 +1,16 @@
-import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { KubeClient } from '../k8s/client.js';
 import { StatusError, tenantUnavailable, tooManyRequests } from '../k8s/status.js';
-import { tenantsRef, type Tenant } from '../tenants/resources.js';
+import type { Tenant } from '../tenants/resources.js';
 import { wakeAction, wakeProgress } from '../tenants/sleep.js';
-import type { Backend, Backends } from './backends.js';
+import type { Backend } from './backends.js';
 import type { Awake, Deps, Described } from './context.js';
-import type { TenantDirectory } from './tenant-directory.js';
+
+/** The client's connection: a request stops waiting when it closes. */
+export interface Closable {
+  readonly destroyed: boolean;
+  once(event: 'close', listener: () => void): unknown;
+  off(event: 'close', listener: () => void): unknown;
+}
 
 export interface WakeLimits {
   /** Requests one tenant may have waiting for it to wake; more get 429. */
@@ -16,6 +20,16 @@ export interface WakeLimits {
 }
 
 export const DEFAULT_WAKE_LIMITS: WakeLimits = { maxWaiting: 256, timeoutMs: 60_000 };
+
+/** What the Waker reads and does: the gateway's caches of Tenants and routes, and the one write that wakes. */
+export interface WakeSources {
+  /** The Tenant as the gateway's watch has it. */
+  tenant(name: string): Tenant | undefined;
+  /** The route to the tenant's API server, when there is one. */
+  route(name: string): Backend | undefined;
+  /** Clears the Tenant's spec.asleep; resolves to its generation after. */
+  wake(name: string): Promise<number>;
+}
 
 /** How often a wake in progress looks at the caches (in memory: the Tenant watch and the routes). */
 const POLL_MS = 20;
@@ -42,17 +56,15 @@ export class Waker {
   private readonly wakes = new Map<string, Wake>();
 
   constructor(
-    private readonly host: KubeClient,
-    private readonly directory: TenantDirectory,
-    private readonly backends: Backends,
+    private readonly sources: WakeSources,
     private readonly log: Logger,
     private readonly limits: WakeLimits = DEFAULT_WAKE_LIMITS,
   ) {}
 
   /** The tenant's API server: at once when it is awake, else once it has woken. */
-  backendFor(tenant: string, client: Socket): Backend | Promise<Backend> {
-    const t = this.directory.get(tenant);
-    const backend = this.backends.get(tenant);
+  backendFor(tenant: string, client: Closable): Backend | Promise<Backend> {
+    const t = this.sources.tenant(tenant);
+    const backend = this.sources.route(tenant);
     const action = wakeAction(t, !!backend);
     if (action === 'pass') return backend!;
     // Whether a tenant exists is told only to callers holding a valid token for it (authenticate ran).
@@ -60,7 +72,7 @@ export class Waker {
     return this.wait(tenant, t!, action === 'wake', client);
   }
 
-  private wait(tenant: string, t: Tenant, asleep: boolean, client: Socket): Promise<Backend> {
+  private wait(tenant: string, t: Tenant, asleep: boolean, client: Closable): Promise<Backend> {
     const running = this.wakes.get(tenant);
     if (running && running.waiters.size >= this.limits.maxWaiting) throw tooManyRequests(`${this.limits.maxWaiting} requests are waiting for tenant "${tenant}" to wake`, 5);
     const wake = running ?? { waiters: new Set<Waiter>(), since: Number(t.metadata.generation ?? 0) };
@@ -95,13 +107,11 @@ export class Waker {
     try {
       if (asleep) {
         this.log.info({ tenant }, 'waking the tenant for a request');
-        // Removed, as `kplex wake` does; its generation is what the wait looks for.
-        const woken = await this.host.patch<Tenant>(tenantsRef(tenant), { spec: { asleep: null } });
-        wake.since = Number(woken.metadata.generation ?? 0);
+        wake.since = await this.sources.wake(tenant);
       }
       while (wake.waiters.size) {
-        const backend = this.backends.get(tenant);
-        const p = wakeProgress(this.directory.get(tenant), !!backend, wake.since);
+        const backend = this.sources.route(tenant);
+        const p = wakeProgress(this.sources.tenant(tenant), !!backend, wake.since);
         if (p.state === 'ready') return finish(() => backend!);
         if (p.state === 'failed') return finish(() => tenantUnavailable(tenant, `it did not wake: ${p.why}`));
         const now = Date.now();
