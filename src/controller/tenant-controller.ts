@@ -170,7 +170,8 @@ export class TenantController {
     }
     if (tenant.spec?.asleep) return this.sleep(tenant, values);
     // Woken: Pending with reason Waking until Ready, which tells gateways to hold requests meanwhile.
-    if (tenant.status?.phase === 'Sleeping') await this.setStatus(tenant, 'Pending', 'False', WAKING_REASON, 'waking: starting the control plane again');
+    const wakeBegin = tenant.status?.phase === 'Sleeping' ? Date.now() : undefined;
+    if (wakeBegin) await this.setStatus(tenant, 'Pending', 'False', WAKING_REASON, 'waking: starting the control plane again');
     else if (!(tenant.status?.phase === 'Pending' && readyCondition(tenant)?.reason === WAKING_REASON)) await this.startingStatus(tenant, name);
     try {
       await this.hostNamespace(tenant, values);
@@ -183,6 +184,7 @@ export class TenantController {
       // A tenant without `kubectl top` is still usable: not Ready is for what users cannot work without.
       await this.metrics?.ensure(name, endpoint).catch((err: Error) => this.log.warn({ tenant: name, err: err.message }, 'metrics adapter not registered; retrying at the next resync'));
       const ready = await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined, podAccess ?? null, endpoint.certificates);
+      if (wakeBegin) this.log.info({ tenant: name, ms: Date.now() - wakeBegin, apiServerMs: endpoint.readyMs }, 'tenant awake');
       await this.sleepIfIdle(ready, values);
     } catch (err) {
       await this.setStatus(tenant, 'Failed', 'False', 'ControlPlaneFailed', (err as Error).message);
