@@ -17,6 +17,7 @@ const SHARED_HOST_FILES = [
   'security-gateway',
   'security-tenants',
   'security-workloads',
+  'sleep',
   'snapshot',
   'sync',
 ].map((name) => `test/e2e/${name}.test.ts`);

@@ -14,15 +14,18 @@ import { unlessInterrupted } from './signals.js';
 import type { StoreFlags } from './snapshot.js';
 import type { TenantSnapshot } from '../tenants/snapshot.js';
 
-/** Waits until the controller has seen the tenant's current generation and reports it Ready. */
-async function waitReady(host: KubeClient, tenant: string, timeoutMs: number): Promise<Tenant> {
+/**
+ * Waits until the controller has seen the tenant's current generation and reports it Ready (or, for a
+ * tenant that is to sleep, Sleeping: values changed while it sleeps apply when it wakes).
+ */
+export async function waitReady(host: KubeClient, tenant: string, timeoutMs: number): Promise<Tenant> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const t = await host.find<Tenant>(tenantsRef(tenant));
     if (!t) throw new CliError(`tenant "${tenant}" disappeared while waiting for it`);
     const ready = readyCondition(t);
     const current = (t.status?.observedGeneration ?? 0) >= (t.metadata.generation as number);
-    if (current && ready?.status === 'True') return t;
+    if (current && (ready?.status === 'True' || (t.spec?.asleep && t.status?.phase === 'Sleeping'))) return t;
     if (current && t.status?.phase === 'Failed') throw new CliError(`tenant "${tenant}" failed: ${ready?.message ?? 'unknown reason'}`);
     if (Date.now() > deadline) {
       const hint = t.status ? `last status: ${t.status.phase} (${ready?.message ?? ''})` : 'no tenant controller reported on it: is a gateway running (kplex dev up, or kplex gateway with a provider)?';

@@ -27,6 +27,7 @@ export async function list(f: { output: string; context?: string }): Promise<voi
     name: t.metadata.name!,
     namespace: hostNamespace(t.metadata.name!),
     status: t.status?.phase ?? 'Pending',
+    ...(t.status?.phase === 'Sleeping' ? { sleepingSince: t.status.sleepingSince } : {}),
     created: t.metadata.creationTimestamp,
     connected: current === contextName(t.metadata.name!),
   }));
@@ -34,7 +35,9 @@ export async function list(f: { output: string; context?: string }): Promise<voi
     console.log(JSON.stringify(rows, null, 2));
     return;
   }
-  const table = [['NAME', 'NAMESPACE', 'STATUS', 'AGE', 'CONNECTED'], ...rows.map((r) => [r.name, r.namespace, r.status, age(r.created), r.connected ? 'True' : 'False'])];
+  // A sleeping tenant says since when, as `kubectl get pods` says how long ago a container restarted.
+  const status = (r: (typeof rows)[number]): string => (r.sleepingSince ? `${r.status} (${age(r.sleepingSince)})` : r.status);
+  const table = [['NAME', 'NAMESPACE', 'STATUS', 'AGE', 'CONNECTED'], ...rows.map((r) => [r.name, r.namespace, status(r), age(r.created), r.connected ? 'True' : 'False'])];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
   for (const r of table) console.log(r.map((c, i) => c.padEnd(widths[i]! + 3)).join('').trimEnd());
 }

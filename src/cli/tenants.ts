@@ -87,6 +87,20 @@ export function registerTenants(program: Command): void {
     .option('--context <name>', 'host kubeconfig context')
     .action(async (name: string, f) => (await import('./certs.js')).rotate(name, f));
 
+  program
+    .command('sleep <name>')
+    .description("put a tenant to sleep: its control plane stops (its data is kept) until the next request through the gateway, or kplex wake, wakes it")
+    .option('--timeout <duration>', 'how long to wait until it is asleep', '60s')
+    .option('--context <name>', 'host kubeconfig context')
+    .action(async (name: string, f) => (await import('./sleep.js')).sleepTenant(name, f));
+
+  program
+    .command('wake <name>')
+    .description('wake a sleeping tenant: start its control plane again and wait until it is ready')
+    .option('--timeout <duration>', 'how long to wait until it is ready', '120s')
+    .option('--context <name>', 'host kubeconfig context')
+    .action(async (name: string, f) => (await import('./sleep.js')).wakeTenant(name, f));
+
   tokenOptions(program.command('token <name>').description("print a bearer token for the tenant, signed by the gateway's keys")).action(
     async (name: string, f) => (await import('./connect.js')).token(name, f),
   );

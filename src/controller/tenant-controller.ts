@@ -6,11 +6,14 @@ import type { CertificateStatus, ControlPlaneEndpoint, ControlPlaneProvider } fr
 import { podSecurityLabels } from '../controlplane/pod-security.js';
 import { hostNamespace, kubeconfigSecretName } from '../tenants/names.js';
 import { roleGroup, type Role } from '../tenants/roles.js';
-import { ANNOTATIONS, FIELD_MANAGER, FINALIZER, LABELS, tenantsRef, type Condition, type PodAccess, type Tenant } from '../tenants/resources.js';
+import { ANNOTATIONS, FIELD_MANAGER, FINALIZER, LABELS, readyCondition, tenantsRef, type Condition, type PodAccess, type Tenant } from '../tenants/resources.js';
 import { CONTROL_PLANE_SERVICE, controlPlaneEndpoints, controlPlaneService, pointKubernetesServiceAt } from './control-plane-service.js';
 import { parseValues, podSecurityOf, type TenantValues } from '../tenants/values.js';
 import { TenantSyncer } from '../sync/syncer.js';
 import { MetricsAdapters } from '../metrics/adapter.js';
+import { idleSince, inactivityMs, sleepDecision, WAKING_REASON } from '../tenants/sleep.js';
+import { ORIGIN } from '../sync/translate.js';
+import { StatusError } from '../k8s/status.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 const RESYNC_MS = 30_000;
@@ -109,6 +112,8 @@ export class TenantController {
   private readonly syncers = new Map<string, { syncer: TenantSyncer; client: KubeClient; started: string }>();
   /** Serves `kubectl top` in tenants from the host's metrics, when the host has them. */
   private readonly metrics?: MetricsAdapters;
+  /** When each awake tenant with sleep.afterInactivity is looked at again, to see whether it is idle. */
+  private readonly sleepChecks = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly host: KubeClient,
@@ -149,6 +154,7 @@ export class TenantController {
 
   private async reconcile(name: string): Promise<void> {
     const tenant = await this.host.find<Tenant>(tenantsRef(name));
+    this.clearSleepCheck(name);
     if (!tenant) return;
     if (tenant.metadata.deletionTimestamp) return this.teardown(tenant);
     const finalizers = (tenant.metadata.finalizers as string[] | undefined) ?? [];
@@ -159,14 +165,14 @@ export class TenantController {
     try {
       values = parseValues(tenant.spec?.values, `tenant ${name} values`);
     } catch (err) {
-      return this.setStatus(tenant, 'Failed', 'False', 'InvalidValues', (err as Error).message);
+      await this.setStatus(tenant, 'Failed', 'False', 'InvalidValues', (err as Error).message);
+      return;
     }
-    // A Ready written before this controller ran (the gateway restarted, or another replica led) is not
-    // true until this one has the control plane answering: `kplex list` and waiting clients say so.
-    const readyFromBefore = tenant.status?.phase === 'Ready' && !this.syncers.has(name);
-    if (tenant.status?.phase !== 'Ready' || readyFromBefore) {
-      await this.setStatus(tenant, 'Pending', 'False', 'Starting', readyFromBefore ? 'starting the control plane again' : 'starting the control plane');
-    }
+    if (tenant.spec?.asleep) return this.sleep(tenant, values);
+    // Woken: Pending with reason Waking until Ready, which tells gateways to hold requests meanwhile.
+    const wakeBegin = tenant.status?.phase === 'Sleeping' ? Date.now() : undefined;
+    if (wakeBegin) await this.setStatus(tenant, 'Pending', 'False', WAKING_REASON, 'waking: starting the control plane again');
+    else if (!(tenant.status?.phase === 'Pending' && readyCondition(tenant)?.reason === WAKING_REASON)) await this.startingStatus(tenant, name);
     try {
       await this.hostNamespace(tenant, values);
       // The Service address first: the API server's certificate must name it.
@@ -177,11 +183,81 @@ export class TenantController {
       await this.ensureSyncer(name, values, endpoint, podAccess);
       // A tenant without `kubectl top` is still usable: not Ready is for what users cannot work without.
       await this.metrics?.ensure(name, endpoint).catch((err: Error) => this.log.warn({ tenant: name, err: err.message }, 'metrics adapter not registered; retrying at the next resync'));
-      await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined, podAccess ?? null, endpoint.certificates);
+      const ready = await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined, podAccess ?? null, endpoint.certificates);
+      if (wakeBegin) this.log.info({ tenant: name, ms: Date.now() - wakeBegin, apiServerMs: endpoint.readyMs }, 'tenant awake');
+      await this.sleepIfIdle(ready, values);
     } catch (err) {
       await this.setStatus(tenant, 'Failed', 'False', 'ControlPlaneFailed', (err as Error).message);
       throw err;
     }
+  }
+
+  private async startingStatus(tenant: Tenant, name: string): Promise<void> {
+    // A Ready written before this controller ran (the gateway restarted, or another replica led) is not
+    // true until this one has the control plane answering: `kplex list` and waiting clients say so.
+    const readyFromBefore = tenant.status?.phase === 'Ready' && !this.syncers.has(name);
+    if (tenant.status?.phase !== 'Ready' || readyFromBefore) {
+      await this.setStatus(tenant, 'Pending', 'False', 'Starting', readyFromBefore ? 'starting the control plane again' : 'starting the control plane');
+    }
+  }
+
+  /**
+   * sleep.afterInactivity: an awake tenant idle that long is put to sleep through its desired state
+   * (spec.asleep, as `kplex sleep` does), so that gateways and `kplex list` see it; otherwise it is
+   * looked at again when it would be due. Activity reaches this controller, which runs on one gateway
+   * replica, as the Tenant's last-active annotation, which every replica writes for the requests it
+   * serves (src/gateway/activity.ts): through the host API server, like everything replicas share.
+   */
+  private async sleepIfIdle(tenant: Tenant, values: TenantValues): Promise<void> {
+    const name = tenant.metadata.name!;
+    const d = sleepDecision(Date.now(), inactivityMs(values), idleSince(tenant));
+    if (d.act === 'look again') {
+      this.sleepChecks.set(name, setTimeout(() => this.enqueue(name), d.inMs));
+      return;
+    }
+    if (d.act !== 'sleep') return;
+    this.log.info({ tenant: name, afterInactivity: values.sleep.afterInactivity }, 'idle: putting the tenant to sleep');
+    try {
+      // With its resourceVersion: a request recorded (or a wake asked) meanwhile wins.
+      await this.host.patch(tenantsRef(name), { metadata: { resourceVersion: tenant.metadata.resourceVersion }, spec: { asleep: true } });
+    } catch (err) {
+      // The Tenant changed since it was read; that change requeues it and it is judged again.
+      if (!(err instanceof StatusError && err.code === 409)) throw err;
+    }
+  }
+
+  private clearSleepCheck(name: string): void {
+    clearTimeout(this.sleepChecks.get(name));
+    this.sleepChecks.delete(name);
+  }
+
+  /**
+   * A sleeping tenant: no syncer, no control plane (its data kept), no route to it (its kubeconfig
+   * Secret goes, and comes back with the new address on wake). With sleep.workloads "stop", its pods'
+   * twins go too; the syncer makes them again from the tenant's pods when it starts on wake. Only
+   * pods: they are what runs; removing a PVC twin could take the volume's data with it, and Services,
+   * ConfigMaps and Secrets cost nothing while nothing runs.
+   */
+  private async sleep(tenant: Tenant, values: TenantValues): Promise<void> {
+    const name = tenant.metadata.name!;
+    const ns = hostNamespace(name);
+    await this.stopSyncer(name);
+    await this.metrics?.stop(name);
+    await this.provider.stop(name);
+    await this.host.delete(core('secrets', ns, kubeconfigSecretName(name)));
+    // After the syncer stopped, or it would make them again at once.
+    if (values.sleep.workloads === 'stop') await this.stopWorkloads(ns, name);
+    // Also when its values changed while it sleeps (kplex create --upgrade waits to see them observed).
+    if (tenant.status?.phase !== 'Sleeping' || (tenant.status.observedGeneration ?? 0) < Number(tenant.metadata.generation ?? 0)) {
+      await this.setStatus(tenant, 'Sleeping', 'False', 'Sleeping', `asleep: the control plane is stopped until a request wakes it (pods ${values.sleep.workloads === 'stop' ? 'stopped' : 'kept running'})`);
+      this.log.info({ tenant: name, workloads: values.sleep.workloads }, 'tenant asleep');
+    }
+  }
+
+  private async stopWorkloads(ns: string, name: string): Promise<void> {
+    const pods = core('pods', ns);
+    const { items } = await this.host.list(pods, { labelSelector: `${ORIGIN.tenant}=${name}` });
+    for (const pod of items) await this.host.delete({ ...pods, name: pod.metadata.name }, { uid: pod.metadata.uid });
   }
 
   /** The tenant's host namespace, with its isolation. */
@@ -263,6 +339,7 @@ export class TenantController {
 
   private async teardown(tenant: Tenant): Promise<void> {
     const name = tenant.metadata.name!;
+    this.clearSleepCheck(name);
     await this.stopSyncer(name);
     await this.metrics?.stop(name);
     if (tenant.status?.phase !== 'Deleting') await this.setStatus(tenant, 'Deleting', 'False', 'Deleting', 'deleting the control plane and host namespace');
@@ -279,7 +356,7 @@ export class TenantController {
   }
 
   /** `podAccess`: written with Ready (null removes one a run with pod access left), as are `certificates`. */
-  private async setStatus(tenant: Tenant, phase: NonNullable<Tenant['status']>['phase'], status: Condition['status'], reason: string, message: string, readyMs?: number, podAccess?: PodAccess | null, certificates?: CertificateStatus[]): Promise<void> {
+  private async setStatus(tenant: Tenant, phase: NonNullable<Tenant['status']>['phase'], status: Condition['status'], reason: string, message: string, readyMs?: number, podAccess?: PodAccess | null, certificates?: CertificateStatus[]): Promise<Tenant> {
     const previous = tenant.status?.conditions?.find((c) => c.type === 'Ready');
     const condition: Condition = {
       type: 'Ready',
@@ -288,9 +365,11 @@ export class TenantController {
       message,
       lastTransitionTime: previous?.status === status ? previous.lastTransitionTime : new Date().toISOString(),
     };
-    await this.host.patch({ ...tenantsRef(tenant.metadata.name), subresource: 'status' }, {
+    return this.host.patch<Tenant>({ ...tenantsRef(tenant.metadata.name), subresource: 'status' }, {
       status: {
         phase,
+        // Written with Sleeping, removed with any other phase.
+        sleepingSince: phase === 'Sleeping' ? (tenant.status?.phase === 'Sleeping' ? tenant.status.sleepingSince : new Date().toISOString()) : null,
         namespace: hostNamespace(tenant.metadata.name!),
         observedGeneration: tenant.metadata.generation,
         conditions: [condition],
@@ -304,6 +383,7 @@ export class TenantController {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.resync);
+    for (const name of [...this.sleepChecks.keys()]) this.clearSleepCheck(name);
     await this.informer?.stop();
     await Promise.all(this.inFlight.values());
     await Promise.all([...this.syncers.keys()].map((t) => this.stopSyncer(t)));

@@ -1,5 +1,5 @@
 import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSONWebKeySet } from 'jose';
-import { tenantUnavailable, unauthorized, StatusError } from '../k8s/status.js';
+import { unauthorized, StatusError } from '../k8s/status.js';
 import { reservedIdentity, ROLES, type Role } from '../tenants/roles.js';
 import { TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER } from '../tenants/tokens.js';
 import type { Authenticated, Deps, Incoming } from './context.js';
@@ -140,10 +140,7 @@ export function authenticate(ctx: Incoming, deps: Deps): Authenticated | Promise
   const path = m ? (m[2]!.startsWith('/') ? m[2]! : `/${m[2]!}`) : url;
   const authenticated = (user: UserInfo): Authenticated => {
     ctx.trace.tenant = tenant;
-    // Whether a tenant exists is told only to callers holding a valid token for it.
-    const backend = deps.backends.get(tenant);
-    if (!backend) throw tenantUnavailable(tenant, 'it has no ready control plane');
-    return { ...ctx, tenant, path, user, backend };
+    return { ...ctx, tenant, path, user };
   };
   const user = deps.verifier.verify(token, tenant);
   return user instanceof Promise ? user.then(authenticated) : authenticated(user);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { newEnforcer, newModelFromString, StringAdapter, type Enforcer } from 'casbin';
 import { forbidden } from '../k8s/status.js';
-import type { Authorized, Deps, Described } from './context.js';
+import type { Authorized, Awake, Deps } from './context.js';
 import { identityOf, type Identity } from './identity.js';
 import { checkAsRequestInfo, impersonated, impersonationChecks, impersonationDenied, requestedImpersonation, type Requested } from './impersonation.js';
 import { describeDenial, type RequestInfo } from './request-info.js';
@@ -142,7 +142,7 @@ export class Authorizer {
  * the token's user both allow that impersonation (the checks kube-apiserver makes); then the tenant sees
  * the impersonated user. Never silently dropped. (The tenant's own RBAC judges everything it serves.)
  */
-export function authorize(ctx: Described, deps: Deps): Authorized | Promise<Authorized> {
+export function authorize(ctx: Awake, deps: Deps): Authorized | Promise<Authorized> {
   const info = ctx.info;
   if (!deps.authorizer.authorize(ctx.tenant, ctx.user, info)) {
     // kube-apiserver's words: `pods "web" is forbidden: User …`, or `pods is forbidden: …` without a name.
@@ -155,7 +155,7 @@ export function authorize(ctx: Described, deps: Deps): Authorized | Promise<Auth
 }
 
 /** `kubectl --as`: every check kube-apiserver makes, in the gateway's policy and in the tenant's RBAC. */
-async function authorizeImpersonation(ctx: Described, deps: Deps, own: Identity, asked: Requested): Promise<Authorized> {
+async function authorizeImpersonation(ctx: Awake, deps: Deps, own: Identity, asked: Requested): Promise<Authorized> {
   await Promise.all(impersonationChecks(asked).map(async (check) => {
     if (!deps.authorizer.authorize(ctx.tenant, ctx.user, checkAsRequestInfo(check)) || !(await tenantAllows(ctx.backend, own, check))) {
       throw impersonationDenied(ctx.user.name, check);

@@ -9,6 +9,8 @@ import type { InFlight, Release } from './limits.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { AdmittedWrite, InlineMirror } from './mirror.js';
 import type { RequestInfo, ResourceRequestInfo } from './request-info.js';
+import type { Activity } from './activity.js';
+import type { Waker } from './wake.js';
 
 /** What the stages work with: made once per gateway. */
 export interface Deps {
@@ -19,6 +21,8 @@ export interface Deps {
   router: Router;
   metrics: GatewayMetrics;
   inFlight: InFlight;
+  waker: Waker;
+  activity: Activity;
   log: Logger;
 }
 
@@ -39,20 +43,23 @@ export interface Incoming {
   /** The request asks for a protocol upgrade (exec, attach, port-forward): its body is the socket's. */
   upgrade?: boolean;
 }
-/** After authenticate: the tenant, the user its token names, and the tenant's API server. */
+/** After authenticate: the tenant and the user its token names. */
 export interface Authenticated extends Incoming {
   tenant: string;
   /** The URL below /tenants/NAME: what the tenant's API server is asked. */
   path: string;
   user: UserInfo;
-  backend: Backend;
 }
 /** After request info: verb, resource, namespace, name, as kube-apiserver computes them. */
 export interface Described extends Authenticated {
   info: RequestInfo;
 }
+/** After wake: the tenant's API server, running (woken first if the tenant slept). */
+export interface Awake extends Described {
+  backend: Backend;
+}
 /** After authorize: who the tenant sees (the token's user, or whom it may impersonate). */
-export interface Authorized extends Described {
+export interface Authorized extends Awake {
   identity: Identity;
 }
 /**

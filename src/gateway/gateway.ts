@@ -8,6 +8,7 @@ import { writeStatus, notFound } from '../k8s/status.js';
 import type { ControlPlaneProvider } from '../controlplane/provider.js';
 import { TenantController } from '../controller/tenant-controller.js';
 import { SYSTEM_NAMESPACE } from '../tenants/names.js';
+import { tenantsRef, type Tenant } from '../tenants/resources.js';
 import { ensureSystem, loadSigningKeys, publishGatewayInfo } from '../tenants/system.js';
 import { publicKeySet } from '../tenants/tokens.js';
 import { TokenVerifier } from './authenticate.js';
@@ -22,6 +23,8 @@ import { watchSigningKeys, watchTenantPolicies } from './reloaders.js';
 import { Router } from './forward.js';
 import { InlineMirror } from './mirror.js';
 import { TenantDirectory } from './tenant-directory.js';
+import { Activity } from './activity.js';
+import { Waker } from './wake.js';
 
 export interface GatewayOptions {
   /** The host cluster, reached with the gateway's own credential. */
@@ -89,7 +92,15 @@ export class Gateway {
 
     const metrics = new GatewayMetrics(() => backends.all());
     const router = new Router(o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
-    const deps: Deps = { verifier, authorizer, mirror, backends, router, metrics, inFlight: new InFlight(limits), log };
+    const activity = new Activity(host, directory, backends, log);
+    activity.start();
+    const waker = new Waker({
+      tenant: directory.get,
+      route: (name) => backends.get(name),
+      // Removed, as `kplex wake` does; the generation after is what the wait looks for.
+      wake: async (name) => Number((await host.patch<Tenant>(tenantsRef(name), { spec: { asleep: null } })).metadata.generation ?? 0),
+    }, log);
+    const deps: Deps = { verifier, authorizer, mirror, backends, router, metrics, inFlight: new InFlight(limits), waker, activity, log };
 
     const server = https.createServer({ cert: o.tls.cert, key: o.tls.key }, (req, res) => {
       const path = req.url?.split('?')[0];
@@ -118,7 +129,7 @@ export class Gateway {
     if (o.advertiseUrl) await publishGatewayInfo(host, { endpoint: o.advertiseUrl.replace('{port}', String(port)), ca: o.tls.ca });
 
     let elector: LeaderElector | undefined;
-    const parts: { stop(): Promise<void> }[] = [directory, backends, keys, policies, mirror];
+    const parts: { stop(): Promise<void> }[] = [activity, directory, backends, keys, policies, mirror];
     if (o.reloadTls) parts.push(reloadServingCertificate(server, o.tls, o.reloadTls, log));
     if (o.provider) {
       const provider = o.provider;

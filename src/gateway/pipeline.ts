@@ -9,6 +9,7 @@ import type { Deps, Incoming, Routed, Trace } from './context.js';
 import { endSocket, type Forward } from './forward.js';
 import { requestInfo } from './request-info.js';
 import { route } from './route.js';
+import { wake } from './wake.js';
 
 /** One step of the pipeline: adds one thing to the request context, or throws a StatusError. */
 type Stage<In, Out> = (ctx: In, deps: Deps) => Out | Promise<Out>;
@@ -41,13 +42,14 @@ class Pipeline<In, Out> {
 
 /**
  * The gateway's request pipeline: every request, plain or upgrade, passes these stages in this order
- * (one file each), then is forwarded where `route` said: the tenant's API server (writes of mirrored
+ * (one file each; `wake` holds a request for a sleeping tenant until it has woken), then is forwarded where `route` said: the tenant's API server (writes of mirrored
  * kinds through the inline mirror, access reviews answered with the gateway's policy), or, for pod
  * log/exec/attach/portforward, the mirrored pod on the host.
  */
 export const PIPELINE = Pipeline.start<Incoming>()
   .then('authenticate', authenticate)
   .then('request info', requestInfo)
+  .then('wake', wake)
   .then('authorize', authorize)
   .then('admit', admit)
   .then('route', route);

@@ -5,7 +5,7 @@ import { tenantsRef, type Tenant } from '../tenants/resources.js';
 
 /**
  * Which Tenant object answers to a name now (its uid), from a watch of Tenants on the host: what
- * tokens are checked against, so they die with the tenant they were issued for.
+ * tokens are checked against, so they die with the tenant they were issued for; and whether it sleeps.
  */
 export class TenantDirectory {
   private readonly tenants: Informer<Tenant>;
@@ -23,4 +23,7 @@ export class TenantDirectory {
   }
 
   readonly uidOf = (tenant: string): string | undefined => this.tenants.get(undefined, tenant)?.metadata.uid;
+
+  /** The Tenant as the watch last delivered it: whether it sleeps, its phase, its values. */
+  readonly get = (tenant: string): Tenant | undefined => this.tenants.get(undefined, tenant);
 }

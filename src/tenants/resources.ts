@@ -18,6 +18,8 @@ export const ANNOTATIONS = {
   keepNamespace: 'kplex.dev/keep-namespace',
   /** An RFC 3339 time set by `kplex certs rotate`: leaf certificates issued before it are made again. */
   rotateCertificates: 'kplex.dev/rotate-certificates',
+  /** When a gateway last served a request for the tenant (RFC 3339), for sleep.afterInactivity (src/tenants/sleep.ts). */
+  lastActive: 'kplex.dev/last-active',
 } as const;
 
 export const tenantsRef = (name?: string): ResourceRef => ({ group: GROUP, version: VERSION, resource: 'tenants', name });
@@ -39,9 +41,12 @@ export interface PodAccess {
 }
 
 export interface Tenant extends KubeObject {
-  spec: { values: TenantValues };
+  /** `asleep`: the control plane is to be stopped (kplex sleep, sleep.afterInactivity) until woken. */
+  spec: { values: TenantValues; asleep?: boolean };
   status?: {
-    phase?: 'Pending' | 'Ready' | 'Failed' | 'Deleting';
+    phase?: 'Pending' | 'Ready' | 'Failed' | 'Deleting' | 'Sleeping';
+    /** With phase Sleeping: since when (RFC 3339). */
+    sleepingSince?: string;
     namespace?: string;
     observedGeneration?: number;
     conditions?: Condition[];
@@ -81,7 +86,10 @@ export const tenantCRD: KubeObject = {
             properties: {
               spec: {
                 type: 'object',
-                properties: { values: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+                properties: {
+                  values: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+                  asleep: { type: 'boolean' },
+                },
               },
               status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
             },

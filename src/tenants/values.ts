@@ -3,6 +3,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { POD_SECURITY_LEVELS, podSecurityFor, type PodSecurity } from '../controlplane/pod-security.js';
 import { isIP } from 'node:net';
+import { parseDuration } from './tokens.js';
 
 /** `address/bits` with an IPv4 or IPv6 address and a prefix length that fits it. */
 function isCIDR(text: string): boolean {
@@ -13,6 +14,16 @@ function isCIDR(text: string): boolean {
 
 /** An absolute directory path in its plain form: no `.` or `..` segments, no doubled or trailing slash. */
 const isPlainAbsolutePath = (p: string): boolean => p === '/' || (/^(\/[^/\0]+)+$/.test(p) && !p.split('/').some((s) => s === '.' || s === '..'));
+
+const isDuration = (text: string): boolean => {
+  try {
+    parseDuration(text);
+    return true;
+  } catch {
+    // Not a duration: the refinement's message says what one looks like.
+    return false;
+  }
+};
 
 /** A tenant's configuration (the values file). Unknown keys are errors, so typos do not pass silently. */
 export const TenantValues = z
@@ -79,6 +90,19 @@ export const TenantValues = z
           })
           .strict()
           .default({}),
+      })
+      .strict()
+      .default({}),
+    /**
+     * Sleep: a sleeping tenant's control plane is stopped (its data kept) until the next request through
+     * the gateway wakes it. `afterInactivity`: put to sleep after this long without a request (off when
+     * unset; `kplex sleep` works either way). `workloads`: its pods keep running on the host while it
+     * sleeps, or stop (their twins are removed, and made again from the tenant's pods on wake).
+     */
+    sleep: z
+      .object({
+        afterInactivity: z.string().refine(isDuration, 'not a duration like 90s, 30m, 2h or 1d').optional(),
+        workloads: z.enum(['keep', 'stop']).default('keep'),
       })
       .strict()
       .default({}),

@@ -58,6 +58,6 @@ describe('tenantWords', () => {
 describe('the pipeline', () => {
   it("has the design's stages, in the design's order", async () => {
     const { PIPELINE } = await import('../../src/gateway/pipeline.js');
-    expect(PIPELINE.stages).toEqual(['authenticate', 'request info', 'authorize', 'admit', 'route']);
+    expect(PIPELINE.stages).toEqual(['authenticate', 'request info', 'wake', 'authorize', 'admit', 'route']);
   });
 });

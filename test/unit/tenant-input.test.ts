@@ -41,6 +41,7 @@ describe('values', () => {
         services: { externalIPs: { allowedCIDRs: [] } },
         nodes: { mode: 'real', selector: {} },
       },
+      sleep: { workloads: 'keep' },
       quota: {},
     });
   });
