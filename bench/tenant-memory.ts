@@ -2,52 +2,61 @@
 // a binary split among the processes that run it) and resident memory (RSS) of each process a tenant
 // runs (kube-apiserver, kube-controller-manager, and its DNS server), with min / median / max over
 // TENANTS tenants after they have settled; the host's own CoreDNS, serving the whole host cluster, is
-// the baseline for the DNS server.
-import { readFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+// the baseline for the DNS server. Then the CPU each used while idle over IDLE_MS, and their memory
+// again at its end (BENCH_IDLE_MS=600000: after 10 minutes idle). `kplex create` times are the whole
+// command's, with the tenants before it already running.
 import { devCluster } from './dev-cluster.js';
-import { median, sleep } from './measure.js';
+import { sleep } from './measure.js';
+import { cpuMs, memoryMiB, pidOf, spread } from './process-stats.js';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 3);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 30_000);
+const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 60_000);
 const PROCESSES = ['kube-apiserver', 'kube-controller-manager', 'coredns'] as const;
+const label = (program: string): string => (program === 'coredns' ? 'coredns (tenant DNS)' : program);
 
-/** Proportional and resident memory of a process in MiB (smaps_rollup). */
-function memoryMiB(pid: number): { pss: number; rss: number } {
-  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-  const kB = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? NaN) / 1024;
-  return { pss: kB('Pss'), rss: kB('Rss') };
+type Memory = { pss: number; rss: number };
+const row = (name: string, m: Memory[]): string => `  ${name.padEnd(28)} PSS ${spread(m.map((x) => x.pss))}   RSS ${spread(m.map((x) => x.rss))}`;
+
+/** Each process's memory, by program, and each tenant's sum. */
+function memoryTable(pids: Record<string, number[]>): string[] {
+  const totals = Array.from({ length: TENANTS }, () => ({ pss: 0, rss: 0 }));
+  const lines = PROCESSES.map((program) => {
+    const values = pids[program]!.map(memoryMiB);
+    values.forEach((v, i) => {
+      totals[i]!.pss += v.pss;
+      totals[i]!.rss += v.rss;
+    });
+    return row(label(program), values);
+  });
+  return [...lines, row('all of a tenant', totals)];
 }
-
-/** The pid of `program` whose command line mentions `needle`. */
-function pidOf(program: string, needle: string): number {
-  const lines = spawnSync('pgrep', ['-af', program], { encoding: 'utf8' }).stdout.split('\n');
-  const line = lines.find((l) => l.includes(needle) && l.split(' ')[1]?.endsWith(`/${program}`));
-  if (!line) throw new Error(`no ${program} process mentioning ${needle}`);
-  return Number(line.split(' ')[0]);
-}
-
-const spread = (values: number[]): string => `${Math.min(...values).toFixed(1).padStart(6)} ${median(values).toFixed(1).padStart(6)} ${Math.max(...values).toFixed(1).padStart(6)}`;
-const row = (label: string, m: { pss: number; rss: number }[]): string =>
-  `  ${label.padEnd(28)} PSS ${spread(m.map((x) => x.pss))}   RSS ${spread(m.map((x) => x.rss))}`;
 
 export async function benchTenantMemory(): Promise<void> {
   const c = await devCluster('bench-memory', 1, 1);
   try {
-    for (let i = 0; i < TENANTS; i++) await c.kplex(['create', `mem-${i}`, '--connect=false', '--context', 'kplex-host']);
-    await sleep(SETTLE_MS);
-    console.log(`\nmemory per tenant in MiB, min / median / max over ${TENANTS} tenants, ${SETTLE_MS / 1000} s after they were ready`);
-    const totals = Array.from({ length: TENANTS }, () => ({ pss: 0, rss: 0 }));
-    for (const program of PROCESSES) {
-      const values = Array.from({ length: TENANTS }, (_, i) => memoryMiB(pidOf(program, `/tenants/mem-${i}/`)));
-      values.forEach((v, i) => {
-        totals[i]!.pss += v.pss;
-        totals[i]!.rss += v.rss;
-      });
-      console.log(row(program === 'coredns' ? 'coredns (tenant DNS)' : program, values));
+    const createSeconds: number[] = [];
+    for (let i = 0; i < TENANTS; i++) {
+      const start = performance.now();
+      await c.kplex(['create', `mem-${i}`, '--connect=false', '--context', 'kplex-host']);
+      createSeconds.push((performance.now() - start) / 1000);
     }
-    console.log(row('all of a tenant', totals));
-    console.log(row('host cluster coredns (base)', [memoryMiB(pidOf('coredns', `${c.dataDir}/node`))]));
+    await sleep(SETTLE_MS);
+    const pids = Object.fromEntries(PROCESSES.map((p) => [p, Array.from({ length: TENANTS }, (_, i) => pidOf(p, `/tenants/mem-${i}/`))]));
+    const hostDns = pidOf('coredns', `${c.dataDir}/node`);
+    console.log(`\n\`kplex create\` in s, min / median / max over ${TENANTS} tenants: ${spread(createSeconds)}`);
+    console.log(`memory per tenant in MiB, min / median / max over ${TENANTS} tenants, ${SETTLE_MS / 1000} s after they were ready`);
+    for (const line of memoryTable(pids)) console.log(line);
+    console.log(row('host cluster coredns (base)', [memoryMiB(hostDns)]));
+
+    const cpuBefore = Object.fromEntries(PROCESSES.map((p) => [p, pids[p]!.map(cpuMs)]));
+    await sleep(IDLE_MS);
+    const perMinute = (p: string): number[] => pids[p]!.map((pid, i) => ((cpuMs(pid) - cpuBefore[p]![i]!) * 60_000) / IDLE_MS);
+    console.log(`CPU per tenant in ms per minute while idle for ${IDLE_MS / 1000} s, min / median / max`);
+    for (const p of PROCESSES) console.log(`  ${label(p).padEnd(28)} ${spread(perMinute(p), 0)}`);
+    console.log(`  ${'all of a tenant'.padEnd(28)} ${spread(PROCESSES.map(perMinute).reduce((sum, xs) => sum.map((s, i) => s + xs[i]!)), 0)}`);
+    console.log(`memory per tenant in MiB after those ${IDLE_MS / 1000} s idle`);
+    for (const line of memoryTable(pids)) console.log(line);
   } finally {
     await c.down();
   }

@@ -8,7 +8,7 @@ import { hostNamespace, kubeconfigSecretName } from '../tenants/names.js';
 import { roleGroup, type Role } from '../tenants/roles.js';
 import { ANNOTATIONS, FIELD_MANAGER, FINALIZER, LABELS, readyCondition, tenantsRef, type Condition, type PodAccess, type Tenant } from '../tenants/resources.js';
 import { CONTROL_PLANE_SERVICE, controlPlaneEndpoints, controlPlaneService, pointKubernetesServiceAt } from './control-plane-service.js';
-import { parseValues, podSecurityOf, type TenantValues } from '../tenants/values.js';
+import { memoryLimitsOf, parseValues, podSecurityOf, type TenantValues } from '../tenants/values.js';
 import { TenantSyncer } from '../sync/syncer.js';
 import { MetricsAdapters } from '../metrics/adapter.js';
 import { idleSince, inactivityMs, sleepDecision, WAKING_REASON } from '../tenants/sleep.js';
@@ -178,7 +178,7 @@ export class TenantController {
       // The Service address first: the API server's certificate must name it.
       const podAccess = this.provider.servesPods ? await this.podService(name) : undefined;
       const pods = podAccess && { serviceIP: podAccess.serviceIP, fallbackToHost: values.sync.dns.fallbackToHost };
-      const endpoint = await this.provider.ensure(name, { podSecurity: podSecurityOf(values), ...(pods ? { pods } : {}) }, rotationAsked(tenant));
+      const endpoint = await this.provider.ensure(name, { podSecurity: podSecurityOf(values), memoryLimits: memoryLimitsOf(values), ...(pods ? { pods } : {}) }, rotationAsked(tenant));
       await this.realize(tenant, endpoint, podAccess);
       await this.ensureSyncer(name, values, endpoint, podAccess);
       // A tenant without `kubectl top` is still usable: not Ready is for what users cannot work without.

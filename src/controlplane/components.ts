@@ -1,6 +1,7 @@
 // Command lines of the Kubernetes components kplex runs. Pure functions, so the flags are read and tested
 // in one place; flags were checked against the v1.35 binaries' --help.
 import path from 'node:path';
+import type { Program } from './binaries.js';
 
 /** Host and tenants share one Service IP range, so a mirrored Service keeps its ClusterIP on both sides. */
 export const SERVICE_CIDR = '10.96.0.0/16';
@@ -119,11 +120,57 @@ export interface ControllerManagerConfig {
 }
 
 /**
- * Tenants have no kubelets: no node lifecycle, no node IPAM, no attach/detach of volumes to nodes. The
- * host binds claims to volumes; a binder in the tenant would set its claims back to Pending (it sees no
- * volume for them) against the Bound status the syncer brings from the host.
+ * Tenants have no kubelets: no node lifecycle, no node IPAM, no attach/detach of volumes to nodes, no
+ * eviction by node taints (the host evicts, and the syncer brings the deletion). The host binds claims to
+ * volumes; a binder in the tenant would set its claims back to Pending (it sees no volume for them)
+ * against the Bound status the syncer brings from the host. No controllers of the API groups tenants do
+ * not serve (TENANT_ARGS): certificate signing requests, dynamic resource allocation; nor storage
+ * version migration.
  */
-export const TENANT_CONTROLLERS = '*,-persistentvolume-binder,-nodelifecycle,-nodeipam,-attachdetach,-persistentvolume-expander,-ttl,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller';
+export const TENANT_CONTROLLERS = [
+  '*',
+  '-persistentvolume-binder',
+  '-nodelifecycle',
+  '-nodeipam',
+  '-attachdetach',
+  '-persistentvolume-expander',
+  '-ttl',
+  '-cloud-node-lifecycle',
+  '-service-lb-controller',
+  '-node-route-controller',
+  '-taint-eviction-controller',
+  '-certificatesigningrequest-approving-controller',
+  '-certificatesigningrequest-cleaner-controller',
+  '-certificatesigningrequest-signing-controller',
+  '-kube-apiserver-serving-clustertrustbundle-publisher-controller',
+  '-podcertificaterequest-cleaner-controller',
+  '-resourceclaim-controller',
+  '-device-taint-eviction-controller',
+  '-storage-version-migrator-controller',
+].join(',');
+
+/**
+ * What every tenant's components start with beyond the common flags: the levers that make an idle
+ * tenant cheaper (README, "What a tenant costs", measured by `npm run bench tenant-levers`). A tenant
+ * serves no DeviceClasses or ResourceClaims (the syncer drops a pod's claims: the host's devices are
+ * not the tenant's) and no CertificateSigningRequests (its users get credentials from kplex, and a CSR
+ * signed by the tenant's CA would be a credential for its API server behind the gateway's back).
+ */
+export const TENANT_ARGS: Partial<Record<Program, string[]>> = {
+  'kube-apiserver': ['--runtime-config=resource.k8s.io/v1=false,certificates.k8s.io/v1=false'],
+};
+
+/** Flags per component from several sources, in order: a later source's flag comes later and so wins. */
+export function mergeComponentArgs(...sources: Partial<Record<Program, string[]>>[]): Partial<Record<Program, string[]>> {
+  const merged: Partial<Record<Program, string[]>> = {};
+  for (const source of sources) {
+    for (const [program, args] of Object.entries(source) as [Program, string[]][]) merged[program] = [...(merged[program] ?? []), ...args];
+  }
+  return merged;
+}
+
+/** Go's soft memory limit: near it the runtime collects more often instead of growing the heap. */
+export const goMemoryLimitEnv = (bytes: number | undefined): Record<string, string> => (bytes ? { GOMEMLIMIT: String(bytes) } : {});
 
 export function controllerManagerArgs(c: ControllerManagerConfig): string[] {
   const f = pkiFiles(c.pkiDir);

@@ -34,6 +34,8 @@ export interface ControlPlaneOptions {
   componentArgs?: Partial<Record<Program, string[]>>;
   /** Which certificates to renew before starting, besides those due. */
   renewal?: Renewal;
+  /** Environment per component on top of this process's (GOMEMLIMIT, GOGC). */
+  componentEnv?: Partial<Record<Program, Record<string, string>>>;
 }
 
 export interface RunningControlPlane {
@@ -207,6 +209,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
         admissionConfigFile: o.admissionConfiguration ? admissionFile : undefined,
         extraArgs: o.componentArgs?.['kube-apiserver'],
       }),
+      env: o.componentEnv?.['kube-apiserver'],
       logFile: path.join(logDir, 'kube-apiserver.log'),
     }, () => probe(`${access.server}/readyz`, access), 90_000);
     const readyMs = Date.now() - begin;
@@ -222,6 +225,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
         controllers: o.controllers,
         extraArgs: o.componentArgs?.['kube-controller-manager'],
       }),
+      env: o.componentEnv?.['kube-controller-manager'],
       logFile: path.join(logDir, 'kube-controller-manager.log'),
     }, () => probe(`https://127.0.0.1:${kcmPort}/healthz`), 60_000)];
 

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { findNodeBinaries, type Binaries, type Program } from './binaries.js';
-import { pkiFiles, TENANT_CONTROLLERS } from './components.js';
+import { goMemoryLimitEnv, mergeComponentArgs, pkiFiles, TENANT_ARGS, TENANT_CONTROLLERS } from './components.js';
 import { deletePrefix, EtcdError, putAllIfEmpty, readPrefix } from './etcd-kv.js';
 import { absoluteKey, relativeKey, TENANTS_ETCD_ROOT } from './store-keys.js';
 import { startControlPlane, type RunningControlPlane } from './control-plane.js';
@@ -20,7 +20,14 @@ export interface LocalStoreOptions {
 
 export interface LocalProviderOptions extends LocalStoreOptions {
   binaries: Binaries;
+  /** Flags every tenant's components start with (default TENANT_ARGS); benchmarks compare others. */
+  tenantArgs?: Partial<Record<Program, string[]>>;
+  /** The controller manager's --controllers (default TENANT_CONTROLLERS). */
+  controllers?: string;
+  /** Extra flags per component, for operators: after tenantArgs, so they win. */
   componentArgs?: Partial<Record<Program, string[]>>;
+  /** Environment per component for every tenant (GOGC, …); a tenant's memory limits come from its spec. */
+  componentEnv?: Partial<Record<Program, Record<string, string>>>;
   /**
    * Where the host's pods reach this machine (the real node's address) and the host's cluster DNS:
    * tenants' API servers and DNS servers listen there. Without it tenants' pods have neither.
@@ -179,12 +186,16 @@ export class LocalProvider implements ControlPlaneProvider {
       etcdServers: this.o.etcdServers,
       etcdPrefix: tenantEtcdPrefix(tenant),
       authorizationModes: 'RBAC',
-      controllers: TENANT_CONTROLLERS,
+      controllers: this.o.controllers ?? TENANT_CONTROLLERS,
       withScheduler: false,
       address: pods?.address,
       servingIps: spec.pods ? [spec.pods.serviceIP] : [],
       admissionConfiguration: admissionConfiguration(spec.podSecurity),
-      componentArgs: this.o.componentArgs,
+      componentArgs: mergeComponentArgs(this.o.tenantArgs ?? TENANT_ARGS, this.o.componentArgs ?? {}),
+      componentEnv: {
+        'kube-apiserver': { ...this.o.componentEnv?.['kube-apiserver'], ...goMemoryLimitEnv(spec.memoryLimits?.apiServer) },
+        'kube-controller-manager': { ...this.o.componentEnv?.['kube-controller-manager'], ...goMemoryLimitEnv(spec.memoryLimits?.controllerManager) },
+      },
       renewal: { rotateIssuedBefore },
     });
     if (!pods) return { cp };

@@ -9,6 +9,8 @@ export interface ControlPlaneSpec {
    * it), and whether unknown names go to the host's DNS; only for a provider that `servesPods`.
    */
   pods?: { serviceIP: string; fallbackToHost: boolean };
+  /** Go's soft memory limit (GOMEMLIMIT) in bytes per component; absent: the runtime's default, none. */
+  memoryLimits?: { apiServer?: number; controllerManager?: number };
 }
 
 /** One certificate of a tenant's control plane, as `kplex certs check` shows it (times in RFC 3339). */

@@ -12,6 +12,14 @@ function isCIDR(text: string): boolean {
   return family !== 0 && Number(m![2]) <= (family === 4 ? 32 : 128);
 }
 
+/**
+ * The API server's default limit: above the 90 MiB an idle tenant's API server holds live (heap and
+ * stacks), so an idle or lightly used tenant does not collect in a loop, and below the 150 MiB it
+ * otherwise lets its heap grow to (README, "What a tenant costs"). The controller manager has none by
+ * default: an idle one holds little heap, and a limit saved nothing measurable.
+ */
+export const DEFAULT_API_SERVER_MEMORY_LIMIT = '128Mi';
+
 /** An absolute directory path in its plain form: no `.` or `..` segments, no doubled or trailing slash. */
 const isPlainAbsolutePath = (p: string): boolean => p === '/' || (/^(\/[^/\0]+)+$/.test(p) && !p.split('/').some((s) => s === '.' || s === '..'));
 
@@ -24,6 +32,25 @@ const isDuration = (text: string): boolean => {
     return false;
   }
 };
+
+const MEMORY_UNITS = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 } as const;
+
+/** Bytes of a memory size in Kubernetes' binary units (`160Mi`, `1Gi`), or undefined when it is not one. */
+export function memoryBytes(quantity: string): number | undefined {
+  const m = /^([1-9]\d{0,6})(Ki|Mi|Gi)$/.exec(quantity);
+  return m ? Number(m[1]) * MEMORY_UNITS[m[2] as keyof typeof MEMORY_UNITS] : undefined;
+}
+
+/** Below this a Go control plane component spends its time collecting: its live heap alone is larger. */
+const MIN_MEMORY_LIMIT = 32 * MEMORY_UNITS.Mi;
+
+/**
+ * Go's soft memory limit (GOMEMLIMIT) of one component: near it the runtime collects more often rather
+ * than grow the heap; above it the process keeps running, at up to half the machine's CPU for collection.
+ */
+const memoryLimit = z
+  .string()
+  .refine((q) => (memoryBytes(q) ?? 0) >= MIN_MEMORY_LIMIT, 'not a memory size of at least 32Mi in Ki, Mi or Gi (e.g. 160Mi, 1Gi)');
 
 /** A tenant's configuration (the values file). Unknown keys are errors, so typos do not pass silently. */
 export const TenantValues = z
@@ -40,7 +67,17 @@ export const TenantValues = z
      */
     podSecurityStandard: z.enum(POD_SECURITY_LEVELS).optional(),
     controlPlane: z
-      .object({ provider: z.enum(['local']).default('local') })
+      .object({
+        provider: z.enum(['local']).default('local'),
+        /** Memory the local provider's components aim to stay within; raise it for tenants with many objects. */
+        resources: z
+          .object({
+            apiServer: z.object({ memoryLimit: memoryLimit.default(DEFAULT_API_SERVER_MEMORY_LIMIT) }).strict().default({}),
+            controllerManager: z.object({ memoryLimit: memoryLimit.optional() }).strict().default({}),
+          })
+          .strict()
+          .default({}),
+      })
       .strict()
       .default({}),
     sync: z
@@ -126,6 +163,12 @@ export type TenantValues = z.infer<typeof TenantValues>;
  */
 export const podSecurityOf = (values: TenantValues): PodSecurity =>
   podSecurityFor(values.podSecurityStandard ?? (values.isolate ? 'baseline' : 'privileged'));
+
+/** GOMEMLIMIT of the tenant's kube-apiserver and kube-controller-manager, in bytes. */
+export function memoryLimitsOf(values: TenantValues): { apiServer: number; controllerManager?: number } {
+  const { apiServer, controllerManager } = values.controlPlane.resources;
+  return { apiServer: memoryBytes(apiServer.memoryLimit)!, ...(controllerManager.memoryLimit ? { controllerManager: memoryBytes(controllerManager.memoryLimit)! } : {}) };
+}
 
 export class ValuesError extends Error {}
 

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hostNamespace, InvalidNameError, MAX_TENANT_NAME, validateTenantName } from '../../src/tenants/names.js';
-import { parseValues, readValuesFile, ValuesError } from '../../src/tenants/values.js';
+import { DEFAULT_API_SERVER_MEMORY_LIMIT, memoryBytes, memoryLimitsOf, parseValues, readValuesFile, ValuesError } from '../../src/tenants/values.js';
 
 describe('tenant names', () => {
   it.each(['team-a', 'a', 'x1', 'a'.repeat(MAX_TENANT_NAME)])('accepts %s', (n) => {
@@ -30,7 +30,7 @@ describe('values', () => {
   it('fills defaults', () => {
     expect(parseValues({})).toEqual({
       isolate: false,
-      controlPlane: { provider: 'local' },
+      controlPlane: { provider: 'local', resources: { apiServer: { memoryLimit: DEFAULT_API_SERVER_MEMORY_LIMIT }, controllerManager: {} } },
       sync: {
         ingresses: { enabled: false },
         dns: { fallbackToHost: false },
@@ -51,6 +51,19 @@ describe('values', () => {
     expect(() => parseValues({ sync: { ingresses: { enabled: 'yes' } } })).toThrow(/sync\.ingresses\.enabled: Expected boolean, received string/);
     expect(() => parseValues({ sync: { nodes: { mode: 'some' } } })).toThrow(/sync\.nodes\.mode: Invalid enum value/);
     expect(() => parseValues({ quota: { pods: -1 } })).toThrow(ValuesError);
+  });
+
+  it("takes the control plane's memory limits in Kubernetes' binary units, and refuses what is no such size", () => {
+    expect(memoryBytes('160Mi')).toBe(160 * 1024 * 1024);
+    expect(memoryBytes('1Gi')).toBe(1024 ** 3);
+    expect(memoryBytes('65536Ki')).toBe(64 * 1024 * 1024);
+    for (const bad of ['160M', '160', '0Mi', '-1Mi', '1.5Gi', '01Mi', ' 1Gi', '1Gi\n', '99999999Gi', '']) expect(memoryBytes(bad), bad).toBeUndefined();
+    expect(memoryLimitsOf(parseValues({}))).toEqual({ apiServer: memoryBytes(DEFAULT_API_SERVER_MEMORY_LIMIT) });
+    const values = parseValues({ controlPlane: { resources: { apiServer: { memoryLimit: '1Gi' }, controllerManager: { memoryLimit: '64Mi' } } } });
+    expect(memoryLimitsOf(values)).toEqual({ apiServer: 1024 ** 3, controllerManager: 64 * 1024 * 1024 });
+    expect(() => parseValues({ controlPlane: { resources: { apiServer: { memoryLimit: '16Mi' } } } })).toThrow(/controlPlane\.resources\.apiServer\.memoryLimit: not a memory size of at least 32Mi/);
+    expect(() => parseValues({ controlPlane: { resources: { controllerManager: { memoryLimit: 100 } } } })).toThrow(/controlPlane\.resources\.controllerManager\.memoryLimit: Expected string/);
+    expect(() => parseValues({ controlPlane: { resources: { etcd: {} } } })).toThrow(/controlPlane\.resources: Unrecognized key/);
   });
 
   it('reads a YAML file and names it in errors', () => {

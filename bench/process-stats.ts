@@ -1,0 +1,32 @@
+// Memory and CPU time of one process, from /proc: what a tenant's processes cost while idle.
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { median } from './measure.js';
+
+/** Proportional and resident memory of a process in MiB (smaps_rollup). */
+export function memoryMiB(pid: number): { pss: number; rss: number } {
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kB = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? NaN) / 1024;
+  return { pss: kB('Pss'), rss: kB('Rss') };
+}
+
+const TICK_MS = 1000 / 100; // USER_HZ is 100 on Linux
+
+/** CPU milliseconds (user and system) a process has used so far. */
+export function cpuMs(pid: number): number {
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+/** The pid of `program` whose command line mentions `needle`. */
+export function pidOf(program: string, needle: string): number {
+  const lines = spawnSync('pgrep', ['-af', program], { encoding: 'utf8' }).stdout.split('\n');
+  const line = lines.find((l) => l.includes(needle) && l.split(' ')[1]?.endsWith(`/${program}`));
+  if (!line) throw new Error(`no ${program} process mentioning ${needle}`);
+  return Number(line.split(' ')[0]);
+}
+
+/** min / median / max, right-aligned. */
+export const spread = (values: number[], digits = 1): string =>
+  [Math.min(...values), median(values), Math.max(...values)].map((v) => v.toFixed(digits).padStart(6)).join(' ');
