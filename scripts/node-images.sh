@@ -2,7 +2,9 @@
 # Builds the container images the embedded cluster's real node runs, from files on this machine, because
 # no image registry is reachable here: pause (the pod sandbox), nginx (Debian's nginx with its welcome
 # page on :80), busybox (Debian's busybox-static) and registry.k8s.io/kubectl (the built kubectl beside
-# busybox). Each is an OCI image layout in one tar (one gzip layer, config, manifest, index.json), named
+# busybox); and, under their upstream names, the images of a tenant control plane run as pods (provider
+# `cluster`): registry.k8s.io/kube-apiserver, kube-controller-manager, etcd and coredns/coredns, each the
+# built static binary at the path the upstream image has it. Each is an OCI image layout in one tar (one gzip layer, config, manifest, index.json), named
 # in its index as people type it, so `ctr -n k8s.io images import` makes it available under that name.
 #
 # Writes $BIN/images/<name>.tar (beside the Kubernetes binaries); an image already there is kept.
@@ -145,12 +147,29 @@ build_kubectl() {
   write_image kubectl "registry.k8s.io/kubectl:$K8S_VERSION" "$root" '["/bin/kubectl"]' 'null'
 }
 
+# A static Go binary alone (and /etc/passwd), at the path and with the entrypoint of the upstream image.
+build_static() {
+  local name=$1 ref=$2 path=$3 root=$4
+  install -D -m 0755 "$BIN/$name" "$root$path"
+  add_etc "$root"
+  write_image "$name" "$ref" "$root" "[\"$path\"]" 'null'
+}
+ETCD_VERSION=$([ -x "$BIN/etcd" ] && "$BIN/etcd" --version | sed -n 's/^etcd Version: //p' || true)
+COREDNS_VERSION=$([ -x "$BIN/coredns" ] && "$BIN/coredns" -version | sed -n 's/^CoreDNS-//p' || true)
+build_kube-apiserver() { build_static kube-apiserver "registry.k8s.io/kube-apiserver:$K8S_VERSION" /usr/local/bin/kube-apiserver "$1"; }
+build_kube-controller-manager() { build_static kube-controller-manager "registry.k8s.io/kube-controller-manager:$K8S_VERSION" /usr/local/bin/kube-controller-manager "$1"; }
+build_etcd() { build_static etcd "registry.k8s.io/etcd:$ETCD_VERSION-0" /usr/local/bin/etcd "$1"; }
+build_coredns() { build_static coredns "registry.k8s.io/coredns/coredns:v$COREDNS_VERSION" /coredns "$1"; }
+
 # The image needs a static busybox: Debian's busybox package puts a dynamic one at the same path.
 static_busybox() { [ -x "$BUSYBOX" ] && ! ldd "$BUSYBOX" >/dev/null 2>&1; }
 
-for name in pause busybox nginx kubectl; do
+for name in pause busybox nginx kubectl kube-apiserver kube-controller-manager etcd coredns; do
   present "$name" && continue
-  static_busybox || { say "skipped $name: no static $BUSYBOX (Debian package busybox-static)"; continue; }
+  case $name in
+    kube-*|etcd|coredns) [ -x "$BIN/$name" ] || { say "skipped $name: $BIN/$name is missing (scripts/k8s-binaries.sh builds it)"; continue; } ;;
+    *) static_busybox || { say "skipped $name: no static $BUSYBOX (Debian package busybox-static)"; continue; } ;;
+  esac
   case $name in
     nginx) [ -x /usr/sbin/nginx ] || { say "skipped nginx: /usr/sbin/nginx is missing (Debian package nginx)"; continue; } ;;
     kubectl) [ -x "$BIN/kubectl" ] || { say "skipped kubectl: $BIN/kubectl is missing (scripts/k8s-binaries.sh builds it)"; continue; } ;;

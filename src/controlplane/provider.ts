@@ -38,12 +38,19 @@ export interface ControlPlaneEndpoint {
 
 /**
  * Starts, stops and reports tenants' control planes. Implementations: `local` (processes on this
- * machine), `external` (someone else runs it). The tenant controller is the only caller.
+ * machine, storing in the host's etcd), `cluster` (a StatefulSet in the tenant's host namespace). The
+ * tenant controller is the only caller.
  */
 export interface ControlPlaneProvider {
   readonly name: string;
   /** Whether the host's pods can reach the control planes it runs (API server and DNS for the tenant's pods). */
   readonly servesPods: boolean;
+  /**
+   * For a provider that runs control planes as host pods: the labels of a tenant's control-plane pods and
+   * the ports its API server and DNS server listen on there; the host Service selects them. Without it,
+   * the endpoint's `forPods` says where they are.
+   */
+  podsOf?(tenant: string): { selector: Record<string, string>; apiPort: number; dnsPort: number };
   /** Called when a control plane this provider runs goes down by itself, so its owner can bring it back. */
   onDown?: (tenant: string) => void;
   /**

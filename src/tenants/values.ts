@@ -29,7 +29,14 @@ export const TenantValues = z
      */
     podSecurityStandard: z.enum(POD_SECURITY_LEVELS).optional(),
     controlPlane: z
-      .object({ provider: z.enum(['local']).default('local') })
+      .object({
+        /**
+         * Where the control plane runs: `local` (processes beside the gateway, data in the host's etcd) or
+         * `cluster` (a StatefulSet in the tenant's host namespace, data on a claim). Unset: the gateway's
+         * default. It cannot change once the tenant exists (its data lives in one or the other).
+         */
+        provider: z.enum(['local', 'cluster']).optional(),
+      })
       .strict()
       .default({}),
     sync: z
