@@ -63,6 +63,26 @@ export interface ClusterProviderOptions {
 }
 
 const statefulSetRef = (ns: string, name?: string): ResourceRef => ({ group: 'apps', version: 'v1', resource: 'statefulsets', namespace: ns, name });
+const networkPolicyRef = (ns: string): ResourceRef => ({ group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', namespace: ns, name: CLUSTER_CONTROL_PLANE });
+
+/**
+ * Lets anyone reach the control-plane pod's API server and DNS server, as they reach a local provider's
+ * on the node's address (the API server authenticates; etcd and the controller manager listen on the
+ * pod's loopback only): an isolated tenant's deny policy lets in only its own pods, which would shut
+ * out the gateway and other replicas. Policies add up, so this opens those two ports and nothing else.
+ */
+export function controlPlanePolicy(tenant: string, labels: Record<string, string>): KubeObject {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: CLUSTER_CONTROL_PLANE, namespace: hostNamespace(tenant), labels },
+    spec: {
+      podSelector: { matchLabels: { [LABEL]: tenant } },
+      policyTypes: ['Ingress'],
+      ingress: [{ ports: [{ protocol: 'TCP', port: API_PORT }, { protocol: 'UDP', port: DNS_PORT }, { protocol: 'TCP', port: DNS_PORT }] }],
+    },
+  };
+}
 
 /** What the pod needs in its config Secret, besides the PKI files: the components' kubeconfigs, the DNS server's Corefile and the admission file. */
 export function configFiles(tenant: string, pki: Record<string, string>, spec: ControlPlaneSpec, hostDnsIP: string): Record<string, string> {
@@ -212,6 +232,7 @@ export class ClusterProvider implements ControlPlaneProvider {
       type: 'Opaque',
       data: Object.fromEntries(Object.entries(files).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
     }, 'kplex');
+    await this.o.host.apply(networkPolicyRef(ns), controlPlanePolicy(tenant, labels), 'kplex');
     const wanted = controlPlaneStatefulSet(tenant, files, this.images, this.o.storageClassName, labels);
     const existing = await this.o.host.find<StatefulSet>(statefulSetRef(ns, CLUSTER_CONTROL_PLANE));
     const unchanged = existing?.spec?.template?.metadata?.annotations?.[SPEC_HASH] === (wanted.spec as StatefulSet['spec'])?.template?.metadata?.annotations?.[SPEC_HASH];
@@ -282,6 +303,7 @@ export class ClusterProvider implements ControlPlaneProvider {
     const ns = hostNamespace(tenant);
     await this.o.host.delete(statefulSetRef(ns, CLUSTER_CONTROL_PLANE));
     await this.o.host.delete(core('secrets', ns, CONFIG_SECRET));
+    await this.o.host.delete(networkPolicyRef(ns));
     // A kept namespace (kplex delete --keep-namespace) must not keep the tenant's store.
     const claims = await this.o.host.list(core('persistentvolumeclaims', ns), { labelSelector: `${LABEL}=${tenant}` });
     for (const c of claims.items) await this.o.host.delete(core('persistentvolumeclaims', ns, c.metadata.name));

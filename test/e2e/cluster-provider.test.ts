@@ -5,6 +5,7 @@ import { K8S_VERSION } from '../../src/controlplane/binaries.js';
 import { eventually, kplex, kubectl, processesMentioning, useSharedHost, type Run } from './helpers.js';
 
 const TENANT = 'incluster';
+const ISOLATED = 'incluster-iso';
 const NS = `kplex-${TENANT}`;
 
 interface Pod {
@@ -20,7 +21,7 @@ interface Pod {
  * host Service its pods use too. No process of it runs beside the gateway.
  */
 describe('tenant control plane as host pods (provider cluster)', () => {
-  const shared = useSharedHost('cluster-provider', [TENANT]);
+  const shared = useSharedHost('cluster-provider', [TENANT, ISOLATED]);
   let tenant = '';
   const host = (args: string[]): Promise<Run> => kubectl(shared.hostKubeconfig, args);
   const as = (args: string[]): Promise<Run> => kubectl(tenant, args);
@@ -92,6 +93,16 @@ describe('tenant control plane as host pods (provider cluster)', () => {
     }, 120_000, 'the tenant API server to answer again');
     expect(deployment).toBe('deployment.apps/web');
   });
+
+  it('an isolated tenant: the gateway and its own pods reach the control plane through the deny policy; the quota leaves it all its pods', async () => {
+    const iso = await shared.createTenant(ISOLATED, { isolate: true, quota: { pods: 1 }, controlPlane: { provider: 'cluster' } });
+    const r = await kubectl(iso, ['run', 'kc', `--image=registry.k8s.io/kubectl:${K8S_VERSION}`, '--restart=Never', '--command', '--', 'sleep', '3600']);
+    expect(r.code, r.stderr).toBe(0);
+    await eventually(async () => (json<Pod>(await kubectl(iso, ['get', 'pod', 'kc', '-o', 'json'])).status.phase === 'Running' ? true : undefined), 120_000, 'the pod of the isolated tenant to run');
+    const version = await kubectl(iso, ['exec', 'kc', '--', 'kubectl', 'get', '--raw', '/version']);
+    expect(version.code, version.stderr).toBe(0);
+    expect(JSON.parse(version.stdout)).toMatchObject({ gitVersion: K8S_VERSION });
+  }, 300_000);
 
   it('the provider cannot change once the tenant has data: one clear line, nothing changed', async () => {
     const file = path.join(shared.dir, 'local.values.yaml');
