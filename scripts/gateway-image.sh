@@ -22,6 +22,11 @@ CMD='["--listen",":8443","--certs","/etc/kplex/certs"]'
 source scripts/oci-image.sh
 [ -f dist/src/cli/main.js ] || { say "no dist/: run npm run build first"; exit 1; }
 mkdir -p "$OUT"
+# Up to date: nothing the image holds changed since it was written.
+if [ -f "$OUT/gateway.tar" ] && [ -z "$(find dist/src bin policies package.json package-lock.json -newer "$OUT/gateway.tar" -print -quit)" ]; then
+  echo "$OUT/gateway.tar"
+  exit 0
+fi
 root=$(mktemp -d "$OUT/.rootfs-gateway.XXXXXX")
 trap 'rm -rf "$root"' EXIT
 
