@@ -85,7 +85,7 @@ export class Gateway {
     const verifier = new TokenVerifier(publicKeySet(await loadSigningKeys(host)), directory.uidOf);
     const onWatchError = (err: Error) => log.warn({ err: err.message }, 'tenant backends watch failed');
     const limits = o.limits ?? DEFAULT_LIMITS;
-    const backends = new Backends(host, { server: o.host.server, tls: { ca: o.host.ca ?? '', cert: o.host.cert ?? '', key: o.host.key ?? '' } }, limits, onWatchError);
+    const backends = new Backends(host, { server: o.host.server, tls: { ca: o.host.ca ?? '', cert: o.host.cert ?? '', key: o.host.key ?? '' }, ...(o.host.token ? { token: o.host.token } : {}) }, limits, onWatchError);
     const keys = watchSigningKeys(host, verifier, log);
     const policies = watchTenantPolicies(host, authorizer, log);
     const mirror = new InlineMirror(host, o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, log);

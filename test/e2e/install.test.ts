@@ -85,8 +85,8 @@ describe('install into a cluster: the Helm chart, the gateway image, provider cl
     // The claim's volume goes after the claim (reclaim policy Delete).
     await eventually(async () => (ok(await host(['get', 'pv', '-o', 'name'])).trim() === '' ? true : undefined), 60_000, 'the control plane volume to go');
     ok(await helm(['uninstall', 'kplex', '--namespace', 'kplex-system', '--wait']));
-    const left = ok(await host(['-n', 'kplex-system', 'get', 'deployments,services,pods,serviceaccounts', '-l', 'app.kubernetes.io/name=kplex-gateway', '-o', 'name'])).trim();
-    expect(left).toBe('');
+    // Its pods end after the release is gone (their grace period).
+    await eventually(async () => (ok(await host(['-n', 'kplex-system', 'get', 'deployments,services,pods,serviceaccounts', '-l', 'app.kubernetes.io/name=kplex-gateway', '-o', 'name'])).trim() === '' ? true : undefined), 90_000, 'nothing of the release left');
     expect(ok(await host(['get', 'clusterroles,clusterrolebindings', '-o', 'name'])).split('\n').filter((n) => n.includes('kplex'))).toEqual([]);
     expect(ok(await host(['-n', 'kplex-system', 'get', 'secret', 'kplex-gateway-tls', '-o', 'name'])).trim()).toBe('secret/kplex-gateway-tls');
   }, 300_000);
