@@ -1,4 +1,5 @@
-# The gateway image. Not built on the development machines (they have no container engine).
+# The gateway image. Where there is no container engine (these machines), scripts/gateway-image.sh builds
+# the same files into the same image (test/unit/gateway-image.test.ts keeps the two equal).
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./

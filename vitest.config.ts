@@ -7,6 +7,7 @@ import { defineConfig } from 'vitest/config';
  */
 const SHARED_HOST_FILES = [
   'certificates',
+  'cluster-provider',
   'gateway',
   'helm',
   'network-policy',

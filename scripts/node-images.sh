@@ -2,7 +2,9 @@
 # Builds the container images the embedded cluster's real node runs, from files on this machine, because
 # no image registry is reachable here: pause (the pod sandbox), nginx (Debian's nginx with its welcome
 # page on :80), busybox (Debian's busybox-static) and registry.k8s.io/kubectl (the built kubectl beside
-# busybox). Each is an OCI image layout in one tar (one gzip layer, config, manifest, index.json), named
+# busybox); and, under their upstream names, the images of a tenant control plane run as pods (provider
+# `cluster`): registry.k8s.io/kube-apiserver, kube-controller-manager, etcd and coredns/coredns, each the
+# built static binary at the path the upstream image has it. Each is an OCI image layout in one tar (one gzip layer, config, manifest, index.json), named
 # in its index as people type it, so `ctr -n k8s.io images import` makes it available under that name.
 #
 # Writes $BIN/images/<name>.tar (beside the Kubernetes binaries); an image already there is kept.
@@ -21,13 +23,11 @@ BUSYBOX=/bin/busybox
 
 say() { printf '[node-images] %s\n' "$*" >&2; }
 mkdir -p "$OUT"
+# shellcheck source=scripts/oci-image.sh
+source "$(dirname "$0")/oci-image.sh"
 
 # An image tar counts as present only if its index can be read, so a half-written one is rebuilt.
 present() { tar -tf "$OUT/$1.tar" index.json >/dev/null 2>&1; }
-
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-size() { stat -c %s "$1"; }
-json_array() { local out="" a; for a in "$@"; do out+="${out:+,}\"$a\""; done; printf '[%s]' "$out"; }
 
 # Copies busybox in and links every applet where Debian's busybox puts it (sh, wget, nslookup, httpd, …).
 add_busybox() {
@@ -55,42 +55,6 @@ add_program() {
   for lib in $(ldd "$prog" | grep -oE '/[^ ]+'); do
     install -D -m 0755 "$lib" "$root$lib"
   done
-}
-
-# write_image NAME REF ROOTFS ENTRYPOINT-JSON CMD-JSON: the OCI layout of ROOTFS as $OUT/NAME.tar.
-write_image() {
-  local name=$1 ref=$2 root=$3 entrypoint=$4 cmd=$5
-  local work; work=$(mktemp -d "$OUT/.$name.XXXXXX")
-  local blobs="$work/layout/blobs/sha256"
-  mkdir -p "$blobs"
-  # Reproducible: sorted names, fixed times and owners, gzip without a timestamp.
-  tar -C "$root" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$work/layer.tar" .
-  local diff_id; diff_id=$(sha "$work/layer.tar")
-  gzip -n -9 "$work/layer.tar"
-  local layer; layer=$(sha "$work/layer.tar.gz")
-  local layer_size; layer_size=$(size "$work/layer.tar.gz")
-  mv "$work/layer.tar.gz" "$blobs/$layer"
-
-  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Entrypoint":%s,"Cmd":%s,"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created_by":"kplex scripts/node-images.sh"}]}' \
-    "$entrypoint" "$cmd" "$diff_id" >"$work/config.json"
-  local config; config=$(sha "$work/config.json")
-  local config_size; config_size=$(size "$work/config.json")
-  mv "$work/config.json" "$blobs/$config"
-
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]}' \
-    "$config" "$config_size" "$layer" "$layer_size" >"$work/manifest.json"
-  local manifest; manifest=$(sha "$work/manifest.json")
-  local manifest_size; manifest_size=$(size "$work/manifest.json")
-  mv "$work/manifest.json" "$blobs/$manifest"
-
-  # containerd names an imported image after io.containerd.image.name; the OCI annotation keeps the tag.
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"platform":{"architecture":"amd64","os":"linux"},"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}]}' \
-    "$manifest" "$manifest_size" "$ref" "${ref##*:}" >"$work/layout/index.json"
-  printf '{"imageLayoutVersion":"1.0.0"}' >"$work/layout/oci-layout"
-  tar -C "$work/layout" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$work/image.tar" oci-layout index.json blobs
-  mv -f "$work/image.tar" "$OUT/$name.tar"
-  rm -rf "$work"
-  say "$ref -> $OUT/$name.tar ($(du -h "$OUT/$name.tar" | cut -f1))"
 }
 
 build_pause() {
@@ -145,12 +109,29 @@ build_kubectl() {
   write_image kubectl "registry.k8s.io/kubectl:$K8S_VERSION" "$root" '["/bin/kubectl"]' 'null'
 }
 
+# A static Go binary alone (and /etc/passwd), at the path and with the entrypoint of the upstream image.
+build_static() {
+  local name=$1 ref=$2 path=$3 root=$4
+  install -D -m 0755 "$BIN/$name" "$root$path"
+  add_etc "$root"
+  write_image "$name" "$ref" "$root" "[\"$path\"]" 'null'
+}
+ETCD_VERSION=$([ -x "$BIN/etcd" ] && "$BIN/etcd" --version | sed -n 's/^etcd Version: //p' || true)
+COREDNS_VERSION=$([ -x "$BIN/coredns" ] && "$BIN/coredns" -version | sed -n 's/^CoreDNS-//p' || true)
+build_kube-apiserver() { build_static kube-apiserver "registry.k8s.io/kube-apiserver:$K8S_VERSION" /usr/local/bin/kube-apiserver "$1"; }
+build_kube-controller-manager() { build_static kube-controller-manager "registry.k8s.io/kube-controller-manager:$K8S_VERSION" /usr/local/bin/kube-controller-manager "$1"; }
+build_etcd() { build_static etcd "registry.k8s.io/etcd:$ETCD_VERSION-0" /usr/local/bin/etcd "$1"; }
+build_coredns() { build_static coredns "registry.k8s.io/coredns/coredns:v$COREDNS_VERSION" /coredns "$1"; }
+
 # The image needs a static busybox: Debian's busybox package puts a dynamic one at the same path.
 static_busybox() { [ -x "$BUSYBOX" ] && ! ldd "$BUSYBOX" >/dev/null 2>&1; }
 
-for name in pause busybox nginx kubectl; do
+for name in pause busybox nginx kubectl kube-apiserver kube-controller-manager etcd coredns; do
   present "$name" && continue
-  static_busybox || { say "skipped $name: no static $BUSYBOX (Debian package busybox-static)"; continue; }
+  case $name in
+    kube-*|etcd|coredns) [ -x "$BIN/$name" ] || { say "skipped $name: $BIN/$name is missing (scripts/k8s-binaries.sh builds it)"; continue; } ;;
+    *) static_busybox || { say "skipped $name: no static $BUSYBOX (Debian package busybox-static)"; continue; } ;;
+  esac
   case $name in
     nginx) [ -x /usr/sbin/nginx ] || { say "skipped nginx: /usr/sbin/nginx is missing (Debian package nginx)"; continue; } ;;
     kubectl) [ -x "$BIN/kubectl" ] || { say "skipped kubectl: $BIN/kubectl is missing (scripts/k8s-binaries.sh builds it)"; continue; } ;;

@@ -84,6 +84,10 @@ export async function create(name: string, f: CreateFlags): Promise<void> {
     const existing = await host.find<Tenant>(tenantsRef(tenant));
     if (f.upgrade) {
       if (!existing) throw new CliError(`tenant "${tenant}" not found; create it without --upgrade`);
+      const runsOn = existing.status?.provider;
+      if (runsOn && v.controlPlane.provider && v.controlPlane.provider !== runsOn) {
+        throw new CliError(`controlPlane.provider cannot change from "${runsOn}" to "${v.controlPlane.provider}": the tenant's data is in the first one's store`);
+      }
       // Replaced whole, not merged: a key left out of the new values (podSecurityStandard) must go.
       await step(`updating the values of tenant ${tenant}`, () => host.patch(tenantsRef(tenant), [{ op: 'add', path: '/spec', value: { ...existing.spec, values: v } }], 'json'));
       await step('waiting for the tenant controller to apply them', () => waitReady(host, tenant, timeoutMs));

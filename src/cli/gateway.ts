@@ -2,7 +2,10 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { findBinaries } from '../controlplane/binaries.js';
+import { ClusterProvider } from '../controlplane/cluster.js';
 import { LocalProvider } from '../controlplane/local.js';
+import type { ControlPlaneProvider } from '../controlplane/provider.js';
+import type { KubeClient } from '../k8s/client.js';
 import { accessFromKubeconfig } from '../k8s/kubeconfig.js';
 import { checkTiming, DEFAULT_TIMING, type LeaderElectionTiming } from '../k8s/lease.js';
 import { rotateSigningKeys } from '../tenants/system.js';
@@ -36,6 +39,28 @@ function ipFlag(flag: string, value: string): string {
   return value;
 }
 
+type ProviderFlags = { providers?: string; etcdServers?: string; tenantDir: string; podAddress?: string; hostDns: string };
+
+/**
+ * The control-plane providers the gateway's tenant controller runs (the first is the default):
+ * --providers, else `local` when --etcd-servers is given, else none (a gateway that only serves).
+ */
+function providersFlag(f: ProviderFlags): ((host: KubeClient) => ControlPlaneProvider)[] {
+  const names = (f.providers ?? (f.etcdServers ? 'local' : '')).split(',').map((n) => n.trim()).filter(Boolean);
+  return names.map((name) => {
+    if (name === 'cluster') return (host: KubeClient) => new ClusterProvider({ host, hostDnsIP: ipFlag('--host-dns', f.hostDns) });
+    if (name !== 'local') throw new CliError(`--providers: "${name}" is not a provider (local, cluster)`);
+    if (!f.etcdServers) throw new CliError('--providers local needs --etcd-servers (the etcd tenants store in)');
+    const local = new LocalProvider({
+      etcdServers: f.etcdServers,
+      baseDir: path.resolve(f.tenantDir),
+      binaries: findBinaries(),
+      ...(f.podAddress ? { pods: { address: ipFlag('--pod-address', f.podAddress), hostDnsIP: ipFlag('--host-dns', f.hostDns) } } : {}),
+    });
+    return () => local;
+  });
+}
+
 export function registerGateway(program: Command): void {
   const gateway = program
     .command('gateway')
@@ -47,6 +72,7 @@ export function registerGateway(program: Command): void {
     .option('--metrics-listen <[host]:port>', 'serve Prometheus /metrics over plain HTTP here (keep it off the tenant-facing address)', '127.0.0.1:9090')
     .option('--max-body-bytes <n>', 'largest request body accepted', String(DEFAULT_MAX_BODY_BYTES))
     .option('--etcd-servers <urls>', 'run the tenant controller with the local provider on this etcd (one leader among replicas)')
+    .option('--providers <names>', 'control-plane providers the tenant controller runs, the first the default: local (needs --etcd-servers), cluster (StatefulSets on the host); default: local with --etcd-servers, else none')
     .option('--tenant-dir <dir>', 'where the local provider keeps tenant control planes', path.join(process.cwd(), '.kplex', 'tenants'))
     .option('--pod-address <ip>', "local provider: this machine's address on the host's pod network; tenants' API servers and DNS servers listen there for their pods")
     .option('--host-dns <ip>', "with --pod-address: the host cluster's DNS Service address, for tenants whose values fall back to it", '10.96.0.10')
@@ -54,7 +80,7 @@ export function registerGateway(program: Command): void {
     .option('--renew-deadline <duration>', 'leader election: how long the leader retries renewing before it stops leading', `${DEFAULT_TIMING.renewDeadlineMs / 1000}s`)
     .option('--retry-period <duration>', 'leader election: time between tries to acquire or renew', `${DEFAULT_TIMING.retryPeriodMs / 1000}s`)
     .option('--context <name>', 'host kubeconfig context')
-    .action(async (f: { listen: string; certs: string; advertiseUrl?: string; policies: string; maxBodyBytes: string; metricsListen: string; etcdServers?: string; tenantDir: string; podAddress?: string; hostDns: string; leaseDuration: string; renewDeadline: string; retryPeriod: string; context?: string }) => {
+    .action(async (f: ProviderFlags & { listen: string; certs: string; advertiseUrl?: string; policies: string; maxBodyBytes: string; metricsListen: string; leaseDuration: string; renewDeadline: string; retryPeriod: string; context?: string }) => {
       const leaderElection = parseTiming(f);
       const log = createLogger('kplex-gateway');
       const host = accessFromKubeconfig({ context: hostContextName(f.context) });
@@ -67,14 +93,7 @@ export function registerGateway(program: Command): void {
         advertiseUrl: f.advertiseUrl,
         maxBodyBytes: Number(f.maxBodyBytes),
         metricsListen: parseListen(f.metricsListen),
-        provider: f.etcdServers
-          ? new LocalProvider({
-            etcdServers: f.etcdServers,
-            baseDir: path.resolve(f.tenantDir),
-            binaries: findBinaries(),
-            ...(f.podAddress ? { pods: { address: ipFlag('--pod-address', f.podAddress), hostDnsIP: ipFlag('--host-dns', f.hostDns) } } : {}),
-          })
-          : undefined,
+        providers: providersFlag(f),
         leaderElection,
         log,
       });

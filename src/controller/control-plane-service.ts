@@ -14,12 +14,21 @@ const CONTROL_PLANE_PORTS = [
   { name: 'dns-tcp', port: 53, protocol: 'TCP' },
 ] as const;
 
-export function controlPlaneService(ns: string, labels: Record<string, string>): KubeObject {
+/**
+ * The Service. `pods`: the control plane runs as host pods, which it selects (their ports as targets);
+ * otherwise it has no selector, and the controller writes its endpoints (controlPlaneEndpoints).
+ */
+export function controlPlaneService(ns: string, labels: Record<string, string>, pods?: { selector: Record<string, string>; apiPort: number; dnsPort: number }): KubeObject {
+  const target = (name: string, port: number): number => (pods ? (name === 'https' ? pods.apiPort : pods.dnsPort) : port);
   return {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: CONTROL_PLANE_SERVICE, namespace: ns, labels },
-    spec: { type: 'ClusterIP', ports: CONTROL_PLANE_PORTS.map((p) => ({ ...p, targetPort: p.port })) },
+    spec: {
+      type: 'ClusterIP',
+      ...(pods ? { selector: pods.selector } : {}),
+      ports: CONTROL_PLANE_PORTS.map((p) => ({ ...p, targetPort: target(p.name, p.port) })),
+    },
   };
 }
 

@@ -71,13 +71,14 @@ async function waitUsable(tenant: KubeClient): Promise<void> {
 
 /** Objects of the host namespace in isolated mode: pod security, a quota, and no traffic from outside. */
 /**
- * `kplexServices`: Services kplex keeps in the host namespace (the control-plane Service pods reach the
- * tenant by), added to the quota so the tenant gets all the Services its values give it.
+ * `kplexOwn`: Services and pods kplex keeps in the host namespace (the control-plane Service pods reach
+ * the tenant by, and the control-plane pod of the cluster provider), added to the quota so the tenant
+ * gets all its values give it.
  */
-function isolationObjects(ns: string, values: TenantValues, kplexServices: number): { ref: Parameters<KubeClient['apply']>[0]; obj: KubeObject }[] {
+function isolationObjects(ns: string, values: TenantValues, kplexOwn: { services: number; pods: number }): { ref: Parameters<KubeClient['apply']>[0]; obj: KubeObject }[] {
   const hard: Record<string, string> = {
-    pods: String(values.quota.pods ?? 100),
-    services: String((values.quota.services ?? 50) + kplexServices),
+    pods: String((values.quota.pods ?? 100) + kplexOwn.pods),
+    services: String((values.quota.services ?? 50) + kplexOwn.services),
     ...(values.quota.cpu ? { 'requests.cpu': values.quota.cpu } : {}),
     ...(values.quota.memory ? { 'requests.memory': values.quota.memory } : {}),
   };
@@ -115,17 +116,33 @@ export class TenantController {
   /** When each awake tenant with sleep.afterInactivity is looked at again, to see whether it is idle. */
   private readonly sleepChecks = new Map<string, NodeJS.Timeout>();
 
+  /**
+   * `providers`: those this gateway runs tenants' control planes with, by name; the first is the default,
+   * for tenants whose values name none.
+   */
   constructor(
     private readonly host: KubeClient,
-    private readonly provider: ControlPlaneProvider,
+    private readonly providers: readonly ControlPlaneProvider[],
     private readonly log: Logger,
     metrics?: { address: string },
   ) {
+    if (providers.length === 0) throw new Error('a tenant controller needs a control-plane provider');
     if (metrics) this.metrics = new MetricsAdapters(host, metrics.address, log);
-    provider.onDown = (tenant) => {
-      log.warn({ tenant }, 'control plane went down; restarting it');
-      this.enqueue(tenant);
-    };
+    for (const provider of providers) {
+      provider.onDown = (tenant) => {
+        log.warn({ tenant }, 'control plane went down; restarting it');
+        this.enqueue(tenant);
+      };
+    }
+  }
+
+  /** The provider a tenant's values ask for, or why there is none. */
+  private providerFor(tenant: Tenant, values: TenantValues): ControlPlaneProvider | string {
+    const wanted = values.controlPlane.provider ?? tenant.status?.provider ?? this.providers[0]!.name;
+    if (tenant.status?.provider && tenant.status.provider !== wanted) {
+      return `controlPlane.provider cannot change from "${tenant.status.provider}" to "${wanted}": the tenant's data is in the first one's store`;
+    }
+    return this.providers.find((p) => p.name === wanted) ?? `this gateway runs no "${wanted}" control-plane provider (it runs: ${this.providers.map((p) => p.name).join(', ')})`;
   }
 
   async start(): Promise<void> {
@@ -168,22 +185,27 @@ export class TenantController {
       await this.setStatus(tenant, 'Failed', 'False', 'InvalidValues', (err as Error).message);
       return;
     }
-    if (tenant.spec?.asleep) return this.sleep(tenant, values);
+    const provider = this.providerFor(tenant, values);
+    if (typeof provider === 'string') {
+      await this.setStatus(tenant, 'Failed', 'False', 'InvalidValues', provider);
+      return;
+    }
+    if (tenant.spec?.asleep) return this.sleep(tenant, values, provider);
     // Woken: Pending with reason Waking until Ready, which tells gateways to hold requests meanwhile.
     const wakeBegin = tenant.status?.phase === 'Sleeping' ? Date.now() : undefined;
     if (wakeBegin) await this.setStatus(tenant, 'Pending', 'False', WAKING_REASON, 'waking: starting the control plane again');
     else if (!(tenant.status?.phase === 'Pending' && readyCondition(tenant)?.reason === WAKING_REASON)) await this.startingStatus(tenant, name);
     try {
-      await this.hostNamespace(tenant, values);
+      await this.hostNamespace(tenant, values, provider);
       // The Service address first: the API server's certificate must name it.
-      const podAccess = this.provider.servesPods ? await this.podService(name) : undefined;
+      const podAccess = provider.servesPods ? await this.podService(name, provider) : undefined;
       const pods = podAccess && { serviceIP: podAccess.serviceIP, fallbackToHost: values.sync.dns.fallbackToHost };
-      const endpoint = await this.provider.ensure(name, { podSecurity: podSecurityOf(values), memoryLimits: memoryLimitsOf(values), ...(pods ? { pods } : {}) }, rotationAsked(tenant));
-      await this.realize(tenant, endpoint, podAccess);
+      const endpoint = await provider.ensure(name, { podSecurity: podSecurityOf(values), memoryLimits: memoryLimitsOf(values), ...(pods ? { pods } : {}) }, rotationAsked(tenant));
+      await this.realize(tenant, endpoint, podAccess, provider);
       await this.ensureSyncer(name, values, endpoint, podAccess);
       // A tenant without `kubectl top` is still usable: not Ready is for what users cannot work without.
       await this.metrics?.ensure(name, endpoint).catch((err: Error) => this.log.warn({ tenant: name, err: err.message }, 'metrics adapter not registered; retrying at the next resync'));
-      const ready = await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined, podAccess ?? null, endpoint.certificates);
+      const ready = await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined, podAccess ?? null, endpoint.certificates, provider.name);
       if (wakeBegin) this.log.info({ tenant: name, ms: Date.now() - wakeBegin, apiServerMs: endpoint.readyMs }, 'tenant awake');
       await this.sleepIfIdle(ready, values);
     } catch (err) {
@@ -238,12 +260,12 @@ export class TenantController {
    * pods: they are what runs; removing a PVC twin could take the volume's data with it, and Services,
    * ConfigMaps and Secrets cost nothing while nothing runs.
    */
-  private async sleep(tenant: Tenant, values: TenantValues): Promise<void> {
+  private async sleep(tenant: Tenant, values: TenantValues, provider: ControlPlaneProvider): Promise<void> {
     const name = tenant.metadata.name!;
     const ns = hostNamespace(name);
     await this.stopSyncer(name);
     await this.metrics?.stop(name);
-    await this.provider.stop(name);
+    await provider.stop(name);
     await this.host.delete(core('secrets', ns, kubeconfigSecretName(name)));
     // After the syncer stopped, or it would make them again at once.
     if (values.sleep.workloads === 'stop') await this.stopWorkloads(ns, name);
@@ -261,43 +283,46 @@ export class TenantController {
   }
 
   /** The tenant's host namespace, with its isolation. */
-  private async hostNamespace(tenant: Tenant, values: TenantValues): Promise<void> {
+  private async hostNamespace(tenant: Tenant, values: TenantValues, provider: ControlPlaneProvider): Promise<void> {
     const name = tenant.metadata.name!;
     const ns = hostNamespace(name);
     const podSecurity = podSecurityLabels(podSecurityOf(values));
     await this.host.apply(core('namespaces', undefined, ns), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { ...labelsOf(name), ...podSecurity } } }, FIELD_MANAGER);
     // Lifting isolation removes what it made, so no quota or deny policy is left behind.
-    for (const { ref, obj } of isolationObjects(ns, values, this.provider.servesPods ? 1 : 0)) {
+    const kplexOwn = { services: provider.servesPods ? 1 : 0, pods: provider.podsOf ? 1 : 0 };
+    for (const { ref, obj } of isolationObjects(ns, values, kplexOwn)) {
       if (values.isolate) await this.host.apply(ref, obj, FIELD_MANAGER);
       else await this.host.delete(ref);
     }
   }
 
   /** The host Service the tenant's pods reach its control plane by; its address is what they use. */
-  private async podService(name: string): Promise<PodAccess> {
+  private async podService(name: string, provider: ControlPlaneProvider): Promise<PodAccess> {
     const ns = hostNamespace(name);
-    const svc = await this.host.apply(core('services', ns, CONTROL_PLANE_SERVICE), controlPlaneService(ns, labelsOf(name)), FIELD_MANAGER);
+    const svc = await this.host.apply(core('services', ns, CONTROL_PLANE_SERVICE), controlPlaneService(ns, labelsOf(name), provider.podsOf?.(name)), FIELD_MANAGER);
     const serviceIP = (svc.spec as { clusterIP?: string } | undefined)?.clusterIP;
     if (!serviceIP || serviceIP === 'None') throw new Error(`the host gave Service ${ns}/${CONTROL_PLANE_SERVICE} no address`);
     return { serviceIP };
   }
 
   /** The tenant's control plane, ready for users: RBAC, the kubernetes Service and its endpoints, and the Secret with its kubeconfig. */
-  private async realize(tenant: Tenant, endpoint: ControlPlaneEndpoint, podAccess: PodAccess | undefined): Promise<void> {
+  private async realize(tenant: Tenant, endpoint: ControlPlaneEndpoint, podAccess: PodAccess | undefined, provider: ControlPlaneProvider): Promise<void> {
     const name = tenant.metadata.name!;
     const ns = hostNamespace(name);
     const labels = labelsOf(name);
     const forPods = podAccess && endpoint.forPods;
+    const slice = { group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespace: ns, name: CONTROL_PLANE_SERVICE };
     if (forPods) {
-      await this.host.apply({ group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespace: ns, name: CONTROL_PLANE_SERVICE }, controlPlaneEndpoints(ns, labels, forPods), FIELD_MANAGER);
-    } else {
+      await this.host.apply(slice, controlPlaneEndpoints(ns, labels, forPods), FIELD_MANAGER);
+    } else if (!provider.podsOf) {
       await this.host.delete(core('services', ns, CONTROL_PLANE_SERVICE));
-      await this.host.delete({ group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespace: ns, name: CONTROL_PLANE_SERVICE });
+      await this.host.delete(slice);
     }
+    const apiPort = forPods?.apiPort ?? provider.podsOf?.(name).apiPort;
     const tenantClient = new KubeClient(endpoint.access, { connections: 2 });
     try {
       await bootstrapTenant(tenantClient);
-      if (forPods) await pointKubernetesServiceAt(tenantClient, podAccess.serviceIP, forPods.apiPort);
+      if (podAccess && apiPort) await pointKubernetesServiceAt(tenantClient, podAccess.serviceIP, apiPort);
       await waitUsable(tenantClient);
     } finally {
       await tenantClient.close();
@@ -343,7 +368,8 @@ export class TenantController {
     await this.stopSyncer(name);
     await this.metrics?.stop(name);
     if (tenant.status?.phase !== 'Deleting') await this.setStatus(tenant, 'Deleting', 'False', 'Deleting', 'deleting the control plane and host namespace');
-    await this.provider.destroy(name);
+    // Every provider is asked: one a tenant with unreadable values or a failed start used may hold data too.
+    for (const provider of this.providers) await provider.destroy(name);
     const ns = hostNamespace(name);
     if (tenant.metadata.annotations?.[ANNOTATIONS.keepNamespace] === 'true') {
       await this.host.delete(core('secrets', ns, kubeconfigSecretName(name)));
@@ -355,8 +381,8 @@ export class TenantController {
     this.log.info({ tenant: name }, 'tenant deleted');
   }
 
-  /** `podAccess`: written with Ready (null removes one a run with pod access left), as are `certificates`. */
-  private async setStatus(tenant: Tenant, phase: NonNullable<Tenant['status']>['phase'], status: Condition['status'], reason: string, message: string, readyMs?: number, podAccess?: PodAccess | null, certificates?: CertificateStatus[]): Promise<Tenant> {
+  /** `podAccess`: written with Ready (null removes one a run with pod access left), as are `certificates` and `provider`. */
+  private async setStatus(tenant: Tenant, phase: NonNullable<Tenant['status']>['phase'], status: Condition['status'], reason: string, message: string, readyMs?: number, podAccess?: PodAccess | null, certificates?: CertificateStatus[], provider?: string): Promise<Tenant> {
     const previous = tenant.status?.conditions?.find((c) => c.type === 'Ready');
     const condition: Condition = {
       type: 'Ready',
@@ -376,6 +402,7 @@ export class TenantController {
         ...(readyMs ? { controlPlaneReadyMs: readyMs } : {}),
         ...(podAccess !== undefined ? { podAccess } : {}),
         ...(certificates ? { certificates } : {}),
+        ...(provider ? { provider } : {}),
       },
     });
   }

@@ -21,6 +21,12 @@ export type NodeProgram = (typeof NODE_PROGRAMS)[number];
 /** The images a real node imports (scripts/node-images.sh builds them beside the binaries). */
 export const NODE_IMAGES = ['pause', 'nginx', 'busybox', 'kubectl'] as const;
 
+/**
+ * The images of a tenant control plane run as pods (provider `cluster`), under their upstream names:
+ * the node's registry mirror serves them, so a node pulls them only when such a tenant is made there.
+ */
+export const CONTROL_PLANE_IMAGES = ['kube-apiserver', 'kube-controller-manager', 'etcd', 'coredns'] as const;
+
 export class MissingBinaryError extends Error {
   constructor(readonly program: string, looked: string[]) {
     super(`${program} not found (looked in ${looked.join(', ')}); build it with: npm run binaries`);
@@ -66,7 +72,7 @@ export function findBinaries(dirs = searchDirs()): Binaries {
  * The real node's programs and image tars beside the other binaries, or what is missing (a reason for
  * running simulated nodes only).
  */
-export function findNodeBinaries(b: Binaries): { paths: Record<NodeProgram, string>; images: string[] } | { missing: string } {
+export function findNodeBinaries(b: Binaries): { paths: Record<NodeProgram, string>; images: string[]; served: string[] } | { missing: string } {
   const dir = path.dirname(b.paths.kubectl);
   const paths = {} as Record<NodeProgram, string>;
   for (const program of NODE_PROGRAMS) {
@@ -76,5 +82,7 @@ export function findNodeBinaries(b: Binaries): { paths: Record<NodeProgram, stri
   const images = NODE_IMAGES.map((i) => path.join(dir, 'images', `${i}.tar`));
   const absent = images.find((f) => !existsSync(f));
   if (absent) return { missing: `image ${absent} is not built (npm run setup builds it)` };
-  return { paths, images };
+  // Without them the node runs; only a tenant of provider `cluster` cannot start there (its pods say why).
+  const served = CONTROL_PLANE_IMAGES.map((i) => path.join(dir, 'images', `${i}.tar`)).filter((f) => existsSync(f));
+  return { paths, images, served };
 }

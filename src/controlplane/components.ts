@@ -65,6 +65,8 @@ export interface ApiServerConfig {
    * node's address when pods must reach it.
    */
   address?: string;
+  /** Where it listens when not `address` alone: in a pod, every address (its containers call it on 127.0.0.1). */
+  bindAddress?: string;
   pkiDir: string;
   /** "Node,RBAC" on the host (kubelets), "RBAC" in tenants. */
   authorizationModes: string;
@@ -77,7 +79,7 @@ export function apiServerArgs(c: ApiServerConfig): string[] {
   return [
     `--etcd-servers=${c.etcdServers}`,
     `--etcd-prefix=${c.etcdPrefix}`,
-    `--bind-address=${c.address ?? '127.0.0.1'}`,
+    `--bind-address=${c.bindAddress ?? c.address ?? '127.0.0.1'}`,
     `--advertise-address=${c.address ?? '127.0.0.1'}`,
     `--secure-port=${c.port}`,
     `--tls-cert-file=${f.servingCert}`,

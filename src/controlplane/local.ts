@@ -109,7 +109,7 @@ export class LocalStore implements TenantStore {
  * The `local` provider: a tenant's kube-apiserver and kube-controller-manager run as processes on this
  * machine (no scheduler, no nodes), storing under their own prefix of a shared etcd.
  */
-export class LocalProvider implements ControlPlaneProvider {
+export class LocalProvider implements ControlPlaneProvider, TenantStore {
   readonly name = 'local';
   readonly servesPods: boolean;
   onDown?: (tenant: string) => void;

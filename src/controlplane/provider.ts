@@ -78,12 +78,19 @@ export class TenantStoreError extends Error {}
 
 /**
  * Starts, stops and reports tenants' control planes. Implementations: `local` (processes on this
- * machine), `external` (someone else runs it). The tenant controller is the only caller.
+ * machine, storing in the host's etcd; also a TenantStore, for snapshots), `cluster` (a StatefulSet in
+ * the tenant's host namespace; no snapshots yet). The tenant controller is the only caller.
  */
-export interface ControlPlaneProvider extends TenantStore {
+export interface ControlPlaneProvider {
   readonly name: string;
   /** Whether the host's pods can reach the control planes it runs (API server and DNS for the tenant's pods). */
   readonly servesPods: boolean;
+  /**
+   * For a provider that runs control planes as host pods: the labels of a tenant's control-plane pods and
+   * the ports its API server and DNS server listen on there; the host Service selects them. Without it,
+   * the endpoint's `forPods` says where they are.
+   */
+  podsOf?(tenant: string): { selector: Record<string, string>; apiPort: number; dnsPort: number };
   /** Called when a control plane this provider runs goes down by itself, so its owner can bring it back. */
   onDown?: (tenant: string) => void;
   /**

@@ -31,7 +31,7 @@ export interface TenantDnsOptions {
 const rbac = (resource: string) => ({ group: 'rbac.authorization.k8s.io', version: 'v1', resource, name: DNS_USER });
 
 /** What the kubernetes plugin reads, as kube-system's CoreDNS role in any cluster grants it. */
-async function grantReading(access: ClusterAccess): Promise<void> {
+export async function grantReading(access: ClusterAccess): Promise<void> {
   const tenant = new KubeClient(access, { connections: 1 });
   try {
     await tenant.apply(rbac('clusterroles'), {

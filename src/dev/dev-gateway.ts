@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { findBinaries } from '../controlplane/binaries.js';
+import { ClusterProvider } from '../controlplane/cluster.js';
 import { LocalProvider } from '../controlplane/local.js';
+import type { KubeClient } from '../k8s/client.js';
 import { portInUse } from '../controlplane/ports.js';
 import { ensureGatewayCerts } from '../gateway/certs.js';
 import { Gateway } from '../gateway/gateway.js';
@@ -17,6 +19,7 @@ export const DEFAULT_GATEWAY_PORT = 8443;
 export async function startDevGateway(host: HostCluster, dataDir: string, port?: number): Promise<{ url: string; metricsUrl?: string; readyMs: number; stop(): Promise<void> }> {
   const begin = Date.now();
   const listenPort = port ?? ((await portInUse(DEFAULT_GATEWAY_PORT)) ? 0 : DEFAULT_GATEWAY_PORT);
+  const local = new LocalProvider({ etcdServers: host.etcdServers, baseDir: path.join(dataDir, 'tenants'), binaries: findBinaries(), pods: host.podNetwork });
   const gateway = await Gateway.start({
     host: host.access,
     listen: { host: '127.0.0.1', port: listenPort },
@@ -28,8 +31,12 @@ export async function startDevGateway(host: HostCluster, dataDir: string, port?:
     // With a real node, metrics-server serves the host's metrics; tenants' API servers reach their
     // metrics adapters on the node's address.
     metricsAdapter: host.podNetwork ? { address: host.podNetwork.address } : undefined,
-    // With a real node, tenants' API servers and DNS servers listen where its pods reach them.
-    provider: new LocalProvider({ etcdServers: host.etcdServers, baseDir: path.join(dataDir, 'tenants'), binaries: findBinaries(), pods: host.podNetwork }),
+    // With a real node, tenants' API servers and DNS servers listen where its pods reach them; and a
+    // tenant may ask for its control plane as host pods there (`controlPlane.provider: cluster`).
+    providers: [
+      () => local,
+      ...(host.podNetwork ? [(client: KubeClient) => new ClusterProvider({ host: client, hostDnsIP: host.podNetwork!.hostDnsIP })] : []),
+    ],
     // Beside the other components' logs, so `kplex dev up` prints only its own progress.
     log: createLogger('kplex-gateway', path.join(dataDir, 'logs', 'gateway.log')),
   });

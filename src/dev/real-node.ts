@@ -88,7 +88,7 @@ const MACHINE_COMMANDS: [string, string][] = [
   ['ipset', 'ipset'],
 ];
 
-export type RealNodeSupport = { ok: true; programs: Record<NodeProgram, string>; images: string[] } | { ok: false; reason: string };
+export type RealNodeSupport = { ok: true; programs: Record<NodeProgram, string>; images: string[]; served: string[] } | { ok: false; reason: string };
 
 /** Whether a real node can run here, and if not, why (one line for the user). */
 export function realNodeSupport(binaries: Binaries, dataDir: string): RealNodeSupport {
@@ -104,7 +104,7 @@ export function realNodeSupport(binaries: Binaries, dataDir: string): RealNodeSu
   }
   const found = findNodeBinaries(binaries);
   if ('missing' in found) return { ok: false, reason: found.missing };
-  return { ok: true, programs: found.paths, images: found.images };
+  return { ok: true, programs: found.paths, images: found.images, served: found.served };
 }
 
 /**
@@ -433,7 +433,7 @@ export class RealNode {
     const ca = await loadAuthority((await readKeyPair(host.pkiDir, 'ca'))!);
     const certs = await nodeCertificates(p, ca, host.access.server);
     await mkdir(p.cniConfDir, { recursive: true });
-    this.registry = await ImageRegistry.start(this.support.images, { containerdSocket: p.containerdSocket, contentDir: p.containerdBlobs });
+    this.registry = await ImageRegistry.start([...this.support.images, ...this.support.served], { containerdSocket: p.containerdSocket, contentDir: p.containerdBlobs });
     await writeFile(p.containerdConfig, containerdConfig(p, this.registry.url));
     await writeFile(path.join(p.cniConfDir, '10-kplex.conflist'), cniConfig(p));
 

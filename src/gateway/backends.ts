@@ -21,6 +21,8 @@ export interface Backend {
   streams: Pool;
   /** TLS options for upgraded connections (exec, attach, port-forward), which do not pool. */
   tls: { ca: string; cert: string; key: string };
+  /** A bearer token the gateway authenticates with instead of a client certificate (in a pod: its ServiceAccount's). */
+  token?: string;
   /** Requests open to it now (forward.ts counts them; the metrics read them). */
   open: number;
 }
@@ -28,7 +30,7 @@ export interface Backend {
 /** kube-apiserver's own request timeout: an ordinary request that takes longer has failed. */
 export const REQUEST_TIMEOUT_MS = 60_000;
 
-export function backendFor(tenant: string, answeredBy: Backend['answeredBy'], server: string, tls: Backend['tls'], limits: Limits): Backend {
+export function backendFor(tenant: string, answeredBy: Backend['answeredBy'], server: string, tls: Backend['tls'], limits: Limits, token?: string): Backend {
   const target = new URL(server);
   const pool = (connections: number, bodyTimeout: number): Pool =>
     new Pool(target.origin, { connections, pipelining: 1, connect: tls, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout });
@@ -39,6 +41,7 @@ export function backendFor(tenant: string, answeredBy: Backend['answeredBy'], se
     pool: pool(limits.perTenant.requests, REQUEST_TIMEOUT_MS),
     streams: pool(limits.perTenant.longRunning, 0),
     tls,
+    ...(token ? { token } : {}),
     open: 0,
   };
 }
@@ -73,6 +76,7 @@ function routeOf(s: Secret): string | undefined {
 export interface HostAccess {
   server: string;
   tls: Backend['tls'];
+  token?: string;
 }
 
 /**
@@ -110,7 +114,7 @@ export class Backends {
   /** The tenant's pools to the host API server; only for tenants that have a control plane. */
   hostFor(tenant: string): Backend {
     let b = this.hostByTenant.get(tenant);
-    if (!b) this.hostByTenant.set(tenant, (b = backendFor(tenant, 'host', this.host.server, this.host.tls, this.limits)));
+    if (!b) this.hostByTenant.set(tenant, (b = backendFor(tenant, 'host', this.host.server, this.host.tls, this.limits, this.host.token)));
     return b;
   }
 

@@ -60,6 +60,7 @@ export class Router {
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > this.maxBodyBytes) throw entityTooLarge(this.maxBodyBytes);
     impersonate(req, f.identity);
+    if (f.backend.token) req.headers.authorization = `Bearer ${f.backend.token}`;
     const method = (req.method ?? 'GET') as Dispatcher.HttpMethod;
     const hasBody = length > 0 || req.headers['transfer-encoding'] !== undefined;
     let tooLarge: StatusError | undefined;
@@ -121,6 +122,7 @@ export class Router {
   /** Forwards an upgrade (SPDY or WebSocket: exec, attach, port-forward) and splices the two sockets. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, f: Forward): Promise<void> {
     impersonate(req, f.identity);
+    if (f.backend.token) req.headers.authorization = `Bearer ${f.backend.token}`;
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && k !== 'host' && k !== 'expect') headers[k] = v;
     f.backend.open++;

@@ -47,8 +47,12 @@ export interface GatewayOptions {
    * which tenants exist. Off when unset.
    */
   metricsListen?: { host: string; port: number };
-  /** With a provider, this replica campaigns to run the tenant controller (one leader among replicas). */
-  provider?: ControlPlaneProvider;
+  /**
+   * With providers, this replica campaigns to run the tenant controller (one leader among replicas); each
+   * is made, while leading, with the leader's host client (which refuses writes once leadership lapses).
+   * The first is the default for tenants whose values name none.
+   */
+  providers?: ((host: KubeClient) => ControlPlaneProvider)[];
   /**
    * Where the tenant controller serves metrics.k8s.io to tenants' API servers (from the host's metrics
    * API): an address they reach. Off when unset.
@@ -84,7 +88,7 @@ export class Gateway {
     const verifier = new TokenVerifier(publicKeySet(await loadSigningKeys(host)), directory.uidOf);
     const onWatchError = (err: Error) => log.warn({ err: err.message }, 'tenant backends watch failed');
     const limits = o.limits ?? DEFAULT_LIMITS;
-    const backends = new Backends(host, { server: o.host.server, tls: { ca: o.host.ca ?? '', cert: o.host.cert ?? '', key: o.host.key ?? '' } }, limits, onWatchError);
+    const backends = new Backends(host, { server: o.host.server, tls: { ca: o.host.ca ?? '', cert: o.host.cert ?? '', key: o.host.key ?? '' }, ...(o.host.token ? { token: o.host.token } : {}) }, limits, onWatchError);
     const keys = watchSigningKeys(host, verifier, log);
     const policies = watchTenantPolicies(host, authorizer, log);
     const mirror = new InlineMirror(host, o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, log);
@@ -131,8 +135,12 @@ export class Gateway {
     let elector: LeaderElector | undefined;
     const parts: { stop(): Promise<void> }[] = [activity, directory, backends, keys, policies, mirror];
     if (o.reloadTls) parts.push(reloadServingCertificate(server, o.tls, o.reloadTls, log));
-    if (o.provider) {
-      const provider = o.provider;
+    if (o.providers?.length) {
+      const makers = o.providers;
+      let providers: ControlPlaneProvider[] = [];
+      const closeProviders = async (): Promise<void> => {
+        for (const p of providers) await p.close();
+      };
       let work: { controller: TenantController; client: LeaderClient } | undefined;
       const e = new LeaderElector(host, {
         namespace: SYSTEM_NAMESPACE,
@@ -143,7 +151,8 @@ export class Gateway {
           log.info('leading: running the tenant controller');
           // A client of its own that refuses requests once leadership lapses, even before the elector notices.
           const client = new LeaderClient(o.host, e);
-          work = { controller: new TenantController(client, provider, log, o.metricsAdapter), client };
+          providers = makers.map((make) => make(client));
+          work = { controller: new TenantController(client, providers, log, o.metricsAdapter), client };
           work.controller.start().catch((err: Error) => log.error({ err: err.message }, 'tenant controller failed to start'));
         },
         // Awaited by the elector, which releases the Lease or campaigns again only once this work has stopped.
@@ -153,13 +162,13 @@ export class Gateway {
           work = undefined;
           await w?.controller.stop();
           await w?.client.close();
-          await provider.close();
+          await closeProviders();
         },
       });
       elector = e;
       elector.start();
       // The elector stops first (Gateway.stop), which stops the controller; the provider goes last.
-      parts.push({ stop: () => provider.close() });
+      parts.push({ stop: closeProviders });
     }
     log.info({ url }, 'gateway listening');
     const metricsUrl = metricsAddress && `http://${o.metricsListen!.host === '0.0.0.0' || o.metricsListen!.host === '::' ? '127.0.0.1' : o.metricsListen!.host}:${metricsAddress.port}/metrics`;

@@ -55,6 +55,8 @@ export interface Tenant extends KubeObject {
     podAccess?: PodAccess;
     /** The control plane's certificates and when they expire, as of the last reconcile. */
     certificates?: CertificateStatus[];
+    /** The provider that runs its control plane (and holds its data), once it was Ready. */
+    provider?: string;
   };
 }
 

@@ -68,8 +68,13 @@ export const TenantValues = z
     podSecurityStandard: z.enum(POD_SECURITY_LEVELS).optional(),
     controlPlane: z
       .object({
-        provider: z.enum(['local']).default('local'),
-        /** Memory the local provider's components aim to stay within; raise it for tenants with many objects. */
+        /**
+         * Where the control plane runs: `local` (processes beside the gateway, data in the host's etcd) or
+         * `cluster` (a StatefulSet in the tenant's host namespace, data on a claim). Unset: the gateway's
+         * default. It cannot change once the tenant exists (its data lives in one or the other).
+         */
+        provider: z.enum(['local', 'cluster']).optional(),
+        /** Memory the control plane's components aim to stay within; raise it for tenants with many objects. */
         resources: z
           .object({
             apiServer: z.object({ memoryLimit: memoryLimit.default(DEFAULT_API_SERVER_MEMORY_LIMIT) }).strict().default({}),

@@ -30,7 +30,7 @@ describe('values', () => {
   it('fills defaults', () => {
     expect(parseValues({})).toEqual({
       isolate: false,
-      controlPlane: { provider: 'local', resources: { apiServer: { memoryLimit: DEFAULT_API_SERVER_MEMORY_LIMIT }, controllerManager: {} } },
+      controlPlane: { resources: { apiServer: { memoryLimit: DEFAULT_API_SERVER_MEMORY_LIMIT }, controllerManager: {} } },
       sync: {
         ingresses: { enabled: false },
         dns: { fallbackToHost: false },

@@ -1,0 +1,115 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { K8S_VERSION } from '../../src/controlplane/binaries.js';
+import { eventually, kplex, kubectl, processesMentioning, useSharedHost, type Run } from './helpers.js';
+
+const TENANT = 'incluster';
+const ISOLATED = 'incluster-iso';
+const NS = `kplex-${TENANT}`;
+
+interface Pod {
+  metadata: { name: string; uid: string };
+  spec: { nodeName?: string; containers: { name: string; image: string }[] };
+  status: { phase: string; podIP?: string };
+}
+
+/**
+ * Provider `cluster`: the tenant's control plane is a StatefulSet in its host namespace (etcd on a
+ * claim, kube-apiserver, kube-controller-manager and its DNS server in one pod, images by their
+ * upstream names, served on the embedded host by its registry mirror), reached by the gateway at the
+ * host Service its pods use too. No process of it runs beside the gateway.
+ */
+describe('tenant control plane as host pods (provider cluster)', () => {
+  const shared = useSharedHost('cluster-provider', [TENANT, ISOLATED]);
+  let tenant = '';
+  const host = (args: string[]): Promise<Run> => kubectl(shared.hostKubeconfig, args);
+  const as = (args: string[]): Promise<Run> => kubectl(tenant, args);
+  const json = <T>(r: Run): T => {
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as T;
+  };
+  const controlPlanePod = async (): Promise<Pod> => json<Pod>(await host(['-n', NS, 'get', 'pod', 'kplex-control-plane-0', '-o', 'json']));
+
+  beforeAll(async () => {
+    tenant = await shared.createTenant(TENANT, { controlPlane: { provider: 'cluster' } });
+  });
+
+  it('runs as a StatefulSet pod with the upstream images, its data on a claim, no process beside the gateway', async () => {
+    const pod = await controlPlanePod();
+    expect(pod.status.phase).toBe('Running');
+    expect(Object.fromEntries(pod.spec.containers.map((c) => [c.name, c.image]))).toEqual({
+      etcd: 'registry.k8s.io/etcd:3.6.5-0',
+      'kube-apiserver': 'registry.k8s.io/kube-apiserver:v1.35.4',
+      'kube-controller-manager': 'registry.k8s.io/kube-controller-manager:v1.35.4',
+      coredns: 'registry.k8s.io/coredns/coredns:v1.15.0',
+    });
+    const claim = json<{ status: { phase: string } }>(await host(['-n', NS, 'get', 'pvc', 'data-kplex-control-plane-0', '-o', 'json']));
+    expect(claim.status.phase).toBe('Bound');
+    expect(processesMentioning(`/tenants/${TENANT}/`)).toEqual([]);
+    const listed = await kplex(['list', '-o', 'json', '--context', 'kplex-host'], shared.env);
+    expect((JSON.parse(listed.stdout) as { name: string; status: string }[]).find((t) => t.name === TENANT)?.status).toBe('Ready');
+  });
+
+  it('serves kubectl through the gateway: a Deployment runs on the host, with logs and exec', async () => {
+    expect((await as(['create', 'deployment', 'web', '--image=nginx'])).code).toBe(0);
+    const name = await eventually(async () => {
+      const pods = json<{ items: Pod[] }>(await as(['get', 'pods', '-l', 'app=web', '-o', 'json'])).items;
+      return pods.find((p) => p.status.phase === 'Running')?.metadata.name;
+    }, 120_000, 'a Running pod of the Deployment');
+    const exec = await as(['exec', name, '--', 'cat', '/etc/hostname']);
+    expect(exec.code, exec.stderr).toBe(0);
+    expect(exec.stdout.trim()).toBe(name);
+    expect((await as(['logs', name])).code).toBe(0);
+  });
+
+  it("a pod of the tenant reaches its API server with its own token, and its DNS server, both in the control-plane pod", async () => {
+    expect((await as(['run', 'kc', `--image=registry.k8s.io/kubectl:${K8S_VERSION}`, '--restart=Never', '--command', '--', 'sleep', '3600'])).code).toBe(0);
+    await eventually(async () => (json<Pod>(await as(['get', 'pod', 'kc', '-o', 'json'])).status.phase === 'Running' ? true : undefined), 120_000, 'the kubectl pod to run');
+    // In-cluster configuration: the Service address in KUBERNETES_SERVICE_HOST, the pod's token and the tenant's CA.
+    const r = await as(['exec', 'kc', '--', 'kubectl', 'get', '--raw', '/version']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ gitVersion: K8S_VERSION });
+    const who = await as(['exec', 'kc', '--', 'kubectl', 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
+    expect(who.stdout).toBe('system:serviceaccount:default:default');
+    // The name resolves to the same address, answered by the DNS server in the control-plane pod.
+    const serviceIP = (await as(['exec', 'kc', '--', 'printenv', 'KUBERNETES_SERVICE_HOST'])).stdout.trim();
+    const lookup = await as(['exec', 'kc', '--', 'nslookup', 'kubernetes.default.svc.cluster.local']);
+    expect(lookup.code, lookup.stderr).toBe(0);
+    expect(lookup.stdout).toContain(`Server:\t\t${serviceIP}`);
+    expect(lookup.stdout).toMatch(new RegExp(`Address: ${serviceIP.replace(/\./g, '\\.')}\\b`));
+  }, 240_000);
+
+  it('a deleted control-plane pod comes back with the tenant objects (its data is on the claim)', async () => {
+    const before = await controlPlanePod();
+    expect((await host(['-n', NS, 'delete', 'pod', 'kplex-control-plane-0', '--wait=true'])).code).toBe(0);
+    await eventually(async () => {
+      const pod = await controlPlanePod().catch(() => undefined);
+      return pod && pod.metadata.uid !== before.metadata.uid && pod.status.phase === 'Running' ? pod : undefined;
+    }, 120_000, 'the control-plane pod to come back');
+    const deployment = await eventually(async () => {
+      const r = await as(['get', 'deployment', 'web', '-o', 'name']);
+      return r.code === 0 ? r.stdout.trim() : undefined;
+    }, 120_000, 'the tenant API server to answer again');
+    expect(deployment).toBe('deployment.apps/web');
+  });
+
+  it('an isolated tenant: the gateway and its own pods reach the control plane through the deny policy; the quota leaves it all its pods', async () => {
+    const iso = await shared.createTenant(ISOLATED, { isolate: true, quota: { pods: 1 }, controlPlane: { provider: 'cluster' } });
+    const r = await kubectl(iso, ['run', 'kc', `--image=registry.k8s.io/kubectl:${K8S_VERSION}`, '--restart=Never', '--command', '--', 'sleep', '3600']);
+    expect(r.code, r.stderr).toBe(0);
+    await eventually(async () => (json<Pod>(await kubectl(iso, ['get', 'pod', 'kc', '-o', 'json'])).status.phase === 'Running' ? true : undefined), 120_000, 'the pod of the isolated tenant to run');
+    const version = await kubectl(iso, ['exec', 'kc', '--', 'kubectl', 'get', '--raw', '/version']);
+    expect(version.code, version.stderr).toBe(0);
+    expect(JSON.parse(version.stdout)).toMatchObject({ gitVersion: K8S_VERSION });
+  }, 300_000);
+
+  it('the provider cannot change once the tenant has data: one clear line, nothing changed', async () => {
+    const file = path.join(shared.dir, 'local.values.yaml');
+    writeFileSync(file, 'controlPlane: {provider: local}\n');
+    const r = await kplex(['create', TENANT, '--upgrade', '-f', file, '--context', 'kplex-host'], shared.env);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n').at(-1)).toBe('kplex: controlPlane.provider cannot change from "cluster" to "local": the tenant\'s data is in the first one\'s store');
+    expect((await as(['get', 'deployment', 'web', '-o', 'name'])).code).toBe(0);
+  });
+});
