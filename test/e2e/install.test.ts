@@ -87,7 +87,7 @@ describe('install into a cluster: the Helm chart, the gateway image, provider cl
     ok(await helm(['uninstall', 'kplex', '--namespace', 'kplex-system', '--wait']));
     // Its pods end after the release is gone (their grace period).
     await eventually(async () => (ok(await host(['-n', 'kplex-system', 'get', 'deployments,services,pods,serviceaccounts', '-l', 'app.kubernetes.io/name=kplex-gateway', '-o', 'name'])).trim() === '' ? true : undefined), 90_000, 'nothing of the release left');
-    expect(ok(await host(['get', 'clusterroles,clusterrolebindings', '-o', 'name'])).split('\n').filter((n) => n.includes('kplex'))).toEqual([]);
+    expect(ok(await host(['get', 'clusterroles,clusterrolebindings', '-o', 'name'])).split('\n').filter((n) => n.endsWith('/kplex-gateway'))).toEqual([]);
     expect(ok(await host(['-n', 'kplex-system', 'get', 'secret', 'kplex-gateway-tls', '-o', 'name'])).trim()).toBe('secret/kplex-gateway-tls');
   }, 300_000);
 });
