@@ -21,8 +21,8 @@ export interface Backend {
   streams: Pool;
   /** TLS options for upgraded connections (exec, attach, port-forward), which do not pool. */
   tls: { ca: string; cert: string; key: string };
-  /** A bearer token the gateway authenticates with instead of a client certificate (in a pod: its ServiceAccount's). */
-  token?: string;
+  /** The bearer token the gateway authenticates with instead of a client certificate (in a pod: its ServiceAccount's, renewed). */
+  bearer?: () => string | undefined;
   /** Requests open to it now (forward.ts counts them; the metrics read them). */
   open: number;
 }
@@ -30,7 +30,7 @@ export interface Backend {
 /** kube-apiserver's own request timeout: an ordinary request that takes longer has failed. */
 export const REQUEST_TIMEOUT_MS = 60_000;
 
-export function backendFor(tenant: string, answeredBy: Backend['answeredBy'], server: string, tls: Backend['tls'], limits: Limits, token?: string): Backend {
+export function backendFor(tenant: string, answeredBy: Backend['answeredBy'], server: string, tls: Backend['tls'], limits: Limits, bearer?: () => string | undefined): Backend {
   const target = new URL(server);
   const pool = (connections: number, bodyTimeout: number): Pool =>
     new Pool(target.origin, { connections, pipelining: 1, connect: tls, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout });
@@ -41,7 +41,7 @@ export function backendFor(tenant: string, answeredBy: Backend['answeredBy'], se
     pool: pool(limits.perTenant.requests, REQUEST_TIMEOUT_MS),
     streams: pool(limits.perTenant.longRunning, 0),
     tls,
-    ...(token ? { token } : {}),
+    ...(bearer ? { bearer } : {}),
     open: 0,
   };
 }
@@ -76,7 +76,7 @@ function routeOf(s: Secret): string | undefined {
 export interface HostAccess {
   server: string;
   tls: Backend['tls'];
-  token?: string;
+  bearer?: () => string | undefined;
 }
 
 /**
@@ -114,7 +114,7 @@ export class Backends {
   /** The tenant's pools to the host API server; only for tenants that have a control plane. */
   hostFor(tenant: string): Backend {
     let b = this.hostByTenant.get(tenant);
-    if (!b) this.hostByTenant.set(tenant, (b = backendFor(tenant, 'host', this.host.server, this.host.tls, this.limits, this.host.token)));
+    if (!b) this.hostByTenant.set(tenant, (b = backendFor(tenant, 'host', this.host.server, this.host.tls, this.limits, this.host.bearer)));
     return b;
   }
 

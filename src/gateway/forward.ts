@@ -45,6 +45,12 @@ export interface Forward {
 /** The largest error answer read whole to be rewritten. */
 const MAX_REFUSAL_BYTES = 64 * 1024;
 
+/** The gateway's own credential on a backend that takes a bearer token (the host, from a pod). */
+function setBearer(req: IncomingMessage, backend: Backend): void {
+  const token = backend.bearer?.();
+  if (token) req.headers.authorization = `Bearer ${token}`;
+}
+
 /**
  * Streams requests to API servers: bodies flow through in both directions and are never held whole,
  * so watches, chunked lists and logs -f stay open for as long as the client keeps them, and end (with
@@ -60,7 +66,7 @@ export class Router {
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > this.maxBodyBytes) throw entityTooLarge(this.maxBodyBytes);
     impersonate(req, f.identity);
-    if (f.backend.token) req.headers.authorization = `Bearer ${f.backend.token}`;
+    setBearer(req, f.backend);
     const method = (req.method ?? 'GET') as Dispatcher.HttpMethod;
     const hasBody = length > 0 || req.headers['transfer-encoding'] !== undefined;
     let tooLarge: StatusError | undefined;
@@ -122,7 +128,7 @@ export class Router {
   /** Forwards an upgrade (SPDY or WebSocket: exec, attach, port-forward) and splices the two sockets. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, f: Forward): Promise<void> {
     impersonate(req, f.identity);
-    if (f.backend.token) req.headers.authorization = `Bearer ${f.backend.token}`;
+    setBearer(req, f.backend);
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && k !== 'host' && k !== 'expect') headers[k] = v;
     f.backend.open++;

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { bearerOf } from '../k8s/bearer.js';
 import { KubeClient, type ClusterAccess } from '../k8s/client.js';
 import { LeaderClient, LeaderElector, type LeaderElectionTiming } from '../k8s/lease.js';
 import { writeStatus, notFound } from '../k8s/status.js';
@@ -88,7 +89,7 @@ export class Gateway {
     const verifier = new TokenVerifier(publicKeySet(await loadSigningKeys(host)), directory.uidOf);
     const onWatchError = (err: Error) => log.warn({ err: err.message }, 'tenant backends watch failed');
     const limits = o.limits ?? DEFAULT_LIMITS;
-    const backends = new Backends(host, { server: o.host.server, tls: { ca: o.host.ca ?? '', cert: o.host.cert ?? '', key: o.host.key ?? '' }, ...(o.host.token ? { token: o.host.token } : {}) }, limits, onWatchError);
+    const backends = new Backends(host, { server: o.host.server, tls: { ca: o.host.ca ?? '', cert: o.host.cert ?? '', key: o.host.key ?? '' }, bearer: bearerOf(o.host) }, limits, onWatchError);
     const keys = watchSigningKeys(host, verifier, log);
     const policies = watchTenantPolicies(host, authorizer, log);
     const mirror = new InlineMirror(host, o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, log);

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
+import { bearerOf } from './bearer.js';
 import { StatusError } from './status.js';
 
 /** How to reach one API server: its URL and credentials (a client certificate or a bearer token). */
@@ -9,6 +10,8 @@ export interface ClusterAccess {
   cert?: string;
   key?: string;
   token?: string;
+  /** Where the token is kept and renewed (a pod's ServiceAccount token); read again while running. */
+  tokenFile?: string;
 }
 
 /** Identifies a resource collection or object in the API. */
@@ -99,7 +102,7 @@ export async function* lines(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<
 export class KubeClient {
   readonly dispatcher: Agent;
   private readonly base: URL;
-  private readonly auth: Record<string, string>;
+  private readonly bearer: () => string | undefined;
 
   /**
    * `connections` caps the pool; by default it is not capped, because every open watch holds one
@@ -121,7 +124,7 @@ export class KubeClient {
       headersTimeout: 0,
       bodyTimeout: 0,
     });
-    this.auth = access.token ? { authorization: `Bearer ${access.token}` } : {};
+    this.bearer = bearerOf(access);
   }
 
   url(path: string): string {
@@ -133,7 +136,8 @@ export class KubeClient {
     path: string,
     opts: { body?: unknown; contentType?: string; query?: Query; signal?: AbortSignal; headers?: Record<string, string> } = {},
   ): Promise<Dispatcher.ResponseData> {
-    const headers: Record<string, string> = { accept: 'application/json', ...this.auth, ...opts.headers };
+    const token = this.bearer();
+    const headers: Record<string, string> = { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...opts.headers };
     let body: string | undefined;
     if (opts.body !== undefined) {
       body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);

@@ -245,7 +245,7 @@ function inClusterAccess(): (ClusterAccess & { context: string }) | undefined {
   const tokenFile = path.join(SERVICE_ACCOUNT_DIR, 'token');
   if (!host || !existsSync(tokenFile)) return undefined;
   const server = `https://${host.includes(':') ? `[${host}]` : host}:${process.env.KUBERNETES_SERVICE_PORT ?? '443'}`;
-  return { context: 'in-cluster', server, ca: readFileSync(path.join(SERVICE_ACCOUNT_DIR, 'ca.crt'), 'utf8'), token: readFileSync(tokenFile, 'utf8').trim() };
+  return { context: 'in-cluster', server, ca: readFileSync(path.join(SERVICE_ACCOUNT_DIR, 'ca.crt'), 'utf8'), token: readFileSync(tokenFile, 'utf8').trim(), tokenFile };
 }
 
 /**
