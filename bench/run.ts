@@ -12,6 +12,7 @@ import { runFacts } from './machine.js';
 import { benchNodes } from './nodes.js';
 import { mergeResults, renderSection, type BenchReport } from './report.js';
 import { benchSleep } from './sleep.js';
+import { benchSoak } from './soak.js';
 import { benchSync } from './sync.js';
 import { benchTenantLevers } from './tenant-levers.js';
 import { benchTenantMemory } from './tenant-memory.js';
@@ -24,6 +25,7 @@ const benches: Record<string, () => Promise<BenchReport>> = {
   'tenant-memory': benchTenantMemory,
   'tenant-levers': benchTenantLevers,
   sleep: benchSleep,
+  soak: benchSoak,
 };
 const RESULTS = path.join(packageRoot, 'bench', 'RESULTS.md');
 
