@@ -11,7 +11,8 @@ export function runFacts(): RunFacts {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     // Outside a git checkout (an installed package) there is no commit to name.
     commit: git(['rev-parse', 'HEAD']) || 'unknown',
-    dirty: git(['status', '--porcelain']) !== '',
+    // The results file is written by the runs themselves: it alone does not make the tree dirty.
+    dirty: git(['status', '--porcelain', '--', '.', ':!bench/RESULTS.md']) !== '',
     cores: os.cpus().length,
     memoryGiB: os.totalmem() / 2 ** 30,
     kernel: os.release(),
