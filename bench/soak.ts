@@ -445,6 +445,6 @@ function report(tenantCount: number, tallies: Record<Via, Tally>, samples: Sampl
     const v = perWatch(pick);
     if (v !== undefined) rows.push({ figure: `gateway ${name} memory per open watch`, unit: 'KiB', value: v });
   }
-  notes.push(`Scale: ${scale}; memory sampled every ${SAMPLE_S} s; ${WATCHES} watches asked for.`);
+  notes.push(`Scale: ${scale}; memory sampled every ${SAMPLE_S} s; ${WATCHES} watches asked for, ${Math.ceil(WATCHES / tenantCount)} per tenant (the gateway's default limit is 64 long-running requests per user, and each tenant here has one).`);
   return { title: 'steady kubectl traffic through one gateway vs direct, gateway memory, open watches', rows, notes };
 }
