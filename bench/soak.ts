@@ -32,6 +32,9 @@ const CREATE_CONCURRENCY = Number(process.env.BENCH_CREATE_CONCURRENCY ?? 3);
 /** "No growth trend": what memory may grow by over the second half as GC noise. */
 const MAX_SLOPE = 0.5;
 const CONFIGMAPS = 20;
+const HEAP_EVERY_MS = 2_000;
+/** How long the gateway is left before each memory reading around the watches (and the heap's lows taken over). */
+const SETTLE_MS = 15_000;
 const POD = 'logger';
 
 const KINDS = ['get', 'list', 'watch', 'apply', 'logs'] as const;
@@ -150,19 +153,34 @@ interface Sample {
   minutes: number;
   pss: number;
   private: number;
+  /** The lowest heap used seen over the sample's window: what survived the collections in it. */
   heap?: number;
 }
 
-/** The gateway process's memory: PSS and private memory from /proc, heap used from its own /metrics when it serves them. */
-async function sampleMemory(pid: number, metricsUrl: string | undefined, since: number): Promise<Sample> {
-  const { pss, private: own } = memoryMiB(pid);
-  let heap: number | undefined;
-  if (metricsUrl) {
-    const text = await (await fetch(metricsUrl)).text();
-    const m = /^kplex_gateway_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
-    heap = m ? Number(m[1]) / 2 ** 20 : undefined;
+/** Heap used of the gateway's process, from its own /metrics (garbage not yet collected included). */
+async function heapMiB(metricsUrl: string): Promise<number | undefined> {
+  const text = await (await fetch(metricsUrl)).text();
+  const m = /^kplex_gateway_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
+  return m ? Number(m[1]) / 2 ** 20 : undefined;
+}
+
+/**
+ * The gateway process's memory at the end of a window of `windowMs`: PSS and private memory from /proc,
+ * and the heap as the lowest of readings every HEAP_EVERY_MS in the window. Heap used rises and falls by
+ * tens of MiB between collections; its lows are what a leak raises.
+ */
+async function sampleMemory(pid: number, metricsUrl: string | undefined, since: number, windowMs = 0): Promise<Sample> {
+  const end = performance.now() + windowMs;
+  const heaps: number[] = [];
+  for (;;) {
+    const h = metricsUrl ? await heapMiB(metricsUrl) : undefined;
+    if (h !== undefined) heaps.push(h);
+    const left = end - performance.now();
+    if (left <= 0) break;
+    await sleep(Math.min(HEAP_EVERY_MS, left));
   }
-  return { minutes: (performance.now() - since) / 60_000, pss, private: own, heap };
+  const { pss, private: own } = memoryMiB(pid);
+  return { minutes: (performance.now() - since) / 60_000, pss, private: own, heap: heaps.length ? Math.min(...heaps) : undefined };
 }
 
 interface TenantSetup {
@@ -272,10 +290,7 @@ export async function benchSoak(): Promise<BenchReport> {
     const end = begin + SOAK_MIN * 60_000;
     samples.push(await sampleMemory(gatewayPid, metricsUrl, begin));
     const sampler = (async () => {
-      while (performance.now() + SAMPLE_S * 1000 <= end + 1000) {
-        await sleep(begin + samples.length * SAMPLE_S * 1000 - performance.now());
-        samples.push(await sampleMemory(gatewayPid, metricsUrl, begin));
-      }
+      while (performance.now() + SAMPLE_S * 1000 <= end + 1000) samples.push(await sampleMemory(gatewayPid, metricsUrl, begin, begin + samples.length * SAMPLE_S * 1000 - performance.now()));
     })();
     // Starts spread over one interval, so the tenants' requests do not arrive in step.
     const streams = tenants.flatMap((t, i) => PATHS.map((via, j) => steady(ops(t, via), tallies[via], ((2 * i + j) * INTERVAL_MS) / (2 * TENANTS), end)));
@@ -326,8 +341,7 @@ async function openWatches(tenants: TenantSetup[], ca: string, pid: number, metr
   const dispatcher = agent({ connections: WATCHES + 10, connect: { ca } });
   const t0 = performance.now();
   // Traffic has stopped: let the gateway settle before the baseline.
-  await sleep(10_000);
-  const before = await sampleMemory(pid, metricsUrl, t0);
+  const before = await sampleMemory(pid, metricsUrl, t0, SETTLE_MS);
   const abort = new AbortController();
   // Every watch listens to the one signal that closes them all.
   setMaxListeners(WATCHES + 10, abort.signal);
@@ -358,12 +372,10 @@ async function openWatches(tenants: TenantSetup[], ca: string, pid: number, metr
       }),
     ),
   );
-  await sleep(10_000);
-  const open = await sampleMemory(pid, metricsUrl, t0);
+  const open = await sampleMemory(pid, metricsUrl, t0, SETTLE_MS);
   abort.abort();
   await Promise.all(opened.map((o) => o.done));
-  await sleep(10_000);
-  const closed = await sampleMemory(pid, metricsUrl, t0);
+  const closed = await sampleMemory(pid, metricsUrl, t0, SETTLE_MS);
   return { opened: opened.length, failed, before, open, closed };
 }
 
@@ -409,7 +421,7 @@ function report(tenantCount: number, tallies: Record<Via, Tally>, samples: Sampl
   const mib = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(1));
   const table = (label: string, s: Sample) => `  ${label.padEnd(22)}${measures.map(([, pick]) => mib(pick(s)).padStart(14)).join('')}`;
   const header = `  ${''.padEnd(22)}${measures.map(([name]) => `${name} MiB`.padStart(14)).join('')}`;
-  console.log(`  gateway process memory every ${SAMPLE_S} s (the kplex dev process: the gateway, with the tenant controller and syncers)`);
+  console.log(`  gateway process memory every ${SAMPLE_S} s (the kplex dev process: the gateway, with the tenant controller and syncers; heap: the lowest of readings every ${HEAP_EVERY_MS / 1000} s in each window)`);
   console.log(header);
   for (const s of samples) console.log(table(`${s.minutes.toFixed(1)} min`, s));
   const slopes = new Map(measures.map(([name, pick]) => [name, trend(pick)]));
@@ -436,7 +448,7 @@ function report(tenantCount: number, tallies: Record<Via, Tally>, samples: Sampl
     return after === undefined || before === undefined || !w.opened ? undefined : ((after - before) * 1024) / w.opened;
   };
   const kib = (v: number | undefined) => (v === undefined ? '-' : `${v.toFixed(1)} KiB`);
-  console.log(`\nopen watches through one gateway: ${w.opened} open (${w.failed} refused or failed), spread over ${tenantCount} tenants`);
+  console.log(`\nopen watches through one gateway: ${w.opened} open (${w.failed} refused or failed), spread over ${tenantCount} tenants; each reading after ${SETTLE_MS / 1000} s, heap the lowest in them`);
   console.log(header);
   for (const [label, s] of [['before', w.before], [`with ${w.opened} open`, w.open], ['after closing them', w.closed]] as const) console.log(table(label, s));
   console.log(`  per open watch: ${measures.map(([name, pick]) => `${name} ${kib(perWatch(pick))}`).join(', ')}`);
