@@ -28,7 +28,8 @@ const WATCHES = Number(process.env.BENCH_WATCHES ?? 1000);
 const SAMPLE_S = Number(process.env.BENCH_SOAK_SAMPLE_S ?? 30);
 /** Each tenant sends one request every INTERVAL_MS on each path: steady traffic, not a saturation test. */
 const INTERVAL_MS = Number(process.env.BENCH_SOAK_INTERVAL_MS ?? 500);
-const CREATE_CONCURRENCY = Number(process.env.BENCH_CREATE_CONCURRENCY ?? 3);
+/** Tenants are created one after another by default: with 15 running on 2 cores, 3 at once kept one Pending past `kplex create`'s 180 s. */
+const CREATE_CONCURRENCY = Number(process.env.BENCH_CREATE_CONCURRENCY ?? 1);
 /** "No growth trend": what memory may grow by over the second half as GC noise. */
 const MAX_SLOPE = 0.5;
 const CONFIGMAPS = 20;
