@@ -9,6 +9,9 @@
 // process's private memory and of its heap at most MAX_SLOPE MiB/min). PSS is shown too, but it moves
 // whenever other processes on the machine map the same node binary, so the trend is read from private
 // memory.
+// `npm run bench soak` (a real node: root, and on a shared machine the e2e lock); small:
+// BENCH_TENANTS=2 BENCH_SOAK_MIN=1 BENCH_WATCHES=50 BENCH_SOAK_SAMPLE_S=10. Also BENCH_SOAK_INTERVAL_MS
+// (the pace) and BENCH_CREATE_CONCURRENCY.
 import { setMaxListeners } from 'node:events';
 import path from 'node:path';
 import pLimit from 'p-limit';
