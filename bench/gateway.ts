@@ -154,7 +154,7 @@ function report(rows: Row[]): BenchReport {
   return { title: 'gateway overhead: GET and LIST through the gateway vs directly to the tenant API server', rows: rows.flatMap(figures), notes: [`${ROUNDS} alternating rounds of ${SECONDS} s per path (direct, reference proxy, gateway) after ${WARMUP_SECONDS} s of warm-up; the 2 ms added-p99 target is held to the unsaturated GET (1 client).`] };
 }
 
-const roundSpread = (m: Measured): string => `rounds min ${formatNumber(Math.min(...m.roundThroughputs))} / max ${formatNumber(Math.max(...m.roundThroughputs))}`;
+const roundSpread = (m: Measured): string => `min ${formatNumber(Math.min(...m.roundThroughputs))} / max ${formatNumber(Math.max(...m.roundThroughputs))} over ${m.roundThroughputs.length} rounds`;
 
 /** A case's figures as data: throughput of the gateway and the reference proxy, and the gateway's p99, each against direct. */
 function figures(row: Row): BenchRow[] {
