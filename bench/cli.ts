@@ -5,6 +5,7 @@ import path from 'node:path';
 import { packageRoot } from '../src/paths.js';
 import { devCluster, kubectlPath } from './dev-cluster.js';
 import { median } from './measure.js';
+import type { BenchReport } from './report.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 
@@ -32,7 +33,7 @@ function timeOnce(c: Case): Promise<number> {
   });
 }
 
-export async function benchCli(): Promise<void> {
+export async function benchCli(): Promise<BenchReport> {
   const cli = path.join(packageRoot, 'bin', 'kplex.js');
   const node = process.execPath;
   const cluster = await devCluster('bench-cli', 1);
@@ -51,13 +52,13 @@ export async function benchCli(): Promise<void> {
     for (const c of cases) await timeOnce(c);
     // Round by round, so that the machine's load at any moment weighs on every command alike.
     for (let run = 0; run < RUNS; run++) for (const c of cases) times.get(c)!.push(await timeOnce(c));
-    report(cases, times);
+    return report(cases, times);
   } finally {
     await cluster.down();
   }
 }
 
-function report(cases: Case[], times: Map<Case, number[]>): void {
+function report(cases: Case[], times: Map<Case, number[]>): BenchReport {
   const floor = median(times.get(cases[0]!)!);
   const s = (ms: number): string => (ms / 1000).toFixed(2);
   console.log(`\nCLI commands, wall seconds of the whole process: ${RUNS} runs each, round by round, after one warm-up (same run, same machine)`);
@@ -68,4 +69,20 @@ function report(cases: Case[], times: Map<Case, number[]>): void {
     const target = c.targetMs === undefined ? '' : `≤ ${s(c.targetMs)} ${m <= c.targetMs ? 'met' : 'MISSED'}`;
     console.log(`${c.what.padEnd(28)}${[s(m), s(Math.min(...t)), s(Math.max(...t)), `+${s(m - floor)}`, target].map((x) => x.padStart(16)).join('')}`);
   }
+  return {
+    title: 'CLI commands, wall time of the whole process',
+    rows: cases.map((c, i) => {
+      const t = times.get(c)!;
+      const m = median(t);
+      return {
+        figure: `${c.what}, median`,
+        unit: 's',
+        value: m / 1000,
+        ...(i === 0 ? {} : { baseline: { what: cases[0]!.what, value: floor / 1000 } }),
+        spread: `min ${s(Math.min(...t))} / max ${s(Math.max(...t))} over ${RUNS} runs`,
+        ...(c.targetMs === undefined ? {} : { target: { text: `≤ ${s(c.targetMs)} s`, met: m <= c.targetMs } }),
+      };
+    }),
+    notes: [`${RUNS} runs each, round by round, after one warm-up.`],
+  };
 }

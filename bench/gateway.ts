@@ -16,6 +16,7 @@ import { combine, load, type LoadResult } from './load.js';
 import { addCpu, sampleCpu, type CpuSample } from './cpu.js';
 import { devCluster } from './dev-cluster.js';
 import type { ReferenceProxyConfig } from './reference-proxy.js';
+import { formatNumber, type BenchReport, type BenchRow } from './report.js';
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
@@ -35,11 +36,13 @@ interface Measured {
   result: LoadResult;
   /** CPU µs per request, by role. */
   cpuPerRequest: Map<string, number>;
+  /** Throughput of each round, for the run-to-run spread. */
+  roundThroughputs: number[];
 }
 
 const d = (s: string | undefined): string => Buffer.from(s ?? '', 'base64').toString('utf8');
 
-export async function benchGateway(): Promise<void> {
+export async function benchGateway(): Promise<BenchReport> {
   const cluster = await devCluster('bench-gateway');
   try {
     await cluster.kplex(['create', 'bench', '--connect=false', '--context', 'kplex-host']);
@@ -93,11 +96,11 @@ export async function benchGateway(): Promise<void> {
         const measured = (which: Path): Measured => {
           const result = combine(runs[which]);
           const perRequest = [...cpu[which]].map(([role, ms]): [string, number] => [role, (ms * 1000) / Math.max(1, result.requests)]);
-          return { result, cpuPerRequest: new Map(perRequest) };
+          return { result, cpuPerRequest: new Map(perRequest), roundThroughputs: runs[which].map((r) => r.throughput) };
         };
         rows.push({ what, direct: measured('direct'), reference: measured('reference'), gateway: measured('gateway') });
       }
-      report(rows);
+      return report(rows);
     } finally {
       await directAgent.close();
       await gatewayAgent.close();
@@ -124,7 +127,7 @@ interface Row {
   gateway: Measured;
 }
 
-function report(rows: Row[]): void {
+function report(rows: Row[]): BenchReport {
   const ratio = (m: Measured, base: Measured) => `${(m.result.throughput / base.result.throughput).toFixed(2)}x`;
   const latency = (m: Measured) => `${m.result.p50ms.toFixed(2)}/${m.result.p99ms.toFixed(2)}`;
   const columns: [string, number, (row: Row) => string][] = [
@@ -148,4 +151,27 @@ function report(rows: Row[]): void {
     const cell = (role: string) => PATHS.map((which) => (row[which].cpuPerRequest.get(role) ?? 0).toFixed(0)).join(' / ').padStart(22);
     console.log(`${row.what.padEnd(22)}${ROLES.map(cell).join('')}`);
   }
+  return { title: 'gateway overhead: GET and LIST through the gateway vs directly to the tenant API server', rows: rows.flatMap(figures), notes: [`${ROUNDS} alternating rounds of ${SECONDS} s per path (direct, reference proxy, gateway) after ${WARMUP_SECONDS} s of warm-up; the 2 ms added-p99 target is held to the unsaturated GET (1 client).`] };
+}
+
+const roundSpread = (m: Measured): string => `min ${formatNumber(Math.min(...m.roundThroughputs))} / max ${formatNumber(Math.max(...m.roundThroughputs))} over ${m.roundThroughputs.length} rounds`;
+
+/** A case's figures as data: throughput of the gateway and the reference proxy, and the gateway's p99, each against direct. */
+function figures(row: Row): BenchRow[] {
+  const direct = { what: 'direct', value: row.direct.result.throughput };
+  const saturated = row.what.includes(`${CONCURRENCY} clients`);
+  const ratio = row.gateway.result.throughput / row.direct.result.throughput;
+  const added = row.gateway.result.p99ms - row.direct.result.p99ms;
+  return [
+    { figure: `${row.what}: gateway throughput`, unit: 'req/s', value: row.gateway.result.throughput, baseline: direct, spread: roundSpread(row.gateway), ...(saturated ? { target: { text: '≥ 0.8x direct', met: ratio >= 0.8 } } : {}) },
+    { figure: `${row.what}: reference proxy throughput`, unit: 'req/s', value: row.reference.result.throughput, baseline: direct, spread: roundSpread(row.reference) },
+    {
+      figure: `${row.what}: gateway p99`,
+      unit: 'ms',
+      value: row.gateway.result.p99ms,
+      baseline: { what: 'direct', value: row.direct.result.p99ms },
+      ...(row.what === 'GET, 1 client' ? { target: { text: '≤ 2 ms added', met: added <= 2 } } : {}),
+    },
+    { figure: `${row.what}: errors, all paths`, unit: 'requests', value: row.direct.result.errors + row.reference.result.errors + row.gateway.result.errors, target: { text: '0', met: row.direct.result.errors + row.reference.result.errors + row.gateway.result.errors === 0 } },
+  ];
 }

@@ -1,4 +1,5 @@
 import { Agent, request } from 'undici';
+import { percentile } from './measure.js';
 
 export interface LoadResult {
   requests: number;
@@ -10,8 +11,6 @@ export interface LoadResult {
   /** Each successful request's latency in ms, ascending. */
   latencies: number[];
 }
-
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 
 /**
  * Sends GETs to `url` from `concurrency` clients for `seconds` (bounded in time and count), and reports

@@ -4,6 +4,7 @@ import type { KubeClient, KubeObject, ResourceRef } from '../src/k8s/client.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Nearest-rank percentile of an ascending list: the value at index ⌊p/100 · n⌋ (the last one at p100), no interpolation; 0 for an empty list. */
 export const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 
 export function median(values: number[]): number {

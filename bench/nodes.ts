@@ -14,6 +14,7 @@ import { SIMULATED_NODE_ANNOTATION } from '../src/controlplane/components.js';
 import { NODE_NAME } from '../src/dev/node-config.js';
 import { devCluster, kubectlPath } from './dev-cluster.js';
 import { firstTimes, median, percentile, sleep } from './measure.js';
+import type { BenchReport, BenchRow } from './report.js';
 
 const UP_RUNS = Number(process.env.BENCH_UP_RUNS ?? 3);
 const POD_RUNS = Number(process.env.BENCH_POD_RUNS ?? 10);
@@ -82,7 +83,7 @@ interface Side {
   namespace: string;
 }
 
-export async function benchNodes(): Promise<void> {
+export async function benchNodes(): Promise<BenchReport> {
   // dev up until the real node is Ready; the last cluster stays up for the rest.
   const upMs: number[] = [];
   const downMs: number[] = [];
@@ -108,6 +109,7 @@ export async function benchNodes(): Promise<void> {
     downMs.push(performance.now() - t1);
   }
   const c = cluster!;
+  const rows: BenchRow[] = [{ figure: 'dev up until the real node is Ready, median', unit: 's', value: median(upMs) / 1000, spread: `min ${s(Math.min(...upMs))} / max ${s(Math.max(...upMs))} over ${UP_RUNS} runs` }];
   console.log(`\ndev up with 1 real node and ${SIMULATED} simulated nodes, fresh data folder, until the real node is Ready: ${UP_RUNS} runs`);
   console.log(`  up    min ${s(Math.min(...upMs))} s  median ${s(median(upMs))} s  max ${s(Math.max(...upMs))} s`);
   if (downMs.length) console.log(`  down  min ${s(Math.min(...downMs))} s  median ${s(median(downMs))} s  max ${s(Math.max(...downMs))} s (${downMs.length} runs)`);
@@ -176,6 +178,10 @@ export async function benchNodes(): Promise<void> {
     const lags = (from: string, to: string) => sorted(Array.from({ length: POD_RUNS }, (_, i) => (mark(`${to}:p${i}-tenant`) ?? NaN) - (mark(`${from}:p${i}-tenant`) ?? NaN)));
     const show = (v: number[]) => `p50 ${s(percentile(v, 50))} s  p90 ${s(percentile(v, 90))} s`;
     console.log(`  tenant's path: create -> twin seen ${show(lags('created:tenant', 'seen:twin'))}; twin seen -> twin Running ${show(lags('seen:twin', 'running:twin'))}; twin Running -> tenant Running ${show(lags('running:twin', 'running:tenant'))}`);
+    rows.push(
+      { figure: 'pod create -> Running, tenant, p50', unit: 's', value: percentile(t, 50) / 1000, baseline: { what: 'host', value: percentile(h, 50) / 1000 }, target: { text: '≤ 1.2x', met: percentile(t, 50) / percentile(h, 50) <= 1.2 } },
+      { figure: 'pod create -> Running, tenant, p90', unit: 's', value: percentile(t, 90) / 1000, baseline: { what: 'host', value: percentile(h, 90) / 1000 }, spread: `${POD_RUNS} pods each`, target: { text: '≤ 1.2x', met: percentile(t, 90) / percentile(h, 90) <= 1.2 } },
+    );
     const hostLags = sorted(Array.from({ length: POD_RUNS }, (_, i) => (mark(`running:host:p${i}-host`) ?? NaN) - (mark(`seen:host:p${i}-host`) ?? NaN)));
     console.log(`  host's own: pod seen -> Running ${show(hostLags)}`);
 
@@ -199,7 +205,17 @@ export async function benchNodes(): Promise<void> {
       console.log(`\nDeployment of ${REPLICAS} replicas until all available (kubectl rollout status), on ${where}: ${DEPLOY_RUNS} each, interleaved`);
       for (let i = 0; i < DEPLOY_RUNS; i++) console.log(`  run ${i + 1}: host ${s(ms.host[i]!)} s  tenant ${s(ms.tenant[i]!)} s  ratio ${(ms.tenant[i]! / ms.host[i]!).toFixed(2)}x (target <= 1.2x)`);
       for (const span of spans) console.log(`  tenant's path: ${span}`);
+      const ratios = ms.tenant.map((x, i) => x / ms.host[i]!);
+      rows.push({
+        figure: `Deployment of ${REPLICAS} until available on ${where}, tenant, median`,
+        unit: 's',
+        value: median(ms.tenant) / 1000,
+        baseline: { what: 'host', value: median(ms.host) / 1000 },
+        spread: `ratio min ${Math.min(...ratios).toFixed(2)}x / max ${Math.max(...ratios).toFixed(2)}x over ${DEPLOY_RUNS} runs`,
+        target: { text: '≤ 1.2x', met: median(ms.tenant) / median(ms.host) <= 1.2 },
+      });
     }
+    return { title: 'real nodes: dev up, pods and Deployments, tenant vs host', rows, notes: [`${UP_RUNS} dev ups, ${POD_RUNS} pods each side, ${DEPLOY_RUNS} Deployments each side and kind of node.`] };
   } finally {
     // Watches end first: closing a client waits for its requests, a watch included.
     abort.abort();

@@ -3,11 +3,15 @@ import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { median } from './measure.js';
 
-/** Proportional and resident memory of a process in MiB (smaps_rollup). */
-export function memoryMiB(pid: number): { pss: number; rss: number } {
+/**
+ * Proportional, resident and private memory of a process in MiB (smaps_rollup). Private memory (pages
+ * no other process maps) does not move when other processes start or stop mapping the same binary, as
+ * PSS does: it is what a growth trend of one process is read from.
+ */
+export function memoryMiB(pid: number): { pss: number; rss: number; private: number } {
   const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
   const kB = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? NaN) / 1024;
-  return { pss: kB('Pss'), rss: kB('Rss') };
+  return { pss: kB('Pss'), rss: kB('Rss'), private: kB('Private_Clean') + kB('Private_Dirty') };
 }
 
 const TICK_MS = 1000 / 100; // USER_HZ is 100 on Linux

@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import { KubeClient, core, type KubeObject } from '../src/k8s/client.js';
 import { devCluster } from './dev-cluster.js';
 import { firstTimes, percentile, sleep } from './measure.js';
+import type { BenchReport } from './report.js';
 
 const REPLICAS = Number(process.env.BENCH_REPLICAS ?? 500);
 const CREATES = Number(process.env.BENCH_CREATES ?? 30);
@@ -34,7 +35,7 @@ async function until(check: () => boolean, timeoutMs: number): Promise<number> {
   return performance.now() - begin;
 }
 
-export async function benchSync(): Promise<void> {
+export async function benchSync(): Promise<BenchReport> {
   const nodes = Math.ceil(REPLICAS / 100) + 1;
   const cluster = await devCluster('bench-sync', nodes);
   try {
@@ -112,6 +113,18 @@ export async function benchSync(): Promise<void> {
     console.log(`  lag tenant pod -> host pod: p50 ${percentile(lags, 50).toFixed(0)} ms, p99 ${percentile(lags, 99).toFixed(0)} ms (${lags.length} pods)`);
     await direct.close();
     await gateway.close();
+    const ms = (v: number[]) => `min ${v[0]!.toFixed(1)} / max ${v[v.length - 1]!.toFixed(1)} over ${v.length} creates`;
+    return {
+      title: 'inline mirror and syncer throughput, tenant vs host or direct',
+      rows: [
+        { figure: 'pod create through the gateway, p50', unit: 'ms', value: percentile(timesGateway, 50), baseline: { what: 'direct to the tenant API server', value: percentile(timesDirect, 50) }, spread: ms(timesGateway) },
+        { figure: 'pod create through the gateway, p99', unit: 'ms', value: percentile(timesGateway, 99), baseline: { what: 'direct to the tenant API server', value: percentile(timesDirect, 99) } },
+        { figure: 'host twin present when the create returned', unit: 'pods', value: presentAtReturn, target: { text: `all ${CREATES}`, met: presentAtReturn === CREATES } },
+        { figure: `tenant Deployment 0 -> ${REPLICAS}: until all host pods exist`, unit: 's', value: tenantMs / 1000, baseline: { what: 'a host Deployment of as many pods', value: baselineMs / 1000 }, target: { text: '≤ 1.5x', met: tenantMs / baselineMs <= 1.5 } },
+        { figure: 'lag tenant pod -> host pod, p50', unit: 'ms', value: percentile(lags, 50), spread: `p99 ${percentile(lags, 99).toFixed(0)} ms over ${lags.length} pods` },
+      ],
+      notes: [`${CREATES} creates each way; ${REPLICAS} replicas, one run.`],
+    };
   } finally {
     await cluster.down();
   }

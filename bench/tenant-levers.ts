@@ -15,6 +15,7 @@ import { DEFAULT_SPEC, type ControlPlaneSpec } from '../src/controlplane/provide
 import { memoryLimitsOf, parseValues } from '../src/tenants/values.js';
 import { median, sleep } from './measure.js';
 import { cpuMs, memoryMiB, pidOf, spread } from './process-stats.js';
+import type { BenchReport, BenchRow } from './report.js';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 3);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 30_000);
@@ -62,10 +63,12 @@ const VARIANTS: Variant[] = [
 
 const wanted = process.env.BENCH_VARIANTS?.split(',');
 
-export async function benchTenantLevers(): Promise<void> {
+export async function benchTenantLevers(): Promise<BenchReport> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kplex-bench-levers-'));
   const binaries = findBinaries();
   const host = await startHostCluster({ dataDir: path.join(dir, 'host'), simulatedNodes: 0, binaries, unsafeNoFsync: true });
+  /** Each variant's PSS and idle CPU per tenant (both processes); the first variant run ("before", unless left out) is every other's baseline. */
+  const measured: { variant: Variant; pss: number[]; cpu: number[] }[] = [];
   try {
     console.log(`\nper tenant, min / median / max over ${TENANTS} tenants: memory in MiB ${SETTLE_MS / 1000} s after the last was ready, CPU in ms per minute over the next ${IDLE_MS / 1000} s`);
     for (const [i, v] of VARIANTS.entries()) {
@@ -92,6 +95,7 @@ export async function benchTenantLevers(): Promise<void> {
         console.log(`   kube-apiserver           PSS ${spread(a(pss))}  RSS ${spread(a(rss))}  CPU ${spread(a(cpu), 0)}`);
         console.log(`   kube-controller-manager  PSS ${spread(k(pss))}  RSS ${spread(k(rss))}  CPU ${spread(k(cpu), 0)}`);
         console.log(`   both                     PSS ${spread(all(pss))}  RSS ${spread(all(rss))}  CPU ${spread(all(cpu), 0)}   median PSS ${median(all(pss)).toFixed(1)}`);
+        measured.push({ variant: v, pss: all(pss), cpu: all(cpu) });
       } finally {
         await provider.close();
       }
@@ -100,4 +104,21 @@ export async function benchTenantLevers(): Promise<void> {
     await host.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+  const base = measured[0];
+  const range = (xs: number[]): string => `min ${Math.min(...xs).toFixed(1)} / max ${Math.max(...xs).toFixed(1)} over ${TENANTS} tenants`;
+  const rows = measured.flatMap(({ variant, pss, cpu }): BenchRow[] => {
+    const first = variant === base?.variant;
+    return [
+      {
+        figure: `${variant.name}: PSS of kube-apiserver and controller manager, median`,
+        unit: 'MiB',
+        value: median(pss),
+        ...(first ? {} : { baseline: { what: base!.variant.name, value: median(base!.pss) } }),
+        spread: range(pss),
+        ...(variant === now ? { target: { text: '≤ 150 MiB', met: median(pss) <= 150 } } : {}),
+      },
+      { figure: `${variant.name}: CPU while idle, median`, unit: 'ms/min', value: median(cpu), ...(first ? {} : { baseline: { what: base!.variant.name, value: median(base!.cpu) } }), spread: range(cpu) },
+    ];
+  });
+  return { title: "what each lever saves on an idle tenant's control plane", rows, notes: [`${TENANTS} tenants per variant; memory ${SETTLE_MS / 1000} s after the last was ready, CPU over the next ${IDLE_MS / 1000} s.`] };
 }
