@@ -2,13 +2,13 @@ import type { Logger } from 'pino';
 import { core, KubeClient, type KubeObject } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
 import { kubeconfigFor, toYaml } from '../k8s/kubeconfig.js';
-import type { CertificateStatus, ControlPlaneEndpoint, ControlPlaneProvider } from '../controlplane/provider.js';
+import { requestQuantities, type CertificateStatus, type ControlPlaneEndpoint, type ControlPlaneProvider, type ControlPlaneSpec, type ResourceRequests } from '../controlplane/provider.js';
 import { podSecurityLabels } from '../controlplane/pod-security.js';
 import { hostNamespace, kubeconfigSecretName } from '../tenants/names.js';
 import { roleGroup, type Role } from '../tenants/roles.js';
 import { ANNOTATIONS, FIELD_MANAGER, FINALIZER, LABELS, readyCondition, tenantsRef, type Condition, type PodAccess, type Tenant } from '../tenants/resources.js';
 import { CONTROL_PLANE_SERVICE, controlPlaneEndpoints, controlPlaneService, pointKubernetesServiceAt } from './control-plane-service.js';
-import { memoryLimitsOf, parseValues, podSecurityOf, type TenantValues } from '../tenants/values.js';
+import { cpuMillis, memoryBytes, memoryLimitsOf, parseValues, podSecurityOf, type TenantValues } from '../tenants/values.js';
 import { TenantSyncer } from '../sync/syncer.js';
 import { MetricsAdapters } from '../metrics/adapter.js';
 import { idleSince, inactivityMs, sleepDecision, WAKING_REASON } from '../tenants/sleep.js';
@@ -50,6 +50,9 @@ async function bootstrapTenant(tenant: KubeClient): Promise<void> {
   }
 }
 
+/** What the values ask of the control plane (the provider adds where the tenant's pods reach it). */
+const controlPlaneSpec = (values: TenantValues): ControlPlaneSpec => ({ podSecurity: podSecurityOf(values), memoryLimits: memoryLimitsOf(values) });
+
 /** The time `kplex certs rotate` asked for, if it is one. */
 function rotationAsked(tenant: Tenant): Date | undefined {
   const text = tenant.metadata.annotations?.[ANNOTATIONS.rotateCertificates];
@@ -69,23 +72,46 @@ async function waitUsable(tenant: KubeClient): Promise<void> {
   }
 }
 
-/** Objects of the host namespace in isolated mode: pod security, a quota, and no traffic from outside. */
+/** What the container of a tenant pod without requests asks for, when the quota counts CPU or memory (vCluster's defaults). */
+export const DEFAULT_CONTAINER_REQUESTS = { cpu: '100m', memory: '128Mi' } as const;
+
 /**
- * `kplexOwn`: Services and pods kplex keeps in the host namespace (the control-plane Service pods reach
- * the tenant by, and the control-plane pod of the cluster provider), added to the quota so the tenant
- * gets all its values give it.
+ * Objects of the host namespace in isolated mode (pod security aside): a quota, no traffic from outside,
+ * and, when the quota counts CPU or memory, default requests (the host refuses a pod without them).
+ * `wanted: false` for what the values no longer ask for, so lifting isolation leaves nothing behind.
+ * `kplexOwn`: what kplex keeps in the host namespace (the control-plane Service pods reach the tenant
+ * by, and the cluster provider's control-plane pod), added to the quota so the tenant gets all its
+ * values give it.
  */
-function isolationObjects(ns: string, values: TenantValues, kplexOwn: { services: number; pods: number }): { ref: Parameters<KubeClient['apply']>[0]; obj: KubeObject }[] {
+export function isolationObjects(
+  ns: string,
+  values: TenantValues,
+  kplexOwn: { services: number; pods: number; requests?: ResourceRequests },
+): { ref: Parameters<KubeClient['apply']>[0]; obj: KubeObject; wanted: boolean }[] {
+  const own = kplexOwn.requests ?? { cpuMillis: 0, memoryBytes: 0 };
+  const { cpu, memory } = values.quota;
+  const counted = requestQuantities({ cpuMillis: (cpu ? cpuMillis(cpu)! : 0) + own.cpuMillis, memoryBytes: (memory ? memoryBytes(memory)! : 0) + own.memoryBytes });
   const hard: Record<string, string> = {
     pods: String((values.quota.pods ?? 100) + kplexOwn.pods),
     services: String((values.quota.services ?? 50) + kplexOwn.services),
-    ...(values.quota.cpu ? { 'requests.cpu': values.quota.cpu } : {}),
-    ...(values.quota.memory ? { 'requests.memory': values.quota.memory } : {}),
+    ...(cpu ? { 'requests.cpu': counted.cpu } : {}),
+    ...(memory ? { 'requests.memory': counted.memory } : {}),
   };
   return [
     {
       ref: core('resourcequotas', ns, 'kplex-quota'),
       obj: { apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'kplex-quota', namespace: ns }, spec: { hard } },
+      wanted: values.isolate,
+    },
+    {
+      ref: core('limitranges', ns, 'kplex-defaults'),
+      obj: {
+        apiVersion: 'v1',
+        kind: 'LimitRange',
+        metadata: { name: 'kplex-defaults', namespace: ns },
+        spec: { limits: [{ type: 'Container', defaultRequest: { ...DEFAULT_CONTAINER_REQUESTS } }] },
+      },
+      wanted: values.isolate && Boolean(cpu || memory),
     },
     {
       ref: { group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', namespace: ns, name: 'kplex-isolate' },
@@ -95,6 +121,7 @@ function isolationObjects(ns: string, values: TenantValues, kplexOwn: { services
         metadata: { name: 'kplex-isolate', namespace: ns },
         spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: {} }] }] },
       },
+      wanted: values.isolate,
     },
   ];
 }
@@ -200,7 +227,7 @@ export class TenantController {
       // The Service address first: the API server's certificate must name it.
       const podAccess = provider.servesPods ? await this.podService(name, provider) : undefined;
       const pods = podAccess && { serviceIP: podAccess.serviceIP, fallbackToHost: values.sync.dns.fallbackToHost };
-      const endpoint = await provider.ensure(name, { podSecurity: podSecurityOf(values), memoryLimits: memoryLimitsOf(values), ...(pods ? { pods } : {}) }, rotationAsked(tenant));
+      const endpoint = await provider.ensure(name, { ...controlPlaneSpec(values), ...(pods ? { pods } : {}) }, rotationAsked(tenant));
       await this.realize(tenant, endpoint, podAccess, provider);
       await this.ensureSyncer(name, values, endpoint, podAccess);
       // A tenant without `kubectl top` is still usable: not Ready is for what users cannot work without.
@@ -289,9 +316,9 @@ export class TenantController {
     const podSecurity = podSecurityLabels(podSecurityOf(values));
     await this.host.apply(core('namespaces', undefined, ns), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { ...labelsOf(name), ...podSecurity } } }, FIELD_MANAGER);
     // Lifting isolation removes what it made, so no quota or deny policy is left behind.
-    const kplexOwn = { services: provider.servesPods ? 1 : 0, pods: provider.podsOf ? 1 : 0 };
-    for (const { ref, obj } of isolationObjects(ns, values, kplexOwn)) {
-      if (values.isolate) await this.host.apply(ref, obj, FIELD_MANAGER);
+    const kplexOwn = { services: provider.servesPods ? 1 : 0, pods: provider.podsOf ? 1 : 0, requests: provider.podRequests?.(controlPlaneSpec(values)) };
+    for (const { ref, obj, wanted } of isolationObjects(ns, values, kplexOwn)) {
+      if (wanted) await this.host.apply(ref, obj, FIELD_MANAGER);
       else await this.host.delete(ref);
     }
   }

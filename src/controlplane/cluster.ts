@@ -19,7 +19,7 @@ import { tenantEtcdPrefix } from './local.js';
 import { admissionConfiguration } from './pod-security.js';
 import { ensureLeaf, loadAuthority, readKeyPair } from './pki.js';
 import { DNS_USER, grantReading } from './tenant-dns.js';
-import { DEFAULT_SPEC, type ControlPlaneEndpoint, type ControlPlaneProvider, type ControlPlaneSpec } from './provider.js';
+import { DEFAULT_SPEC, requestQuantities, type ControlPlaneEndpoint, type ControlPlaneProvider, type ControlPlaneSpec, type ResourceRequests } from './provider.js';
 
 /** The StatefulSet, its pods' label and the Secret holding its PKI and configuration, in the tenant's host namespace. */
 export const CLUSTER_CONTROL_PLANE = 'kplex-control-plane';
@@ -104,13 +104,35 @@ export function configFiles(tenant: string, pki: Record<string, string>, spec: C
   return files;
 }
 
+const MiB = 1024 ** 2;
+type Container = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'coredns';
+
+/**
+ * What each container asks the scheduler for: about what it holds idle (README, "What a tenant costs"),
+ * so the host places control planes by what they use, and a host namespace whose quota counts CPU or
+ * memory admits the pod at all. The API server's memory is its Go memory limit: it collects to stay
+ * near it, and a request below that would be overrun by every idle tenant.
+ */
+export function containerRequests(memoryLimits: ControlPlaneSpec['memoryLimits'] = {}): Record<Container, ResourceRequests> {
+  return {
+    etcd: { cpuMillis: 50, memoryBytes: 64 * MiB },
+    'kube-apiserver': { cpuMillis: 100, memoryBytes: memoryLimits?.apiServer ?? 128 * MiB },
+    'kube-controller-manager': { cpuMillis: 50, memoryBytes: memoryLimits?.controllerManager ?? 48 * MiB },
+    coredns: { cpuMillis: 10, memoryBytes: 32 * MiB },
+  };
+}
+
+/** The sum of the control-plane pod's requests. */
+export function controlPlaneRequests(memoryLimits?: ControlPlaneSpec['memoryLimits']): ResourceRequests {
+  return Object.values(containerRequests(memoryLimits)).reduce((a, r) => ({ cpuMillis: a.cpuMillis + r.cpuMillis, memoryBytes: a.memoryBytes + r.memoryBytes }), { cpuMillis: 0, memoryBytes: 0 });
+}
+
 /** The restricted pod security standard's settings: the control plane runs in a namespace that may enforce it. */
 const restricted = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
 
 /** The StatefulSet of a tenant's control plane (pure: what ensure() applies). */
 export function controlPlaneStatefulSet(tenant: string, files: Record<string, string>, images: ControlPlaneImages, storageClassName: string | undefined, labels: Record<string, string>, memoryLimits: ControlPlaneSpec['memoryLimits'] = {}): KubeObject {
   const ns = hostNamespace(tenant);
-  const hash = createHash('sha256').update(JSON.stringify(files)).update(JSON.stringify(images)).update(JSON.stringify(memoryLimits ?? {})).digest('hex').slice(0, 16);
   const podLabels = { ...labels, [LABEL]: tenant };
   const mounts = [{ name: 'config', mountPath: CONFIG_DIR, readOnly: true }];
   const apiserver = apiServerArgs({
@@ -124,7 +146,60 @@ export function controlPlaneStatefulSet(tenant: string, files: Record<string, st
     admissionConfigFile: files['admission.yaml'] ? `${CONFIG_DIR}/admission.yaml` : undefined,
     extraArgs: TENANT_ARGS['kube-apiserver'],
   });
+  const requests = containerRequests(memoryLimits);
+  const resources = (c: Container) => ({ requests: requestQuantities(requests[c]) });
   const env = (bytes: number | undefined) => Object.entries(goMemoryLimitEnv(bytes)).map(([name, value]) => ({ name, value }));
+  const podSpec = {
+    // The node's resolver, as the local provider's DNS server has: the host's cluster DNS would answer names of other namespaces.
+    dnsPolicy: 'Default',
+    enableServiceLinks: false,
+    automountServiceAccountToken: false,
+    securityContext: { runAsNonRoot: true, runAsUser: RUN_AS, runAsGroup: RUN_AS, fsGroup: RUN_AS, seccompProfile: { type: 'RuntimeDefault' } },
+    containers: [
+      {
+        name: 'etcd',
+        image: images.etcd,
+        args: etcdArgs({ dataDir: '/var/lib/etcd/data', clientPort: 2379, peerPort: 2380 }),
+        volumeMounts: [{ name: 'data', mountPath: '/var/lib/etcd' }],
+        resources: resources('etcd'),
+        securityContext: restricted,
+      },
+      {
+        name: 'kube-apiserver',
+        image: images.apiServer,
+        args: apiserver,
+        env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }, ...env(memoryLimits?.apiServer)],
+        ports: [{ name: 'https', containerPort: API_PORT }],
+        readinessProbe: { httpGet: { path: '/readyz', port: API_PORT, scheme: 'HTTPS' }, periodSeconds: 2, failureThreshold: 3 },
+        resources: resources('kube-apiserver'),
+        volumeMounts: mounts,
+        securityContext: restricted,
+      },
+      {
+        name: 'kube-controller-manager',
+        image: images.controllerManager,
+        args: controllerManagerArgs({ kubeconfig: `${CONFIG_DIR}/admin.kubeconfig`, port: 10257, pkiDir: CONFIG_DIR, controllers: TENANT_CONTROLLERS }),
+        env: env(memoryLimits?.controllerManager),
+        resources: resources('kube-controller-manager'),
+        volumeMounts: mounts,
+        securityContext: restricted,
+      },
+      {
+        name: 'coredns',
+        image: images.coredns,
+        args: ['-conf', `${CONFIG_DIR}/Corefile`],
+        // No readiness probe: it reads the tenant's names only once granted (after the API server is
+        // ready, through the Service that a not-ready pod would be missing from).
+        ports: [{ name: 'dns', containerPort: DNS_PORT, protocol: 'UDP' }, { name: 'dns-tcp', containerPort: DNS_PORT, protocol: 'TCP' }],
+        resources: resources('coredns'),
+        volumeMounts: mounts,
+        securityContext: restricted,
+      },
+    ],
+    volumes: [{ name: 'config', secret: { secretName: CONFIG_SECRET, defaultMode: 0o440 } }],
+  };
+  // The files are in a Secret, not in the template: a changed file must change the template too.
+  const hash = createHash('sha256').update(JSON.stringify(files)).update(JSON.stringify(podSpec)).digest('hex').slice(0, 16);
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
@@ -135,51 +210,7 @@ export function controlPlaneStatefulSet(tenant: string, files: Record<string, st
       selector: { matchLabels: { [LABEL]: tenant } },
       template: {
         metadata: { labels: podLabels, annotations: { [SPEC_HASH]: hash } },
-        spec: {
-          // The node's resolver, as the local provider's DNS server has: the host's cluster DNS would answer names of other namespaces.
-          dnsPolicy: 'Default',
-          enableServiceLinks: false,
-          automountServiceAccountToken: false,
-          securityContext: { runAsNonRoot: true, runAsUser: RUN_AS, runAsGroup: RUN_AS, fsGroup: RUN_AS, seccompProfile: { type: 'RuntimeDefault' } },
-          containers: [
-            {
-              name: 'etcd',
-              image: images.etcd,
-              args: etcdArgs({ dataDir: '/var/lib/etcd/data', clientPort: 2379, peerPort: 2380 }),
-              volumeMounts: [{ name: 'data', mountPath: '/var/lib/etcd' }],
-              securityContext: restricted,
-            },
-            {
-              name: 'kube-apiserver',
-              image: images.apiServer,
-              args: apiserver,
-              env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }, ...env(memoryLimits?.apiServer)],
-              ports: [{ name: 'https', containerPort: API_PORT }],
-              readinessProbe: { httpGet: { path: '/readyz', port: API_PORT, scheme: 'HTTPS' }, periodSeconds: 2, failureThreshold: 3 },
-              volumeMounts: mounts,
-              securityContext: restricted,
-            },
-            {
-              name: 'kube-controller-manager',
-              image: images.controllerManager,
-              args: controllerManagerArgs({ kubeconfig: `${CONFIG_DIR}/admin.kubeconfig`, port: 10257, pkiDir: CONFIG_DIR, controllers: TENANT_CONTROLLERS }),
-              env: env(memoryLimits?.controllerManager),
-              volumeMounts: mounts,
-              securityContext: restricted,
-            },
-            {
-              name: 'coredns',
-              image: images.coredns,
-              args: ['-conf', `${CONFIG_DIR}/Corefile`],
-              // No readiness probe: it reads the tenant's names only once granted (after the API server is
-              // ready, through the Service that a not-ready pod would be missing from).
-              ports: [{ name: 'dns', containerPort: DNS_PORT, protocol: 'UDP' }, { name: 'dns-tcp', containerPort: DNS_PORT, protocol: 'TCP' }],
-              volumeMounts: mounts,
-              securityContext: restricted,
-            },
-          ],
-          volumes: [{ name: 'config', secret: { secretName: CONFIG_SECRET, defaultMode: 0o440 } }],
-        },
+        spec: podSpec,
       },
       volumeClaimTemplates: [
         {
@@ -204,7 +235,8 @@ interface StatefulSet extends KubeObject {
  * The `cluster` provider. The controller makes the host namespace and the control-plane Service first
  * (its address is in the API server's certificate); this provider keeps the PKI in a Secret (made and
  * renewed here with the same rules as the local provider's), and the StatefulSet, whose pod template
- * carries a hash of that Secret, so a renewed certificate or a changed admission setting rolls the pod.
+ * carries a hash of that Secret and of itself, so a renewed certificate, a changed admission setting or
+ * a new pod spec rolls the pod.
  */
 export class ClusterProvider implements ControlPlaneProvider {
   readonly name = 'cluster';
@@ -219,6 +251,10 @@ export class ClusterProvider implements ControlPlaneProvider {
   /** The host Service selects the control-plane pod: its endpoints follow the pod wherever it runs. */
   podsOf(tenant: string): { selector: Record<string, string>; apiPort: number; dnsPort: number } {
     return { selector: { [LABEL]: tenant }, apiPort: API_PORT, dnsPort: DNS_PORT };
+  }
+
+  podRequests(spec: ControlPlaneSpec): ResourceRequests {
+    return controlPlaneRequests(spec.memoryLimits);
   }
 
   async ensure(tenant: string, spec: ControlPlaneSpec = DEFAULT_SPEC, rotateIssuedBefore?: Date): Promise<ControlPlaneEndpoint> {

@@ -13,6 +13,18 @@ export interface ControlPlaneSpec {
   memoryLimits?: { apiServer?: number; controllerManager?: number };
 }
 
+/** CPU and memory, as a container's or a pod's `resources.requests` counts them. */
+export interface ResourceRequests {
+  cpuMillis: number;
+  memoryBytes: number;
+}
+
+/** The Kubernetes quantities of `r` (`250m`, `272Mi`). */
+export function requestQuantities(r: ResourceRequests): { cpu: string; memory: string } {
+  const mi = 1024 ** 2;
+  return { cpu: `${r.cpuMillis}m`, memory: r.memoryBytes % mi === 0 ? `${r.memoryBytes / mi}Mi` : String(r.memoryBytes) };
+}
+
 /** One certificate of a tenant's control plane, as `kplex certs check` shows it (times in RFC 3339). */
 export interface CertificateStatus {
   name: string;
@@ -91,6 +103,11 @@ export interface ControlPlaneProvider {
    * the endpoint's `forPods` says where they are.
    */
   podsOf?(tenant: string): { selector: Record<string, string>; apiPort: number; dnsPort: number };
+  /**
+   * What the control-plane pod of a provider with `podsOf` requests: an isolated tenant's quota is raised
+   * by it, since that pod lives in the tenant's host namespace without being the tenant's.
+   */
+  podRequests?(spec: ControlPlaneSpec): ResourceRequests;
   /** Called when a control plane this provider runs goes down by itself, so its owner can bring it back. */
   onDown?: (tenant: string) => void;
   /**

@@ -41,6 +41,15 @@ export function memoryBytes(quantity: string): number | undefined {
   return m ? Number(m[1]) * MEMORY_UNITS[m[2] as keyof typeof MEMORY_UNITS] : undefined;
 }
 
+/** Millicores of a CPU quantity (`250m`, `2`, `0.5`), or undefined when it is not one. */
+export function cpuMillis(quantity: string): number | undefined {
+  const milli = /^([1-9]\d{0,6})m$/.exec(quantity);
+  if (milli) return Number(milli[1]);
+  const cores = /^\d{1,4}(\.\d{1,3})?$/.exec(quantity);
+  const millis = cores ? Math.round(Number(quantity) * 1000) : 0;
+  return millis > 0 ? millis : undefined;
+}
+
 /** Below this a Go control plane component spends its time collecting: its live heap alone is larger. */
 const MIN_MEMORY_LIMIT = 32 * MEMORY_UNITS.Mi;
 
@@ -152,8 +161,9 @@ export const TenantValues = z
       .object({
         pods: z.number().int().positive().optional(),
         services: z.number().int().positive().optional(),
-        cpu: z.string().optional(),
-        memory: z.string().optional(),
+        /** CPU and memory the tenant's pods may request in all; each pod then needs requests (a LimitRange gives defaults). */
+        cpu: z.string().refine((q) => cpuMillis(q) !== undefined, 'not a CPU quantity (e.g. 500m, 2)').optional(),
+        memory: z.string().refine((q) => memoryBytes(q) !== undefined, 'not a memory size in Ki, Mi or Gi (e.g. 512Mi, 16Gi)').optional(),
       })
       .strict()
       .default({}),

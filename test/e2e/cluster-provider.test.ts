@@ -94,14 +94,22 @@ describe('tenant control plane as host pods (provider cluster)', () => {
     expect(deployment).toBe('deployment.apps/web');
   });
 
-  it('an isolated tenant: the gateway and its own pods reach the control plane through the deny policy; the quota leaves it all its pods', async () => {
-    const iso = await shared.createTenant(ISOLATED, { isolate: true, quota: { pods: 1 }, controlPlane: { provider: 'cluster' } });
+  it('an isolated tenant: the gateway and its own pods reach the control plane through the deny policy; the quota leaves it all it gives', async () => {
+    // CPU and memory in the quota: the control-plane pod (210m, 272Mi requested) is admitted beside it,
+    // and a tenant pod without requests gets the LimitRange's defaults (100m, 128Mi).
+    const iso = await shared.createTenant(ISOLATED, { isolate: true, quota: { pods: 2, cpu: '250m', memory: '256Mi' }, controlPlane: { provider: 'cluster' } });
     const r = await kubectl(iso, ['run', 'kc', `--image=registry.k8s.io/kubectl:${K8S_VERSION}`, '--restart=Never', '--command', '--', 'sleep', '3600']);
     expect(r.code, r.stderr).toBe(0);
     await eventually(async () => (json<Pod>(await kubectl(iso, ['get', 'pod', 'kc', '-o', 'json'])).status.phase === 'Running' ? true : undefined), 120_000, 'the pod of the isolated tenant to run');
     const version = await kubectl(iso, ['exec', 'kc', '--', 'kubectl', 'get', '--raw', '/version']);
     expect(version.code, version.stderr).toBe(0);
     expect(JSON.parse(version.stdout)).toMatchObject({ gitVersion: K8S_VERSION });
+    const big = { spec: { containers: [{ name: 'big', image: 'busybox', command: ['sleep', '3600'], resources: { requests: { cpu: '200m' } } }] } };
+    const refused = await kubectl(iso, ['run', 'big', '--image=busybox', '--restart=Never', `--overrides=${JSON.stringify(big)}`]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('pods "big" is forbidden: exceeded quota: kplex-quota');
+    expect(refused.stderr).toContain('requested: requests.cpu=200m');
+    expect((await kubectl(iso, ['get', 'pod', 'big'])).code, 'a refused pod is not stored').not.toBe(0);
   }, 300_000);
 
   it('the provider cannot change once the tenant has data: one clear line, nothing changed', async () => {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { configFiles, controlPlaneStatefulSet, UPSTREAM_IMAGES } from '../../src/controlplane/cluster.js';
+import { configFiles, controlPlaneRequests, controlPlaneStatefulSet, UPSTREAM_IMAGES } from '../../src/controlplane/cluster.js';
+import { isolationObjects } from '../../src/controller/tenant-controller.js';
+import { cpuMillis, parseValues, ValuesError } from '../../src/tenants/values.js';
 import { podSecurityFor, UNRESTRICTED } from '../../src/controlplane/pod-security.js';
 import { controlPlaneService } from '../../src/controller/control-plane-service.js';
 
@@ -70,5 +72,56 @@ describe('the control plane of provider cluster', () => {
     const without = controlPlaneService('kplex-t1', {}) as unknown as { spec: { selector?: object; ports: { port: number; targetPort: number }[] } };
     expect(without.spec.selector).toBeUndefined();
     expect(without.spec.ports.every((p) => p.port === p.targetPort)).toBe(true);
+  });
+});
+
+describe('what the control-plane pod requests, and the isolated quota around it', () => {
+  const MiB = 1024 ** 2;
+  interface WithResources { resources: { requests: { cpu: string; memory: string } } }
+
+  it('every container requests CPU and memory; the API server as much memory as its Go memory limit', () => {
+    const s = controlPlaneStatefulSet('t1', configFiles('t1', pki, { podSecurity: UNRESTRICTED }, '10.96.0.10'), UPSTREAM_IMAGES, undefined, {}, { apiServer: 160 * MiB });
+    const containers = (s as unknown as Sts).spec.template.spec.containers as unknown as (Container & WithResources)[];
+    for (const c of containers) expect(Object.keys(c.resources.requests).sort(), c.name).toEqual(['cpu', 'memory']);
+    expect(containers.find((c) => c.name === 'kube-apiserver')!.resources.requests).toEqual({ cpu: '100m', memory: '160Mi' });
+    expect(controlPlaneRequests({ apiServer: 160 * MiB })).toEqual({ cpuMillis: 210, memoryBytes: (64 + 160 + 48 + 32) * MiB });
+  });
+
+  it('other requests roll the pod: the template hash covers the pod spec, not only the files', () => {
+    const files = configFiles('t1', pki, { podSecurity: UNRESTRICTED }, '10.96.0.10');
+    const hash = (limits: { apiServer: number }) => (controlPlaneStatefulSet('t1', files, UPSTREAM_IMAGES, undefined, {}, limits) as unknown as Sts).spec.template.metadata.annotations['kplex.dev/spec-hash'];
+    expect(hash({ apiServer: 128 * MiB })).not.toBe(hash({ apiServer: 256 * MiB }));
+    expect(hash({ apiServer: 128 * MiB })).toBe(hash({ apiServer: 128 * MiB }));
+  });
+
+  const quotaOf = (values: unknown, own = { services: 1, pods: 1, requests: controlPlaneRequests() }) => {
+    const objects = isolationObjects('kplex-t1', parseValues(values), own);
+    const byKind = (kind: string) => objects.find((o) => o.obj.kind === kind)!;
+    return { quota: byKind('ResourceQuota'), limits: byKind('LimitRange'), policy: byKind('NetworkPolicy') };
+  };
+
+  it("the quota adds kplex's own pod, Service and control-plane requests to what the values give the tenant", () => {
+    const { quota, limits } = quotaOf({ isolate: true, quota: { pods: 3, cpu: '1', memory: '1Gi' } });
+    expect((quota.obj as { spec: unknown }).spec).toEqual({ hard: { pods: '4', services: '51', 'requests.cpu': '1210m', 'requests.memory': '1296Mi' } });
+    expect(quota.wanted).toBe(true);
+    expect(limits.wanted).toBe(true);
+    expect((limits.obj as { spec: unknown }).spec).toEqual({ limits: [{ type: 'Container', defaultRequest: { cpu: '100m', memory: '128Mi' } }] });
+  });
+
+  it('no CPU or memory in the quota: no default requests; not isolated: nothing wanted, so all of it is removed', () => {
+    const counted = quotaOf({ isolate: true, quota: { pods: 3 } });
+    expect(Object.keys((counted.quota.obj as { spec: { hard: object } }).spec.hard).sort()).toEqual(['pods', 'services']);
+    expect(counted.limits.wanted).toBe(false);
+    const lifted = quotaOf({ isolate: false, quota: { cpu: '2' } });
+    expect([lifted.quota.wanted, lifted.limits.wanted, lifted.policy.wanted]).toEqual([false, false, false]);
+  });
+
+  it('quota CPU and memory must be quantities, so a typo never reaches the host as a refused quota', () => {
+    expect(cpuMillis('250m')).toBe(250);
+    expect(cpuMillis('0.5')).toBe(500);
+    expect(cpuMillis('2')).toBe(2000);
+    for (const bad of ['', '0', '-1', '1e3', '2 cores', '0.0001']) expect(cpuMillis(bad), bad).toBeUndefined();
+    expect(() => parseValues({ quota: { cpu: 'lots' } })).toThrow(ValuesError);
+    expect(() => parseValues({ quota: { memory: '16GB' } })).toThrow(/quota.memory: not a memory size/);
   });
 });
