@@ -5,7 +5,7 @@ import { removeFromUserKubeconfig } from '../k8s/kubeconfig.js';
 import { contextName, hostNamespace } from '../tenants/names.js';
 import { ANNOTATIONS, readyCondition, tenantsRef, type Tenant } from '../tenants/resources.js';
 import { ensureSystem, readGatewayInfo } from '../tenants/system.js';
-import { parseValues, readValuesFile, type TenantValues } from '../tenants/values.js';
+import { fixedAtCreation, parseValues, readValuesFile, type TenantValues } from '../tenants/values.js';
 import { connectTo, durationFlag, tenantName } from './connect.js';
 import { CliError } from './errors.js';
 import { readConnections, withHost, writeConnections } from './host.js';
@@ -84,10 +84,8 @@ export async function create(name: string, f: CreateFlags): Promise<void> {
     const existing = await host.find<Tenant>(tenantsRef(tenant));
     if (f.upgrade) {
       if (!existing) throw new CliError(`tenant "${tenant}" not found; create it without --upgrade`);
-      const runsOn = existing.status?.provider;
-      if (runsOn && v.controlPlane.provider && v.controlPlane.provider !== runsOn) {
-        throw new CliError(`controlPlane.provider cannot change from "${runsOn}" to "${v.controlPlane.provider}": the tenant's data is in the first one's store`);
-      }
+      const fixed = fixedAtCreation(existing.status, v);
+      if (fixed) throw new CliError(fixed);
       // Replaced whole, not merged: a key left out of the new values (podSecurityStandard) must go.
       await step(`updating the values of tenant ${tenant}`, () => host.patch(tenantsRef(tenant), [{ op: 'add', path: '/spec', value: { ...existing.spec, values: v } }], 'json'));
       await step('waiting for the tenant controller to apply them', () => waitReady(host, tenant, timeoutMs));

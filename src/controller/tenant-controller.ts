@@ -8,7 +8,7 @@ import { hostNamespace, kubeconfigSecretName } from '../tenants/names.js';
 import { roleGroup, type Role } from '../tenants/roles.js';
 import { ANNOTATIONS, FIELD_MANAGER, FINALIZER, LABELS, readyCondition, tenantsRef, type Condition, type PodAccess, type Tenant } from '../tenants/resources.js';
 import { CONTROL_PLANE_SERVICE, controlPlaneEndpoints, controlPlaneService, pointKubernetesServiceAt } from './control-plane-service.js';
-import { cpuMillis, memoryBytes, memoryLimitsOf, parseValues, podSecurityOf, type TenantValues } from '../tenants/values.js';
+import { cpuMillis, fixedAtCreation, memoryBytes, memoryLimitsOf, parseValues, podSecurityOf, type TenantValues } from '../tenants/values.js';
 import { TenantSyncer } from '../sync/syncer.js';
 import { MetricsAdapters } from '../metrics/adapter.js';
 import { idleSince, inactivityMs, sleepDecision, WAKING_REASON } from '../tenants/sleep.js';
@@ -51,7 +51,7 @@ async function bootstrapTenant(tenant: KubeClient): Promise<void> {
 }
 
 /** What the values ask of the control plane (the provider adds where the tenant's pods reach it). */
-const controlPlaneSpec = (values: TenantValues): ControlPlaneSpec => ({ podSecurity: podSecurityOf(values), memoryLimits: memoryLimitsOf(values) });
+const controlPlaneSpec = (values: TenantValues): ControlPlaneSpec => ({ podSecurity: podSecurityOf(values), memoryLimits: memoryLimitsOf(values), replicas: values.controlPlane.replicas });
 
 /** The time `kplex certs rotate` asked for, if it is one. */
 function rotationAsked(tenant: Tenant): Date | undefined {
@@ -165,11 +165,15 @@ export class TenantController {
 
   /** The provider a tenant's values ask for, or why there is none. */
   private providerFor(tenant: Tenant, values: TenantValues): ControlPlaneProvider | string {
+    const fixed = fixedAtCreation(tenant.status, values);
+    if (fixed) return fixed;
     const wanted = values.controlPlane.provider ?? tenant.status?.provider ?? this.providers[0]!.name;
-    if (tenant.status?.provider && tenant.status.provider !== wanted) {
-      return `controlPlane.provider cannot change from "${tenant.status.provider}" to "${wanted}": the tenant's data is in the first one's store`;
+    const provider = this.providers.find((p) => p.name === wanted);
+    if (!provider) return `this gateway runs no "${wanted}" control-plane provider (it runs: ${this.providers.map((p) => p.name).join(', ')})`;
+    if (values.controlPlane.replicas > provider.maxReplicas) {
+      return `controlPlane.replicas: the ${provider.name} provider runs at most ${provider.maxReplicas} (provider cluster runs up to 5)`;
     }
-    return this.providers.find((p) => p.name === wanted) ?? `this gateway runs no "${wanted}" control-plane provider (it runs: ${this.providers.map((p) => p.name).join(', ')})`;
+    return provider;
   }
 
   async start(): Promise<void> {
@@ -232,7 +236,7 @@ export class TenantController {
       await this.ensureSyncer(name, values, endpoint, podAccess);
       // A tenant without `kubectl top` is still usable: not Ready is for what users cannot work without.
       await this.metrics?.ensure(name, endpoint).catch((err: Error) => this.log.warn({ tenant: name, err: err.message }, 'metrics adapter not registered; retrying at the next resync'));
-      const ready = await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined, podAccess ?? null, endpoint.certificates, provider.name);
+      const ready = await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined, podAccess ?? null, endpoint.certificates, { provider: provider.name, replicas: values.controlPlane.replicas });
       if (wakeBegin) this.log.info({ tenant: name, ms: Date.now() - wakeBegin, apiServerMs: endpoint.readyMs }, 'tenant awake');
       await this.sleepIfIdle(ready, values);
     } catch (err) {
@@ -316,7 +320,8 @@ export class TenantController {
     const podSecurity = podSecurityLabels(podSecurityOf(values));
     await this.host.apply(core('namespaces', undefined, ns), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { ...labelsOf(name), ...podSecurity } } }, FIELD_MANAGER);
     // Lifting isolation removes what it made, so no quota or deny policy is left behind.
-    const kplexOwn = { services: provider.servesPods ? 1 : 0, pods: provider.podsOf ? 1 : 0, requests: provider.podRequests?.(controlPlaneSpec(values)) };
+    const footprint = provider.hostFootprint?.(controlPlaneSpec(values));
+    const kplexOwn = { services: (provider.servesPods ? 1 : 0) + (footprint?.services ?? 0), pods: footprint?.pods ?? 0, requests: footprint?.requests };
     for (const { ref, obj, wanted } of isolationObjects(ns, values, kplexOwn)) {
       if (wanted) await this.host.apply(ref, obj, FIELD_MANAGER);
       else await this.host.delete(ref);
@@ -408,8 +413,8 @@ export class TenantController {
     this.log.info({ tenant: name }, 'tenant deleted');
   }
 
-  /** `podAccess`: written with Ready (null removes one a run with pod access left), as are `certificates` and `provider`. */
-  private async setStatus(tenant: Tenant, phase: NonNullable<Tenant['status']>['phase'], status: Condition['status'], reason: string, message: string, readyMs?: number, podAccess?: PodAccess | null, certificates?: CertificateStatus[], provider?: string): Promise<Tenant> {
+  /** `podAccess`: written with Ready (null removes one a run with pod access left), as are `certificates` and where the control plane runs. */
+  private async setStatus(tenant: Tenant, phase: NonNullable<Tenant['status']>['phase'], status: Condition['status'], reason: string, message: string, readyMs?: number, podAccess?: PodAccess | null, certificates?: CertificateStatus[], runsOn?: { provider: string; replicas: number }): Promise<Tenant> {
     const previous = tenant.status?.conditions?.find((c) => c.type === 'Ready');
     const condition: Condition = {
       type: 'Ready',
@@ -429,7 +434,7 @@ export class TenantController {
         ...(readyMs ? { controlPlaneReadyMs: readyMs } : {}),
         ...(podAccess !== undefined ? { podAccess } : {}),
         ...(certificates ? { certificates } : {}),
-        ...(provider ? { provider } : {}),
+        ...(runsOn ? { provider: runsOn.provider, controlPlaneReplicas: runsOn.replicas } : {}),
       },
     });
   }

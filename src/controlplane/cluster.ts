@@ -12,12 +12,12 @@ import { core, type KubeClient, type KubeObject, type ResourceRef } from '../k8s
 import { kubeconfigFor, toYaml } from '../k8s/kubeconfig.js';
 import { hostNamespace } from '../tenants/names.js';
 import { K8S_VERSION } from './binaries.js';
-import { apiServerArgs, controllerManagerArgs, etcdArgs, goMemoryLimitEnv, TENANT_ARGS, TENANT_CONTROLLERS, tenantCorefile } from './components.js';
-import { certificatesIn, ensurePki } from './control-plane.js';
+import { apiServerArgs, controllerManagerArgs, etcdArgs, goMemoryLimitEnv, TENANT_ARGS, TENANT_CONTROLLERS, tenantCorefile, type EtcdMember } from './components.js';
+import { certificatesIn, ensurePki, loadOrCreateAuthority } from './control-plane.js';
 import { probe } from './health.js';
 import { tenantEtcdPrefix } from './local.js';
 import { admissionConfiguration } from './pod-security.js';
-import { ensureLeaf, loadAuthority, readKeyPair } from './pki.js';
+import { certificateDnsNames, ensureLeaf, loadAuthority, readKeyPair } from './pki.js';
 import { DNS_USER, grantReading } from './tenant-dns.js';
 import { DEFAULT_SPEC, requestQuantities, type ControlPlaneEndpoint, type ControlPlaneProvider, type ControlPlaneSpec, type ResourceRequests } from './provider.js';
 
@@ -26,9 +26,14 @@ export const CLUSTER_CONTROL_PLANE = 'kplex-control-plane';
 const CONFIG_SECRET = 'kplex-control-plane-config';
 const LABEL = 'kplex.dev/control-plane';
 const SPEC_HASH = 'kplex.dev/spec-hash';
+/** On the StatefulSet: how many store members it was made with (fixed: they know each other by name). */
+const MEMBERS = 'kplex.dev/store-members';
+/** On the Services members reach each other by. */
+const PEER_LABEL = 'kplex.dev/control-plane-peer';
 /** Where the Secret is mounted: the PKI folder of components.ts, kubeconfigs, Corefile and admission file. */
 const CONFIG_DIR = '/etc/kplex';
 const API_PORT = 6443;
+const PEER_PORT = 2380;
 /** Not 53: the containers run as an unprivileged user; the host Service maps 53 to it. */
 const DNS_PORT = 1053;
 /** CoreDNS's `ready` plugin: on every address of the pod, for whoever debugs it. */
@@ -69,7 +74,8 @@ const networkPolicyRef = (ns: string): ResourceRef => ({ group: 'networking.k8s.
  * Lets anyone reach the control-plane pod's API server and DNS server, as they reach a local provider's
  * on the node's address (the API server authenticates; etcd and the controller manager listen on the
  * pod's loopback only): an isolated tenant's deny policy lets in only its own pods, which would shut
- * out the gateway and other replicas. Policies add up, so this opens those two ports and nothing else.
+ * out the gateway and other replicas. Policies add up, so this opens those two ports to all, and the
+ * store's peer port to the tenant's other control-plane pods.
  */
 export function controlPlanePolicy(tenant: string, labels: Record<string, string>): KubeObject {
   return {
@@ -79,7 +85,11 @@ export function controlPlanePolicy(tenant: string, labels: Record<string, string
     spec: {
       podSelector: { matchLabels: { [LABEL]: tenant } },
       policyTypes: ['Ingress'],
-      ingress: [{ ports: [{ protocol: 'TCP', port: API_PORT }, { protocol: 'UDP', port: DNS_PORT }, { protocol: 'TCP', port: DNS_PORT }] }],
+      ingress: [
+        { ports: [{ protocol: 'TCP', port: API_PORT }, { protocol: 'UDP', port: DNS_PORT }, { protocol: 'TCP', port: DNS_PORT }] },
+        // Store members of a replicated control plane, from each other only.
+        { from: [{ podSelector: { matchLabels: { [LABEL]: tenant } } }], ports: [{ protocol: 'TCP', port: PEER_PORT }] },
+      ],
     },
   };
 }
@@ -127,11 +137,41 @@ export function controlPlaneRequests(memoryLimits?: ControlPlaneSpec['memoryLimi
   return Object.values(containerRequests(memoryLimits)).reduce((a, r) => ({ cpuMillis: a.cpuMillis + r.cpuMillis, memoryBytes: a.memoryBytes + r.memoryBytes }), { cpuMillis: 0, memoryBytes: 0 });
 }
 
+/** A store member's pod name, which is also the name of the Service its peers reach it by. */
+export const memberName = (i: number): string => `${CLUSTER_CONTROL_PLANE}-${i}`;
+
+/** The store members of a replicated control plane: the pod names and the addresses of their peer Services. */
+export interface Peer {
+  name: string;
+  address: string;
+}
+
+/**
+ * The Service one store member is reached at by its peers: a fixed address, known before any pod runs
+ * (so the members' certificate and /etc/hosts can name it), published while the pod is not ready (its
+ * API server is not ready until the store has a quorum).
+ */
+export function peerService(tenant: string, i: number, labels: Record<string, string>): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: memberName(i), namespace: hostNamespace(tenant), labels: { ...labels, [PEER_LABEL]: tenant } },
+    spec: {
+      selector: { 'statefulset.kubernetes.io/pod-name': memberName(i) },
+      publishNotReadyAddresses: true,
+      ports: [{ name: 'peer', protocol: 'TCP', port: PEER_PORT, targetPort: PEER_PORT }],
+    },
+  };
+}
+
 /** The restricted pod security standard's settings: the control plane runs in a namespace that may enforce it. */
 const restricted = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
 
-/** The StatefulSet of a tenant's control plane (pure: what ensure() applies). */
-export function controlPlaneStatefulSet(tenant: string, files: Record<string, string>, images: ControlPlaneImages, storageClassName: string | undefined, labels: Record<string, string>, memoryLimits: ControlPlaneSpec['memoryLimits'] = {}): KubeObject {
+/**
+ * The StatefulSet of a tenant's control plane (pure: what ensure() applies). `peers`: the members of a
+ * replicated store, one pod each; absent: one pod with its store on loopback.
+ */
+export function controlPlaneStatefulSet(tenant: string, files: Record<string, string>, images: ControlPlaneImages, storageClassName: string | undefined, labels: Record<string, string>, memoryLimits: ControlPlaneSpec['memoryLimits'] = {}, peers?: Peer[]): KubeObject {
   const ns = hostNamespace(tenant);
   const podLabels = { ...labels, [LABEL]: tenant };
   const mounts = [{ name: 'config', mountPath: CONFIG_DIR, readOnly: true }];
@@ -149,17 +189,36 @@ export function controlPlaneStatefulSet(tenant: string, files: Record<string, st
   const requests = containerRequests(memoryLimits);
   const resources = (c: Container) => ({ requests: requestQuantities(requests[c]) });
   const env = (bytes: number | undefined) => Object.entries(goMemoryLimitEnv(bytes)).map(([name, value]) => ({ name, value }));
+  const member: EtcdMember | undefined = peers && {
+    name: '$(POD_NAME)',
+    names: peers.map((p) => p.name),
+    token: `kplex-${tenant}`,
+    tls: {
+      ca: `${CONFIG_DIR}/etcd-ca.crt`,
+      serverCert: `${CONFIG_DIR}/etcd-peer.crt`,
+      serverKey: `${CONFIG_DIR}/etcd-peer.key`,
+      clientCert: `${CONFIG_DIR}/etcd-peer-client.crt`,
+      clientKey: `${CONFIG_DIR}/etcd-peer-client.key`,
+    },
+  };
   const podSpec = {
     // The node's resolver, as the local provider's DNS server has: the host's cluster DNS would answer names of other namespaces.
     dnsPolicy: 'Default',
     enableServiceLinks: false,
     automountServiceAccountToken: false,
     securityContext: { runAsNonRoot: true, runAsUser: RUN_AS, runAsGroup: RUN_AS, fsGroup: RUN_AS, seccompProfile: { type: 'RuntimeDefault' } },
+    // Members find each other by name without the host's cluster DNS (the pod uses the node's resolver).
+    ...(peers ? { hostAliases: peers.map((p) => ({ ip: p.address, hostnames: [p.name] })) } : {}),
+    // Members on different nodes where the host has them, so losing a node loses one member.
+    ...(peers
+      ? { affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { [LABEL]: tenant } } } }] } } }
+      : {}),
     containers: [
       {
         name: 'etcd',
         image: images.etcd,
-        args: etcdArgs({ dataDir: '/var/lib/etcd/data', clientPort: 2379, peerPort: 2380 }),
+        args: etcdArgs({ dataDir: '/var/lib/etcd/data', clientPort: 2379, peerPort: PEER_PORT, member }),
+        ...(member ? { env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }], ports: [{ name: 'peer', containerPort: PEER_PORT }] } : {}),
         volumeMounts: [{ name: 'data', mountPath: '/var/lib/etcd' }],
         resources: resources('etcd'),
         securityContext: restricted,
@@ -178,7 +237,8 @@ export function controlPlaneStatefulSet(tenant: string, files: Record<string, st
       {
         name: 'kube-controller-manager',
         image: images.controllerManager,
-        args: controllerManagerArgs({ kubeconfig: `${CONFIG_DIR}/admin.kubeconfig`, port: 10257, pkiDir: CONFIG_DIR, controllers: TENANT_CONTROLLERS }),
+        // Several controller managers take turns, through a Lease in the tenant, rather than all acting at once.
+        args: controllerManagerArgs({ kubeconfig: `${CONFIG_DIR}/admin.kubeconfig`, port: 10257, pkiDir: CONFIG_DIR, controllers: TENANT_CONTROLLERS, extraArgs: peers ? ['--leader-elect=true'] : [] }),
         env: env(memoryLimits?.controllerManager),
         resources: resources('kube-controller-manager'),
         volumeMounts: mounts,
@@ -203,9 +263,11 @@ export function controlPlaneStatefulSet(tenant: string, files: Record<string, st
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
-    metadata: { name: CLUSTER_CONTROL_PLANE, namespace: ns, labels: podLabels },
+    metadata: { name: CLUSTER_CONTROL_PLANE, namespace: ns, labels: podLabels, annotations: { [MEMBERS]: String(peers?.length ?? 1) } },
     spec: {
-      replicas: 1,
+      replicas: peers?.length ?? 1,
+      // All members at once: none is ready until a quorum of them runs. (Fixed once made, as the members are.)
+      ...(peers ? { podManagementPolicy: 'Parallel' } : {}),
       serviceName: CLUSTER_CONTROL_PLANE,
       selector: { matchLabels: { [LABEL]: tenant } },
       template: {
@@ -253,8 +315,12 @@ export class ClusterProvider implements ControlPlaneProvider {
     return { selector: { [LABEL]: tenant }, apiPort: API_PORT, dnsPort: DNS_PORT };
   }
 
-  podRequests(spec: ControlPlaneSpec): ResourceRequests {
-    return controlPlaneRequests(spec.memoryLimits);
+  readonly maxReplicas = 5;
+
+  hostFootprint(spec: ControlPlaneSpec): { pods: number; services: number; requests: ResourceRequests } {
+    const n = spec.replicas ?? 1;
+    const one = controlPlaneRequests(spec.memoryLimits);
+    return { pods: n, services: n > 1 ? n : 0, requests: { cpuMillis: n * one.cpuMillis, memoryBytes: n * one.memoryBytes } };
   }
 
   async ensure(tenant: string, spec: ControlPlaneSpec = DEFAULT_SPEC, rotateIssuedBefore?: Date): Promise<ControlPlaneEndpoint> {
@@ -262,8 +328,15 @@ export class ClusterProvider implements ControlPlaneProvider {
     if (!serviceIP) throw new Error('the cluster provider needs the control-plane Service address');
     const ns = hostNamespace(tenant);
     const begin = Date.now();
-    const { files, certificates } = await this.pki(tenant, serviceIP, spec, rotateIssuedBefore);
+    const replicas = spec.replicas ?? 1;
+    const existing = await this.o.host.find<StatefulSet>(statefulSetRef(ns, CLUSTER_CONTROL_PLANE));
+    const made = Number(existing?.metadata.annotations?.[MEMBERS] ?? 1);
+    if (existing && made !== replicas) {
+      throw new Error(`controlPlane.replicas cannot change from ${made} to ${replicas}: the store's members are fixed when it is made`);
+    }
     const labels = { 'kplex.dev/tenant': tenant, 'app.kubernetes.io/managed-by': 'kplex' };
+    const peers = replicas > 1 ? await this.peerServices(tenant, replicas, labels) : undefined;
+    const { files, certificates } = await this.pki(tenant, serviceIP, spec, rotateIssuedBefore, peers);
     await this.o.host.apply(core('secrets', ns, CONFIG_SECRET), {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -272,23 +345,36 @@ export class ClusterProvider implements ControlPlaneProvider {
       data: Object.fromEntries(Object.entries(files).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
     }, 'kplex');
     await this.o.host.apply(networkPolicyRef(ns), controlPlanePolicy(tenant, labels), 'kplex');
-    const wanted = controlPlaneStatefulSet(tenant, files, this.images, this.o.storageClassName, labels, spec.memoryLimits);
-    const existing = await this.o.host.find<StatefulSet>(statefulSetRef(ns, CLUSTER_CONTROL_PLANE));
+    const wanted = controlPlaneStatefulSet(tenant, files, this.images, this.o.storageClassName, labels, spec.memoryLimits, peers);
     const unchanged = existing?.spec?.template?.metadata?.annotations?.[SPEC_HASH] === (wanted.spec as StatefulSet['spec'])?.template?.metadata?.annotations?.[SPEC_HASH];
     const access = { server: `https://${serviceIP}:443`, ca: files['ca.crt'], cert: files['admin.crt'], key: files['admin.key'] };
     const endpoint = (readyMs: number): ControlPlaneEndpoint => ({ access, readyMs, certificates, frontProxyCa: files['front-proxy-ca.crt'] });
-    if (unchanged && existing?.spec?.replicas === 1 && existing.status?.readyReplicas === 1) return endpoint(0);
+    if (unchanged && existing?.spec?.replicas === replicas && existing.status?.readyReplicas === replicas) return endpoint(0);
     await this.o.host.apply(statefulSetRef(ns, CLUSTER_CONTROL_PLANE), wanted, 'kplex');
-    await this.waitReady(tenant, access);
+    await this.waitReady(tenant, access, replicas);
     await grantReading(access);
     return endpoint(Date.now() - begin);
   }
 
+  /** The Services the store members reach each other by, and their addresses. */
+  private async peerServices(tenant: string, replicas: number, labels: Record<string, string>): Promise<Peer[]> {
+    const ns = hostNamespace(tenant);
+    const peers: Peer[] = [];
+    for (let i = 0; i < replicas; i++) {
+      const svc = await this.o.host.apply(core('services', ns, memberName(i)), peerService(tenant, i, labels), 'kplex');
+      const address = (svc.spec as { clusterIP?: string } | undefined)?.clusterIP;
+      if (!address || address === 'None') throw new Error(`the host gave Service ${ns}/${memberName(i)} no address`);
+      peers.push({ name: memberName(i), address });
+    }
+    return peers;
+  }
+
   /**
    * The tenant's PKI from its Secret, with what ensurePki adds or renews (in a private scratch folder,
-   * removed at once), and the pod's other configuration files.
+   * removed at once), and the pod's other configuration files. With peers, the store's own CA and the
+   * members' certificates: a CA of their own, so no certificate of the tenant's CA is a store member.
    */
-  private async pki(tenant: string, serviceIP: string, spec: ControlPlaneSpec, rotateIssuedBefore?: Date) {
+  private async pki(tenant: string, serviceIP: string, spec: ControlPlaneSpec, rotateIssuedBefore?: Date, peers?: Peer[]) {
     const ns = hostNamespace(tenant);
     const dir = await mkdtemp(path.join(os.tmpdir(), 'kplex-pki-'));
     try {
@@ -299,6 +385,12 @@ export class ClusterProvider implements ControlPlaneProvider {
       const renewal = { rotateIssuedBefore };
       await ensurePki(dir, tenant, [serviceIP], renewal);
       await ensureLeaf(dir, 'dns', await loadAuthority((await readKeyPair(dir, 'ca'))!), { commonName: DNS_USER, client: true }, renewal);
+      if (peers) {
+        const etcdCa = await loadOrCreateAuthority(dir, 'etcd-ca', `kplex-${tenant}-etcd-ca`);
+        const names = peers.map((p) => p.name);
+        await ensureLeaf(dir, 'etcd-peer', etcdCa, { commonName: `kplex-${tenant}-etcd-peer`, server: true, dnsNames: names }, renewal, (pem) => names.every((n) => certificateDnsNames(pem).includes(n)));
+        await ensureLeaf(dir, 'etcd-peer-client', etcdCa, { commonName: `kplex-${tenant}-etcd-peer`, client: true }, renewal);
+      }
       const pki: Record<string, string> = {};
       for (const file of await readdir(dir)) pki[file] = await readFile(path.join(dir, file), 'utf8');
       return { files: configFiles(tenant, pki, spec, this.o.hostDnsIP), certificates: await certificatesIn(dir) };
@@ -308,12 +400,12 @@ export class ClusterProvider implements ControlPlaneProvider {
   }
 
   /** Until the pod of the current template is ready and its API server answers at the Service address. */
-  private async waitReady(tenant: string, access: ControlPlaneEndpoint['access']): Promise<void> {
+  private async waitReady(tenant: string, access: ControlPlaneEndpoint['access'], replicas: number): Promise<void> {
     const ns = hostNamespace(tenant);
     const deadline = Date.now() + (this.o.readyTimeoutMs ?? 240_000);
     for (;;) {
       const sts = await this.o.host.find<StatefulSet>(statefulSetRef(ns, CLUSTER_CONTROL_PLANE));
-      const rolledOut = sts?.status?.readyReplicas === 1 && sts.status.updatedReplicas === 1 && sts.status.currentRevision === sts.status.updateRevision;
+      const rolledOut = sts?.status?.readyReplicas === replicas && sts.status.updatedReplicas === replicas && sts.status.currentRevision === sts.status.updateRevision;
       if (rolledOut && (await probe(`${access.server}/readyz`, access).catch(() => false))) return;
       if (Date.now() > deadline) throw new Error(`the control-plane pod of ${tenant} was not ready after ${(this.o.readyTimeoutMs ?? 240_000) / 1000}s: ${await this.podProblem(ns)}`);
       await sleep(500);
@@ -343,6 +435,8 @@ export class ClusterProvider implements ControlPlaneProvider {
     await this.o.host.delete(statefulSetRef(ns, CLUSTER_CONTROL_PLANE));
     await this.o.host.delete(core('secrets', ns, CONFIG_SECRET));
     await this.o.host.delete(networkPolicyRef(ns));
+    const peers = await this.o.host.list(core('services', ns), { labelSelector: `${PEER_LABEL}=${tenant}` });
+    for (const svc of peers.items) await this.o.host.delete(core('services', ns, svc.metadata.name));
     // A kept namespace (kplex delete --keep-namespace) must not keep the tenant's store.
     const claims = await this.o.host.list(core('persistentvolumeclaims', ns), { labelSelector: `${LABEL}=${tenant}` });
     for (const c of claims.items) await this.o.host.delete(core('persistentvolumeclaims', ns, c.metadata.name));

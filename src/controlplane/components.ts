@@ -34,24 +34,68 @@ export interface EtcdConfig {
   peerPort: number;
   /** Skips fsync: for throw-away clusters in tests only. */
   unsafeNoFsync?: boolean;
+  /** A member of a cluster of several; absent: a single member on loopback. */
+  member?: EtcdMember;
+}
+
+/**
+ * One member of a replicated store. Peers reach each other at `https://NAME:PEER_PORT` over TLS from
+ * their own CA, client certificates required: the peer port is on the pod network. The client port
+ * stays on loopback (each API server uses its own pod's member).
+ */
+export interface EtcdMember {
+  /** This member's name; also the host name its peers reach it by. */
+  name: string;
+  /** Every member's name, this one's included: the cluster it starts with. */
+  names: string[];
+  /** Sets this cluster apart, so a member of another one never joins it. */
+  token: string;
+  tls: {
+    ca: string;
+    /** Presented when serving peers; names every member. */
+    serverCert: string;
+    serverKey: string;
+    /**
+     * Presented when dialling a peer; without names, since etcd checks a client certificate's names
+     * against the caller's address, and a member's pod address is not known when the certificate is made.
+     */
+    clientCert: string;
+    clientKey: string;
+  };
 }
 
 export function etcdArgs(c: EtcdConfig): string[] {
   const client = `http://127.0.0.1:${c.clientPort}`;
-  const peer = `http://127.0.0.1:${c.peerPort}`;
   return [
-    '--name=kplex',
     `--data-dir=${c.dataDir}`,
     `--listen-client-urls=${client}`,
     `--advertise-client-urls=${client}`,
-    `--listen-peer-urls=${peer}`,
-    `--initial-advertise-peer-urls=${peer}`,
-    `--initial-cluster=kplex=${peer}`,
+    ...(c.member ? memberArgs(c.member, c.peerPort) : singleArgs(`http://127.0.0.1:${c.peerPort}`)),
     '--quota-backend-bytes=4294967296',
     '--auto-compaction-mode=periodic',
     '--auto-compaction-retention=5m',
     '--log-level=warn',
     ...(c.unsafeNoFsync ? ['--unsafe-no-fsync=true'] : []),
+  ];
+}
+
+const singleArgs = (peer: string): string[] => ['--name=kplex', `--listen-peer-urls=${peer}`, `--initial-advertise-peer-urls=${peer}`, `--initial-cluster=kplex=${peer}`];
+
+function memberArgs(m: EtcdMember, peerPort: number): string[] {
+  const url = (name: string) => `https://${name}:${peerPort}`;
+  return [
+    `--name=${m.name}`,
+    `--listen-peer-urls=https://0.0.0.0:${peerPort}`,
+    `--initial-advertise-peer-urls=${url(m.name)}`,
+    `--initial-cluster=${m.names.map((n) => `${n}=${url(n)}`).join(',')}`,
+    `--initial-cluster-token=${m.token}`,
+    '--initial-cluster-state=new',
+    `--peer-trusted-ca-file=${m.tls.ca}`,
+    `--peer-cert-file=${m.tls.serverCert}`,
+    `--peer-key-file=${m.tls.serverKey}`,
+    `--peer-client-cert-file=${m.tls.clientCert}`,
+    `--peer-client-key-file=${m.tls.clientKey}`,
+    '--peer-client-cert-auth=true',
   ];
 }
 

@@ -119,17 +119,19 @@ export interface ControlPlanePki {
  * admin, front-proxy client) whenever they are missing or due. The serving certificate is made again
  * when it lacks an address in `servingIps` (a data folder from a run without a real node).
  */
+/** The CA in `file` of the PKI folder, made (valid ten years) when missing. */
+export async function loadOrCreateAuthority(pkiDir: string, file: string, commonName: string): Promise<CertificateAuthority> {
+  const pair = await readKeyPair(pkiDir, file);
+  if (pair) return loadAuthority(pair);
+  const created = await createAuthority(commonName);
+  await writeKeyPair(pkiDir, file, { cert: created.cert, key: created.key });
+  return created;
+}
+
 export async function ensurePki(pkiDir: string, name: string, servingIps: string[] = [], renewal: Renewal = {}): Promise<ControlPlanePki> {
   const files = pkiFiles(pkiDir);
-  const loadOrCreate = async (file: string, cn: string): Promise<CertificateAuthority> => {
-    const pair = await readKeyPair(pkiDir, file);
-    if (pair) return loadAuthority(pair);
-    const created = await createAuthority(cn);
-    await writeKeyPair(pkiDir, file, { cert: created.cert, key: created.key });
-    return created;
-  };
-  const ca = await loadOrCreate('ca', `kplex-${name}-ca`);
-  const frontProxyCa = await loadOrCreate('front-proxy-ca', `kplex-${name}-front-proxy-ca`);
+  const ca = await loadOrCreateAuthority(pkiDir, 'ca', `kplex-${name}-ca`);
+  const frontProxyCa = await loadOrCreateAuthority(pkiDir, 'front-proxy-ca', `kplex-${name}-front-proxy-ca`);
   const renewed: string[] = [];
   const leaf = async (file: string, authority: CertificateAuthority, req: LeafRequest, fits?: (pem: string) => boolean): Promise<void> => {
     if (await ensureLeaf(pkiDir, file, authority, req, renewal, fits)) renewed.push(file);

@@ -111,6 +111,8 @@ export class LocalStore implements TenantStore {
  */
 export class LocalProvider implements ControlPlaneProvider, TenantStore {
   readonly name = 'local';
+  /** One API server and controller manager per tenant, beside the gateway that holds the Lease. */
+  readonly maxReplicas = 1;
   readonly servesPods: boolean;
   onDown?: (tenant: string) => void;
   private readonly running = new Map<string, { spec: string; controlPlane: Promise<RunningTenant> }>();

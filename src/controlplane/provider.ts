@@ -11,6 +11,8 @@ export interface ControlPlaneSpec {
   pods?: { serviceIP: string; fallbackToHost: boolean };
   /** Go's soft memory limit (GOMEMLIMIT) in bytes per component; absent: the runtime's default, none. */
   memoryLimits?: { apiServer?: number; controllerManager?: number };
+  /** API servers and store members (1, 3 or 5); fixed once the control plane is made. Absent: 1. */
+  replicas?: number;
 }
 
 /** CPU and memory, as a container's or a pod's `resources.requests` counts them. */
@@ -103,11 +105,14 @@ export interface ControlPlaneProvider {
    * the endpoint's `forPods` says where they are.
    */
   podsOf?(tenant: string): { selector: Record<string, string>; apiPort: number; dnsPort: number };
+  /** The most `replicas` it runs a control plane with. */
+  readonly maxReplicas: number;
   /**
-   * What the control-plane pod of a provider with `podsOf` requests: an isolated tenant's quota is raised
-   * by it, since that pod lives in the tenant's host namespace without being the tenant's.
+   * For a provider with `podsOf`: the pods, Services and requests a control plane with `spec` keeps in the
+   * tenant's host namespace. An isolated tenant's quota is raised by them: they are there without being
+   * the tenant's.
    */
-  podRequests?(spec: ControlPlaneSpec): ResourceRequests;
+  hostFootprint?(spec: ControlPlaneSpec): { pods: number; services: number; requests: ResourceRequests };
   /** Called when a control plane this provider runs goes down by itself, so its owner can bring it back. */
   onDown?: (tenant: string) => void;
   /**

@@ -57,6 +57,8 @@ export interface Tenant extends KubeObject {
     certificates?: CertificateStatus[];
     /** The provider that runs its control plane (and holds its data), once it was Ready. */
     provider?: string;
+    /** How many API servers and store members it was made with, once it was Ready. */
+    controlPlaneReplicas?: number;
   };
 }
 

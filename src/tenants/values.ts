@@ -83,6 +83,11 @@ export const TenantValues = z
          * default. It cannot change once the tenant exists (its data lives in one or the other).
          */
         provider: z.enum(['local', 'cluster']).optional(),
+        /**
+         * API servers and store members (etcd) of a `cluster` control plane: 3 or 5 keep it serving when
+         * one pod (or node) is lost. Fixed once the tenant exists: the members know each other by name.
+         */
+        replicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(1),
         /** Memory the control plane's components aim to stay within; raise it for tenants with many objects. */
         resources: z
           .object({
@@ -183,6 +188,23 @@ export const podSecurityOf = (values: TenantValues): PodSecurity =>
 export function memoryLimitsOf(values: TenantValues): { apiServer: number; controllerManager?: number } {
   const { apiServer, controllerManager } = values.controlPlane.resources;
   return { apiServer: memoryBytes(apiServer.memoryLimit)!, ...(controllerManager.memoryLimit ? { controllerManager: memoryBytes(controllerManager.memoryLimit)! } : {}) };
+}
+
+/**
+ * Why `values` cannot apply to a tenant whose control plane already runs as `status` says (provider and
+ * replicas are fixed once its store holds data), or undefined. The CLI asks before storing new values;
+ * the tenant controller asks again, for values stored otherwise.
+ */
+export function fixedAtCreation(status: { provider?: string; controlPlaneReplicas?: number } | undefined, values: TenantValues): string | undefined {
+  const { provider, replicas } = values.controlPlane;
+  if (status?.provider && provider && provider !== status.provider) {
+    return `controlPlane.provider cannot change from "${status.provider}" to "${provider}": the tenant's data is in the first one's store`;
+  }
+  const made = status?.controlPlaneReplicas ?? (status?.provider ? 1 : undefined);
+  if (made !== undefined && replicas !== made) {
+    return `controlPlane.replicas cannot change from ${made} to ${replicas}: the store's members are fixed when it is made`;
+  }
+  return undefined;
 }
 
 export class ValuesError extends Error {}

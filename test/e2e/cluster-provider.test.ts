@@ -6,6 +6,7 @@ import { eventually, kplex, kubectl, processesMentioning, useSharedHost, type Ru
 
 const TENANT = 'incluster';
 const ISOLATED = 'incluster-iso';
+const REPLICATED = 'incluster-ha';
 const NS = `kplex-${TENANT}`;
 
 interface Pod {
@@ -21,7 +22,7 @@ interface Pod {
  * host Service its pods use too. No process of it runs beside the gateway.
  */
 describe('tenant control plane as host pods (provider cluster)', () => {
-  const shared = useSharedHost('cluster-provider', [TENANT, ISOLATED]);
+  const shared = useSharedHost('cluster-provider', [TENANT, ISOLATED, REPLICATED]);
   let tenant = '';
   const host = (args: string[]): Promise<Run> => kubectl(shared.hostKubeconfig, args);
   const as = (args: string[]): Promise<Run> => kubectl(tenant, args);
@@ -111,6 +112,49 @@ describe('tenant control plane as host pods (provider cluster)', () => {
     expect(refused.stderr).toContain('requested: requests.cpu=200m');
     expect((await kubectl(iso, ['get', 'pod', 'big'])).code, 'a refused pod is not stored').not.toBe(0);
   }, 300_000);
+
+  it('replicas 3: three members; one pod deleted while a client writes, the tenant keeps serving and no acknowledged write is lost', async () => {
+    const ha = await shared.createTenant(REPLICATED, { controlPlane: { provider: 'cluster', replicas: 3 } });
+    const haNs = `kplex-${REPLICATED}`;
+    const members = ['kplex-control-plane-0', 'kplex-control-plane-1', 'kplex-control-plane-2'];
+    const ready = async (): Promise<string[]> => {
+      const pods = json<{ items: (Pod & { status: { conditions?: { type: string; status: string }[] } })[] }>(await host(['-n', haNs, 'get', 'pods', '-l', `kplex.dev/control-plane=${REPLICATED}`, '-o', 'json'])).items;
+      return pods.filter((p) => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((p) => p.metadata.name).sort();
+    };
+    expect(await ready()).toEqual(members);
+
+    // "Nothing lost": every ConfigMap whose create was acknowledged (kubectl exit 0) is there afterwards.
+    const acknowledged: string[] = [];
+    const failed: string[] = [];
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; writing; i++) {
+        const r = await kubectl(ha, ['create', 'configmap', `w-${i}`, `--from-literal=i=${i}`]);
+        (r.code === 0 ? acknowledged : failed).push(`w-${i}`);
+      }
+    })();
+    await eventually(async () => (acknowledged.length >= 3 ? true : undefined), 60_000, 'the first writes');
+    const beforeLoss = acknowledged.length;
+    expect((await host(['-n', haNs, 'delete', 'pod', members[1]!, '--wait=false'])).code).toBe(0);
+    await eventually(async () => (!(await ready()).includes(members[1]!) ? true : undefined), 60_000, 'the deleted member to be gone');
+    const whileDown = acknowledged.length;
+    await eventually(async () => (acknowledged.length >= whileDown + 3 ? true : undefined), 60_000, 'writes served by the two remaining members');
+    await eventually(async () => ((await ready()).length === 3 ? true : undefined), 240_000, 'the deleted member back');
+    const afterBack = acknowledged.length;
+    await eventually(async () => (acknowledged.length >= afterBack + 3 ? true : undefined), 60_000, 'writes after it rejoined');
+    writing = false;
+    await writer;
+
+    const stored = new Set(json<{ items: { metadata: { name: string } }[] }>(await kubectl(ha, ['get', 'configmaps', '-o', 'json'])).items.map((c) => c.metadata.name));
+    expect(acknowledged.filter((n) => !stored.has(n)), 'acknowledged writes missing').toEqual([]);
+    expect(acknowledged.length).toBeGreaterThan(beforeLoss + 6);
+
+    const file = path.join(shared.dir, 'ha-one.values.yaml');
+    writeFileSync(file, 'controlPlane: {provider: cluster, replicas: 1}\n');
+    const shrink = await kplex(['create', REPLICATED, '--upgrade', '-f', file, '--context', 'kplex-host'], shared.env);
+    expect(shrink.code).not.toBe(0);
+    expect(shrink.stderr.trim().split('\n').at(-1)).toBe("kplex: controlPlane.replicas cannot change from 3 to 1: the store's members are fixed when it is made");
+  }, 600_000);
 
   it('the provider cannot change once the tenant has data: one clear line, nothing changed', async () => {
     const file = path.join(shared.dir, 'local.values.yaml');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { configFiles, controlPlaneRequests, controlPlaneStatefulSet, UPSTREAM_IMAGES } from '../../src/controlplane/cluster.js';
+import { ClusterProvider, configFiles, controlPlanePolicy, controlPlaneRequests, controlPlaneStatefulSet, peerService, UPSTREAM_IMAGES } from '../../src/controlplane/cluster.js';
 import { isolationObjects } from '../../src/controller/tenant-controller.js';
-import { cpuMillis, parseValues, ValuesError } from '../../src/tenants/values.js';
+import { cpuMillis, fixedAtCreation, parseValues, ValuesError } from '../../src/tenants/values.js';
 import { podSecurityFor, UNRESTRICTED } from '../../src/controlplane/pod-security.js';
 import { controlPlaneService } from '../../src/controller/control-plane-service.js';
 
@@ -123,5 +123,78 @@ describe('what the control-plane pod requests, and the isolated quota around it'
     for (const bad of ['', '0', '-1', '1e3', '2 cores', '0.0001']) expect(cpuMillis(bad), bad).toBeUndefined();
     expect(() => parseValues({ quota: { cpu: 'lots' } })).toThrow(ValuesError);
     expect(() => parseValues({ quota: { memory: '16GB' } })).toThrow(/quota.memory: not a memory size/);
+  });
+});
+
+describe('a replicated control plane (controlPlane.replicas 3)', () => {
+  const files = configFiles('t1', pki, { podSecurity: UNRESTRICTED }, '10.96.0.10');
+  const peers = [0, 1, 2].map((i) => ({ name: `kplex-control-plane-${i}`, address: `10.96.7.${i + 1}` }));
+  interface Replicated { metadata: { annotations: Record<string, string> }; spec: { replicas: number; podManagementPolicy?: string; template: { spec: { hostAliases?: { ip: string; hostnames: string[] }[] } } } }
+  const replicated = controlPlaneStatefulSet('t1', files, UPSTREAM_IMAGES, undefined, {}, {}, peers) as unknown as Sts & Replicated;
+  const single = controlPlaneStatefulSet('t1', files, UPSTREAM_IMAGES, undefined, {}) as unknown as Sts & Replicated;
+
+  it('starts all members at once, each finding the others by name in /etc/hosts (the pod uses the node resolver)', () => {
+    expect(replicated.spec.replicas).toBe(3);
+    expect(replicated.spec.podManagementPolicy).toBe('Parallel');
+    expect(replicated.metadata.annotations['kplex.dev/store-members']).toBe('3');
+    expect(replicated.spec.template.spec.hostAliases).toEqual(peers.map((p) => ({ ip: p.address, hostnames: [p.name] })));
+    expect(single.spec.replicas).toBe(1);
+    expect(single.spec.podManagementPolicy, 'a field that cannot change on existing single-member tenants').toBeUndefined();
+    expect(single.spec.template.spec.hostAliases).toBeUndefined();
+  });
+
+  it('etcd members talk TLS with client certificates from their own CA; clients stay on loopback', () => {
+    const args = container(replicated, 'etcd').args;
+    expect(args).toEqual(expect.arrayContaining([
+      '--name=$(POD_NAME)',
+      '--listen-client-urls=http://127.0.0.1:2379',
+      '--listen-peer-urls=https://0.0.0.0:2380',
+      '--initial-advertise-peer-urls=https://$(POD_NAME):2380',
+      `--initial-cluster=${peers.map((p) => `${p.name}=https://${p.name}:2380`).join(',')}`,
+      '--initial-cluster-token=kplex-t1',
+      '--peer-client-cert-auth=true',
+      '--peer-trusted-ca-file=/etc/kplex/etcd-ca.crt',
+      '--peer-client-cert-file=/etc/kplex/etcd-peer-client.crt',
+    ]));
+    expect(container(single, 'etcd').args).toEqual(expect.arrayContaining(['--listen-peer-urls=http://127.0.0.1:2380', '--initial-cluster=kplex=http://127.0.0.1:2380']));
+  });
+
+  it('the controller managers elect a leader; a single one does not need to', () => {
+    const leaderElect = (s: Sts) => container(s, 'kube-controller-manager').args.filter((a) => a.startsWith('--leader-elect')).at(-1);
+    expect(leaderElect(replicated)).toBe('--leader-elect=true');
+    expect(leaderElect(single)).toBe('--leader-elect=false');
+  });
+
+  it("each member's peer Service has a fixed address before its pod is ready, selecting that pod only", () => {
+    const svc = peerService('t1', 2, { 'kplex.dev/tenant': 't1' }) as { metadata: { name: string; namespace: string }; spec: Record<string, unknown> };
+    expect(svc.metadata).toMatchObject({ name: 'kplex-control-plane-2', namespace: 'kplex-t1' });
+    expect(svc.spec).toMatchObject({ selector: { 'statefulset.kubernetes.io/pod-name': 'kplex-control-plane-2' }, publishNotReadyAddresses: true, ports: [{ port: 2380 }] });
+    expect(svc.spec.clusterIP).toBeUndefined();
+  });
+
+  it("the store's peer port is open to the tenant's control-plane pods only", () => {
+    const policy = controlPlanePolicy('t1', {}) as { spec: { ingress: { from?: unknown[]; ports: { port: number }[] }[] } };
+    const peerRule = policy.spec.ingress.find((r) => r.ports.some((p) => p.port === 2380))!;
+    expect(peerRule.from).toEqual([{ podSelector: { matchLabels: { 'kplex.dev/control-plane': 't1' } } }]);
+    expect(policy.spec.ingress.filter((r) => !r.from).flatMap((r) => r.ports.map((p) => p.port))).not.toContain(2380);
+  });
+
+  it("three members count three times in an isolated tenant's quota, with their peer Services", () => {
+    const provider = new ClusterProvider({ host: undefined as never, hostDnsIP: '10.96.0.10' });
+    const footprint = provider.hostFootprint({ podSecurity: UNRESTRICTED, replicas: 3 });
+    expect(footprint).toEqual({ pods: 3, services: 3, requests: { cpuMillis: 630, memoryBytes: 3 * 272 * 1024 ** 2 } });
+    expect(provider.hostFootprint({ podSecurity: UNRESTRICTED })).toMatchObject({ pods: 1, services: 0 });
+  });
+});
+
+describe('what is fixed once a tenant exists', () => {
+  const v = (controlPlane: object) => parseValues({ controlPlane });
+  it('the provider and the number of store members; other values may change', () => {
+    expect(fixedAtCreation(undefined, v({ replicas: 3 }))).toBeUndefined();
+    expect(fixedAtCreation({ provider: 'cluster', controlPlaneReplicas: 3 }, v({ replicas: 3 }))).toBeUndefined();
+    expect(fixedAtCreation({ provider: 'cluster', controlPlaneReplicas: 1 }, v({ replicas: 3 }))).toBe('controlPlane.replicas cannot change from 1 to 3: the store\'s members are fixed when it is made');
+    expect(fixedAtCreation({ provider: 'cluster' }, v({ replicas: 3 })), 'made before replicas were recorded: one').toMatch(/from 1 to 3/);
+    expect(fixedAtCreation({ provider: 'local' }, v({ provider: 'cluster' }))).toMatch(/controlPlane.provider cannot change from "local" to "cluster"/);
+    expect(() => v({ replicas: 2 })).toThrow(/controlPlane.replicas/);
   });
 });

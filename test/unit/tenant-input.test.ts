@@ -30,7 +30,7 @@ describe('values', () => {
   it('fills defaults', () => {
     expect(parseValues({})).toEqual({
       isolate: false,
-      controlPlane: { resources: { apiServer: { memoryLimit: DEFAULT_API_SERVER_MEMORY_LIMIT }, controllerManager: {} } },
+      controlPlane: { replicas: 1, resources: { apiServer: { memoryLimit: DEFAULT_API_SERVER_MEMORY_LIMIT }, controllerManager: {} } },
       sync: {
         ingresses: { enabled: false },
         dns: { fallbackToHost: false },
