@@ -219,7 +219,8 @@ export function controlPlaneStatefulSet(tenant: string, files: Record<string, st
         image: images.etcd,
         args: etcdArgs({ dataDir: '/var/lib/etcd/data', clientPort: 2379, peerPort: PEER_PORT, member }),
         ...(member ? { env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }], ports: [{ name: 'peer', containerPort: PEER_PORT }] } : {}),
-        volumeMounts: [{ name: 'data', mountPath: '/var/lib/etcd' }],
+        // A member reads its peer certificates from the config Secret.
+        volumeMounts: [{ name: 'data', mountPath: '/var/lib/etcd' }, ...(member ? mounts : [])],
         resources: resources('etcd'),
         securityContext: restricted,
       },

@@ -7,7 +7,7 @@ import { controlPlaneService } from '../../src/controller/control-plane-service.
 
 const pki = { 'ca.crt': 'CA', 'admin.crt': 'ADMIN', 'admin.key': 'ADMINKEY', 'dns.crt': 'DNS', 'dns.key': 'DNSKEY' };
 
-interface Container { name: string; image: string; args: string[]; securityContext: Record<string, unknown> }
+interface Container { name: string; image: string; args: string[]; securityContext: Record<string, unknown>; volumeMounts?: { mountPath: string }[] }
 interface Sts {
   metadata: { namespace: string };
   spec: {
@@ -157,6 +157,13 @@ describe('a replicated control plane (controlPlane.replicas 3)', () => {
       '--peer-client-cert-file=/etc/kplex/etcd-peer-client.crt',
     ]));
     expect(container(single, 'etcd').args).toEqual(expect.arrayContaining(['--listen-peer-urls=http://127.0.0.1:2380', '--initial-cluster=kplex=http://127.0.0.1:2380']));
+  });
+
+  it('every file a member names is in a folder mounted in its container', () => {
+    const etcd = container(replicated, 'etcd');
+    const files = etcd.args.map((a) => a.split('=')[1]!).filter((v) => v.startsWith('/etc/'));
+    expect(files.length).toBeGreaterThan(4);
+    for (const f of files) expect(etcd.volumeMounts?.some((m) => f.startsWith(`${m.mountPath}/`)), f).toBe(true);
   });
 
   it('the controller managers elect a leader; a single one does not need to', () => {
