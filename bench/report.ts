@@ -99,6 +99,13 @@ export function mergeResults(existing: string | undefined, sections: { name: str
   return `${text}\n`;
 }
 
+/** Bench `name`'s section in a results file, markers included, when the file has one. */
+export function sectionOf(text: string, name: string): string | undefined {
+  const begin = text.indexOf(BEGIN(name));
+  const end = text.indexOf(END(name));
+  return begin >= 0 && end > begin ? text.slice(begin, end + END(name).length) : undefined;
+}
+
 /**
  * Slope of the least-squares line through (x, y) points, in y units per x unit; 0 with fewer than two
  * distinct x. The soak bench takes it over the second half of its memory samples: growth there, once
