@@ -24,7 +24,7 @@ import { tenantsRef, type Tenant } from '../src/tenants/resources.js';
 import { devCluster, kubectlPath } from './dev-cluster.js';
 import { median, percentile, sleep } from './measure.js';
 import { countMentioning, cpuMs, gatewayHeapMiB, memAvailableGiB, memoryMiB, pidsOf, spread } from './process-stats.js';
-import type { BenchReport, BenchRow } from './report.js';
+import { FlagError, type BenchReport, type BenchRow } from './report.js';
 import { firstRequest, type Kubeconfig } from './sleep.js';
 
 const MIN_AVAILABLE_GIB = Number(process.env.BENCH_MIN_AVAILABLE_GIB ?? 2);
@@ -53,15 +53,20 @@ export interface DensityFlags {
 
 /** `--awake N --registered M` (defaults 100 and 1000); M counts the awake tenants too. */
 export function densityFlags(args: string[]): DensityFlags {
-  const { values } = parseArgs({ args, options: { awake: { type: 'string', default: '100' }, registered: { type: 'string', default: '1000' } }, strict: true, allowPositionals: false });
+  let values: { awake?: string; registered?: string };
+  try {
+    ({ values } = parseArgs({ args, options: { awake: { type: 'string', default: '100' }, registered: { type: 'string', default: '1000' } }, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new FlagError(`density: ${(err as Error).message}; it takes --awake N --registered M`);
+  }
   const count = (flag: string, text: string): number => {
     const n = Number(text);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} takes a whole number of at least 1; got "${text}"`);
+    if (!Number.isInteger(n) || n < 1) throw new FlagError(`--${flag} takes a whole number of at least 1; got "${text}"`);
     return n;
   };
   const awake = count('awake', values.awake!);
   const registered = count('registered', values.registered!);
-  if (registered < awake) throw new Error(`--registered (${registered}) counts the awake tenants too: it must be at least --awake (${awake})`);
+  if (registered < awake) throw new FlagError(`--registered (${registered}) counts the awake tenants too: it must be at least --awake (${awake})`);
   return { awake, registered };
 }
 
@@ -158,7 +163,9 @@ const line = (label: string, text: string): void => console.log(`  ${label.padEn
 export async function benchDensity(args: string[]): Promise<BenchReport> {
   const flags = densityFlags(args);
   const began = performance.now();
-  const c = await devCluster('bench-density', 1);
+  // With a real node, as `kplex dev up` makes by default: a tenant then runs a DNS server for its pods
+  // too, so each awake tenant costs what it costs users. (A real node needs the machine's e2e lock.)
+  const c = await devCluster('bench-density', 1, 1);
   try {
     const state = readState(c.dataDir);
     const metricsUrl = state?.gateway?.metricsUrl;
@@ -191,7 +198,9 @@ export async function benchDensity(args: string[]): Promise<BenchReport> {
         stopEarly(`${low} with ${awake.length} of ${flags.awake} awake tenants made`);
         break;
       }
-      const t = await createUsable(c, `awake-${i}`);
+      // A tenant that does not come up at this density is a finding too: the figures so far are reported.
+      const t = await createUsable(c, `awake-${i}`).catch((err: Error) => stopEarly(`awake-${i} did not become usable: ${err.message}`));
+      if (!t) break;
       awake.push(t);
       progress(`awake ${awake.length}/${flags.awake}: create ${t.createS.toFixed(1)} s, usable ${t.usableS.toFixed(1)} s; MemAvailable ${memAvailableGiB().toFixed(1)} GiB`);
     }
@@ -223,12 +232,17 @@ export async function benchDensity(args: string[]): Promise<BenchReport> {
       if (full) return;
       const name = `asleep-${i}`;
       const begin = performance.now();
-      await c.kplex(['create', name, '--asleep', '--connect=false', '--context', 'kplex-host']);
+      try {
+        await c.kplex(['create', name, '--asleep', '--connect=false', '--context', 'kplex-host']);
+      } catch (err) {
+        full = `${name} was not registered: ${(err as Error).message}`;
+        return;
+      }
       registerS.push((performance.now() - begin) / 1000);
       sleeping.push(name);
       if (sleeping.length % 50 === 0) progress(`asleep ${sleeping.length}/${wanted}; MemAvailable ${memAvailableGiB().toFixed(1)} GiB`);
     })));
-    if (full) stopEarly(`${full} with ${sleeping.length} of ${wanted} sleeping tenants registered`);
+    if (full) stopEarly(`${full}; ${sleeping.length} of ${wanted} sleeping tenants registered`);
     const started = PROCESSES.reduce((sum, p) => sum + countMentioning(p, '/tenants/asleep-'), 0);
     if (started) throw new Error(`${started} control-plane processes run for tenants registered asleep: --asleep must not start them`);
 

@@ -22,6 +22,9 @@ export interface BenchReport {
   notes: string[];
 }
 
+/** A benchmark's flags are wrong: said in one line before anything runs, not as a stack trace. */
+export class FlagError extends Error {}
+
 export interface RunFacts {
   date: string;
   commit: string;

@@ -13,7 +13,7 @@ import { benchDensity } from './density.js';
 import { benchGateway } from './gateway.js';
 import { runFacts } from './machine.js';
 import { benchNodes } from './nodes.js';
-import { mergeResults, renderSection, sectionOf, type BenchReport } from './report.js';
+import { FlagError, mergeResults, renderSection, sectionOf, type BenchReport } from './report.js';
 import { benchSleep } from './sleep.js';
 import { benchSoak } from './soak.js';
 import { benchSync } from './sync.js';
@@ -54,7 +54,11 @@ const kept = Object.keys(byNameOnly).flatMap((name) => {
 });
 let results = wanted ? existing : mergeResults(undefined, kept);
 for (const name of wanted ? [wanted] : Object.keys(benches)) {
-  const report = await (benches[name] ? benches[name]() : byNameOnly[name]!(args));
+  const report = await (benches[name] ? benches[name]() : byNameOnly[name]!(args)).catch((err: Error) => {
+    if (!(err instanceof FlagError)) throw err;
+    console.error(err.message);
+    process.exit(2);
+  });
   results = mergeResults(results, [{ name, text: renderSection(name, report, runFacts()) }]);
   writeFileSync(RESULTS, results);
   console.log(`\n(${name}: figures written to ${path.relative(process.cwd(), RESULTS)})`);

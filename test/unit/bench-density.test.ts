@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkpoints, densityFlags } from '../../bench/density.js';
+import { FlagError } from '../../bench/report.js';
 
 describe('density bench flags', () => {
   it('defaults to the issue\'s scale: 100 awake of 1,000 registered', () => {
@@ -17,12 +18,12 @@ describe('density bench flags', () => {
     [['--registered', 'many'], '--registered takes a whole number of at least 1; got "many"'],
     [['--awake', '20', '--registered', '10'], '--registered (10) counts the awake tenants too: it must be at least --awake (20)'],
   ])('refuses %j', (args, message) => {
-    expect(() => densityFlags(args)).toThrow(message);
+    expect(() => densityFlags(args)).toThrow(new FlagError(message));
   });
 
   it('refuses flags it does not know, and words', () => {
-    expect(() => densityFlags(['--asleep', '5'])).toThrow();
-    expect(() => densityFlags(['10'])).toThrow();
+    expect(() => densityFlags(['--asleep', '5'])).toThrow(FlagError);
+    expect(() => densityFlags(['10'])).toThrow(FlagError);
   });
 });
 
