@@ -15,6 +15,7 @@
 // --awake 100 --registered 1000`.
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import pLimit from 'p-limit';
@@ -286,6 +287,10 @@ export async function benchDensity(args: string[]): Promise<BenchReport> {
     const perSleeping = { pss: kib(gwSleeping.pss, gwAwake.pss), private: kib(gwSleeping.private, gwAwake.private), heap: kib(gwSleeping.heap, gwAwake.heap), host: kib(hostSleeping, hostAwake) };
     const availableNow = memAvailableGiB();
     const wouldHold = n + Math.max(0, Math.floor(((availableNow - MIN_AVAILABLE_GIB) * 1024) / allPerAwake));
+    // Idle tenants are not free of CPU: their API servers' and controller managers' loops, and their
+    // syncers in the gateway. How many idle ones the machine's cores would be busy with, doing nothing else.
+    const cpuPerAwake = median(tenantCpu) + (gwCpuAwake - gwCpuBase) / n;
+    const cpuWouldHold = Math.floor((os.cpus().length * 60_000) / cpuPerAwake);
     const windows = checkpoints(n).map((w) => ({ ...w, usable: awake.slice(w.from, w.to).map((t) => t.usableS), create: awake.slice(w.from, w.to).map((t) => t.createS) }));
     const atScale = n >= TARGET_AWAKE;
 
@@ -297,6 +302,7 @@ export async function benchDensity(args: string[]): Promise<BenchReport> {
     line('its share of the host etcd + API server', `${hostPerAwake.toFixed(1)}  (host ${hostBase.toFixed(1)} → ${hostAwake.toFixed(1)})`);
     line('in all (median processes + shares)', allPerAwake.toFixed(1));
     line(`awake tenants MemAvailable would hold (> ${MIN_AVAILABLE_GIB} GiB left)`, `${wouldHold} (estimate: ${availableNow.toFixed(1)} GiB available now)`);
+    line(`awake idle tenants that would keep ${os.cpus().length} cores busy`, `${cpuWouldHold} (estimate: ${cpuPerAwake.toFixed(0)} ms/min each, its processes and its gateway share)`);
     console.log(`memory per sleeping tenant in KiB, the gateway after ${m} registered against after the awake ones`);
     line('gateway PSS', `${perSleeping.pss.toFixed(0)}  (${gwAwake.pss.toFixed(1)} → ${gwSleeping.pss.toFixed(1)} MiB)`);
     line('gateway private memory', `${perSleeping.private.toFixed(0)}  (${gwAwake.private.toFixed(1)} → ${gwSleeping.private.toFixed(1)} MiB)`);
@@ -325,6 +331,7 @@ export async function benchDensity(args: string[]): Promise<BenchReport> {
       { figure: 'host etcd + API server PSS growth per awake tenant', unit: 'MiB', value: hostPerAwake, baseline: { what: 'with no tenants', value: hostBase } },
       { figure: 'memory per awake tenant in all (processes + gateway and host shares)', unit: 'MiB', value: allPerAwake },
       { figure: `awake tenants this machine would hold with ${MIN_AVAILABLE_GIB} GiB left, estimated`, unit: 'tenants', value: wouldHold, target: { text: `≥ ${TARGET_AWAKE}`, met: wouldHold >= TARGET_AWAKE } },
+      { figure: `awake idle tenants that would keep all ${os.cpus().length} cores busy, estimated`, unit: 'tenants', value: cpuWouldHold, target: { text: `≥ ${TARGET_AWAKE}`, met: cpuWouldHold >= TARGET_AWAKE } },
       { figure: `gateway PSS after the ${n} awake tenants`, unit: 'MiB', value: gwAwake.pss, baseline: { what: 'no tenants', value: gwBase.pss } },
       { figure: `gateway PSS after ${m} sleeping tenants more`, unit: 'MiB', value: gwSleeping.pss, baseline: { what: 'after the awake ones', value: gwAwake.pss } },
       ...(m
@@ -351,7 +358,7 @@ export async function benchDensity(args: string[]): Promise<BenchReport> {
     ];
     notes.unshift(
       `--awake ${flags.awake} --registered ${flags.registered}: ${n} awake tenants made one after another, then ${m} registered asleep, ${REGISTER_CONCURRENCY} at a time; memory ${SETTLE_MS / 1000} s after each phase, CPU over ${IDLE_MS / 1000} s idle.`,
-      'PSS splits the pages of a binary among the processes running it, so a tenant\'s share falls as more run; "would hold" divides the MemAvailable left above the floor by the memory per awake tenant in all, an estimate, not a measurement.',
+      'PSS splits the pages of a binary among the processes running it, so a tenant\'s share falls as more run; "would hold" divides the MemAvailable left above the floor by the memory per awake tenant in all, and "keep the cores busy" the machine\'s CPU time by what an idle tenant uses: estimates, not measurements.',
       ...(atScale ? [] : [`The targets at ${TARGET_AWAKE} awake tenants (held, create → usable ≤ ${TARGET_USABLE_S} s) are not judged at this scale.`]),
     );
     return { title: 'tenants on one machine: memory per awake and per sleeping tenant, create → usable, first request on a sleeping tenant', rows, notes };
