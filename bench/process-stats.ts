@@ -23,12 +23,38 @@ export function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
 }
 
+/** The `pgrep -af` lines (pid, then command line) of the processes running `program`. */
+const commandLines = (program: string): string[] =>
+  spawnSync('pgrep', ['-af', program], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.split(' ')[1]?.endsWith(`/${program}`));
+
 /** The pid of `program` whose command line mentions `needle`. */
-export function pidOf(program: string, needle: string): number {
-  const lines = spawnSync('pgrep', ['-af', program], { encoding: 'utf8' }).stdout.split('\n');
-  const line = lines.find((l) => l.includes(needle) && l.split(' ')[1]?.endsWith(`/${program}`));
-  if (!line) throw new Error(`no ${program} process mentioning ${needle}`);
-  return Number(line.split(' ')[0]);
+export const pidOf = (program: string, needle: string): number => pidsOf(program, [needle])[0]!;
+
+/** The pid of `program` for each of `needles`, with one look at the process table however many there are. */
+export function pidsOf(program: string, needles: string[]): number[] {
+  const lines = commandLines(program);
+  return needles.map((needle) => {
+    const line = lines.find((l) => l.includes(needle));
+    if (!line) throw new Error(`no ${program} process mentioning ${needle}`);
+    return Number(line.split(' ')[0]);
+  });
+}
+
+/** How many processes of `program` mention `needle`: none, for tenants that must not run. */
+export const countMentioning = (program: string, needle: string): number => commandLines(program).filter((l) => l.includes(needle)).length;
+
+/** Memory the kernel says can be given to new work without swapping (MemAvailable), in GiB. */
+export function memAvailableGiB(): number {
+  const kB = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1];
+  if (!kB) throw new Error('no MemAvailable in /proc/meminfo');
+  return Number(kB) / 2 ** 20;
+}
+
+/** Heap used of the gateway's process, from its own /metrics (garbage not yet collected included). */
+export async function gatewayHeapMiB(metricsUrl: string): Promise<number | undefined> {
+  const text = await (await fetch(metricsUrl)).text();
+  const m = /^kplex_gateway_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
+  return m ? Number(m[1]) / 2 ** 20 : undefined;
 }
 
 /** min / median / max, right-aligned. */

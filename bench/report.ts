@@ -22,6 +22,9 @@ export interface BenchReport {
   notes: string[];
 }
 
+/** A benchmark's flags are wrong: said in one line before anything runs, not as a stack trace. */
+export class FlagError extends Error {}
+
 export interface RunFacts {
   date: string;
   commit: string;
@@ -97,6 +100,13 @@ export function mergeResults(existing: string | undefined, sections: { name: str
     else text = `${text}\n\n${s.text}`;
   }
   return `${text}\n`;
+}
+
+/** Bench `name`'s section in a results file, markers included, when the file has one. */
+export function sectionOf(text: string, name: string): string | undefined {
+  const begin = text.indexOf(BEGIN(name));
+  const end = text.indexOf(END(name));
+  return begin >= 0 && end > begin ? text.slice(begin, end + END(name).length) : undefined;
 }
 
 /**

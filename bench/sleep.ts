@@ -14,13 +14,13 @@ import type { BenchReport } from './report.js';
 const WAKES = Number(process.env.BENCH_WAKES ?? 20);
 const TARGET_P99_MS = 5_000;
 
-interface Kubeconfig {
+export interface Kubeconfig {
   clusters: { cluster: { server: string; 'certificate-authority-data': string } }[];
   users: { user: { token: string } }[];
 }
 
 /** Milliseconds until a whole 200 answer to GET `path` of the tenant, on a connection of its own. */
-function firstRequest(kubeconfig: Kubeconfig, path: string): Promise<number> {
+export function firstRequest(kubeconfig: Kubeconfig, path: string): Promise<number> {
   const c = kubeconfig.clusters[0]!.cluster;
   const server = new URL(c.server);
   const ca = Buffer.from(c['certificate-authority-data'], 'base64').toString('utf8');

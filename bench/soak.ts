@@ -22,7 +22,7 @@ import { accessFromKubeconfig } from '../src/k8s/kubeconfig.js';
 import { readState } from '../src/dev/state.js';
 import { devCluster } from './dev-cluster.js';
 import { percentile, sleep } from './measure.js';
-import { memoryMiB } from './process-stats.js';
+import { gatewayHeapMiB, memoryMiB } from './process-stats.js';
 import { formatNumber, secondHalf, slope, type BenchReport, type BenchRow } from './report.js';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 20);
@@ -161,13 +161,6 @@ interface Sample {
   heap?: number;
 }
 
-/** Heap used of the gateway's process, from its own /metrics (garbage not yet collected included). */
-async function heapMiB(metricsUrl: string): Promise<number | undefined> {
-  const text = await (await fetch(metricsUrl)).text();
-  const m = /^kplex_gateway_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
-  return m ? Number(m[1]) / 2 ** 20 : undefined;
-}
-
 /**
  * The gateway process's memory at the end of a window of `windowMs`: PSS and private memory from /proc,
  * and the heap as the lowest of readings every HEAP_EVERY_MS in the window. Heap used rises and falls by
@@ -177,7 +170,7 @@ async function sampleMemory(pid: number, metricsUrl: string | undefined, since: 
   const end = performance.now() + windowMs;
   const heaps: number[] = [];
   for (;;) {
-    const h = metricsUrl ? await heapMiB(metricsUrl) : undefined;
+    const h = metricsUrl ? await gatewayHeapMiB(metricsUrl) : undefined;
     if (h !== undefined) heaps.push(h);
     const left = end - performance.now();
     if (left <= 0) break;

@@ -3,7 +3,7 @@ import { StatusError } from '../k8s/status.js';
 import { core, type KubeClient } from '../k8s/client.js';
 import { removeFromUserKubeconfig } from '../k8s/kubeconfig.js';
 import { contextName, hostNamespace } from '../tenants/names.js';
-import { ANNOTATIONS, readyCondition, tenantsRef, type Tenant } from '../tenants/resources.js';
+import { ANNOTATIONS, newTenant, readyCondition, tenantsRef, type Tenant } from '../tenants/resources.js';
 import { ensureSystem, readGatewayInfo } from '../tenants/system.js';
 import { fixedAtCreation, parseValues, readValuesFile, type TenantValues } from '../tenants/values.js';
 import { connectTo, durationFlag, tenantName } from './connect.js';
@@ -54,7 +54,7 @@ function values(file: string | undefined, isolate: boolean | undefined): TenantV
   }
 }
 
-type CreateFlags = StoreFlags & { values?: string; upgrade?: boolean; isolate?: boolean; restore?: string; connect: string; timeout: string; context?: string };
+type CreateFlags = StoreFlags & { values?: string; upgrade?: boolean; isolate?: boolean; restore?: string; asleep?: boolean; connect: string; timeout: string; context?: string };
 
 /**
  * With --restore: the checked snapshot and the store to write it to (one line for any problem, before
@@ -71,6 +71,8 @@ async function restoreFrom(f: CreateFlags) {
 
 export async function create(name: string, f: CreateFlags): Promise<void> {
   const tenant = tenantName(name);
+  // An existing tenant sleeps with `kplex sleep`: --upgrade changes values only, awake or asleep.
+  if (f.asleep && f.upgrade) throw new CliError('--asleep registers a new tenant; put an existing one to sleep with: kplex sleep NAME');
   const restoring = await restoreFrom(f);
   const restore = restoring?.snap;
   const v = restore ? restore.values : values(f.values, f.isolate);
@@ -103,7 +105,7 @@ export async function create(name: string, f: CreateFlags): Promise<void> {
       }
       await step(`writing tenant ${tenant}`, async () => {
         try {
-          await host.create(tenantsRef(), { apiVersion: 'kplex.dev/v1alpha1', kind: 'Tenant', metadata: { name: tenant }, spec: { values: v } });
+          await host.create(tenantsRef(), newTenant(tenant, v, { asleep: f.asleep }));
         } catch (err) {
           // Nothing half-made: restored data without a Tenant would be found by the next create of this name.
           if (restoring) await restoring.store.forget(tenant).catch((cleanup: Error) => console.error(`kplex: could not remove the restored data of "${tenant}" again: ${cleanup.message}`));
@@ -113,8 +115,9 @@ export async function create(name: string, f: CreateFlags): Promise<void> {
       });
       try {
         // Ctrl-C while waiting is a failed create too: it must not leave a tenant behind.
-        await step(`starting the control plane of ${tenant} (namespace ${hostNamespace(tenant)})`, () => unlessInterrupted(waitReady(host, tenant, timeoutMs), `interrupted; tenant "${tenant}" removed again`),
-          (t) => (t.status?.controlPlaneReadyMs ? `API server ready in ${seconds(t.status.controlPlaneReadyMs)}` : 'ready'));
+        const waiting = f.asleep ? `waiting for the tenant controller to register ${tenant} asleep` : `starting the control plane of ${tenant} (namespace ${hostNamespace(tenant)})`;
+        await step(waiting, () => unlessInterrupted(waitReady(host, tenant, timeoutMs), `interrupted; tenant "${tenant}" removed again`),
+          (t) => (t.status?.controlPlaneReadyMs ? `API server ready in ${seconds(t.status.controlPlaneReadyMs)}` : f.asleep ? 'asleep' : 'ready'));
       } catch (err) {
         // Nothing half-made: a tenant that did not come up is removed again.
         await host.delete(tenantsRef(tenant)).catch((cleanup: Error) => console.error(`kplex: could not remove tenant "${tenant}" again: ${cleanup.message}`));
@@ -128,7 +131,9 @@ export async function create(name: string, f: CreateFlags): Promise<void> {
     }
     if (f.connect !== 'false') await connectTo(host, hostContext, tenant, { role: 'admin', user: 'admin', group: [], ttl: '24h' });
   });
-  console.log(`tenant ${tenant} is ready (${seconds(Date.now() - begin)} in all)`);
+  console.log(f.asleep
+    ? `tenant ${tenant} is registered, asleep (${seconds(Date.now() - begin)} in all): the first request through the gateway, or kplex wake, starts its control plane`
+    : `tenant ${tenant} is ready (${seconds(Date.now() - begin)} in all)`);
 }
 
 export async function deleteTenant(name: string, f: { keepNamespace?: boolean; timeout: string; context?: string }): Promise<void> {

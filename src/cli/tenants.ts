@@ -33,6 +33,7 @@ export function registerTenants(program: Command): void {
     .option('--upgrade', "change an existing tenant's values, keeping its data")
     .option('--restore <file>', 'make the tenant from a snapshot file (kplex snapshot): its data and values, under this name')
     .option('--isolate', 'isolated mode: quota and network isolation on the host namespace, pod security baseline unless the values name a podSecurityStandard')
+    .option('--asleep', 'register the tenant asleep: its control plane starts on the first request through the gateway, or kplex wake')
     .option('--connect <bool>', 'connect (switch kubectl to the tenant) when ready', 'true')
     .option('--timeout <duration>', 'how long to wait for the tenant to be ready', '180s')
     .option('--context <name>', 'host kubeconfig context');

@@ -64,6 +64,18 @@ export interface Tenant extends KubeObject {
 
 export const readyCondition = (t: Tenant): Condition | undefined => t.status?.conditions?.find((c) => c.type === 'Ready');
 
+/**
+ * The Tenant `kplex create` writes. `asleep`: registered with its control plane never started, as a
+ * tenant put to sleep is: the first request through a gateway (or `kplex wake`) starts it. Left out
+ * otherwise, so an awake tenant's spec is the same whether or not it was ever asleep.
+ */
+export const newTenant = (name: string, values: TenantValues, o: { asleep?: boolean } = {}): Tenant => ({
+  apiVersion: `${GROUP}/${VERSION}`,
+  kind: 'Tenant',
+  metadata: { name },
+  spec: { values, ...(o.asleep ? { asleep: true } : {}) },
+});
+
 /** The Tenant CRD: desired state in spec.values, the controller's report in status. */
 export const tenantCRD: KubeObject = {
   apiVersion: 'apiextensions.k8s.io/v1',

@@ -60,6 +60,18 @@ export function wakeAction(t: Tenant | undefined, routed: boolean): WakeAction {
   return routed ? 'pass' : 'unavailable';
 }
 
+/**
+ * Why a kubeconfig for the tenant would not work yet, or undefined when it would: the tenant is Ready,
+ * or it is asleep or waking, so that the gateway wakes it (or holds the request until it is awake) when
+ * the kubeconfig is first used. Writing one does not wake it: only a request does.
+ */
+export function notConnectable(t: Tenant): string | undefined {
+  if (t.metadata.deletionTimestamp) return 'it is being deleted';
+  if (readyCondition(t)?.status === 'True') return undefined;
+  const action = wakeAction(t, false);
+  return action === 'wake' || action === 'wait' ? undefined : `it is not ready (${t.status?.phase ?? 'Pending'})`;
+}
+
 export type WakeProgress = { state: 'ready' } | { state: 'waiting' } | { state: 'failed'; why: string };
 
 /**

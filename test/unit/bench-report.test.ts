@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { median, percentile } from '../../bench/measure.js';
-import { formatNumber, mergeResults, ratioOf, renderSection, RESULTS_HEADER, secondHalf, slope, type BenchReport, type RunFacts } from '../../bench/report.js';
+import { formatNumber, mergeResults, ratioOf, renderSection, RESULTS_HEADER, secondHalf, sectionOf, slope, type BenchReport, type RunFacts } from '../../bench/report.js';
 
 const facts: RunFacts = { date: '2026-12-01T11:00:00Z', commit: '0123456789abcdef0123', dirty: true, cores: 2, memoryGiB: 23.5, kernel: '6.18.44', node: 'v20.20.2', cpuModel: 'Some CPU' };
 
@@ -92,6 +92,17 @@ describe('results file', () => {
   it('does not take a bench whose name starts another for it', () => {
     const file = mergeResults(undefined, [{ name: 'sync', text: '<!-- bench:sync -->\nsync\n<!-- /bench:sync -->' }]);
     expect(mergeResults(file, [{ name: 'syn', text: '<!-- bench:syn -->\nsyn\n<!-- /bench:syn -->' }])).toContain('sync\n<!-- /bench:sync -->\n\n<!-- bench:syn -->');
+  });
+
+  it('finds one section again, markers included, so a run of all benches can keep it', () => {
+    const file = mergeResults(undefined, [
+      { name: 'gateway', text: '<!-- bench:gateway -->\ngateway 1\n<!-- /bench:gateway -->' },
+      { name: 'density', text: '<!-- bench:density -->\ndensity 1\n<!-- /bench:density -->' },
+    ]);
+    expect(sectionOf(file, 'density')).toBe('<!-- bench:density -->\ndensity 1\n<!-- /bench:density -->');
+    expect(sectionOf(file, 'dens')).toBeUndefined();
+    expect(sectionOf(file, 'soak')).toBeUndefined();
+    expect(mergeResults(undefined, [{ name: 'density', text: sectionOf(file, 'density')! }])).toBe(`${RESULTS_HEADER}\n\n<!-- bench:density -->\ndensity 1\n<!-- /bench:density -->\n`);
   });
 
   it('starts over from a file that is not a results file', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ANNOTATIONS, type Tenant } from '../../src/tenants/resources.js';
-import { activityDue, activityInterval, idleSince, inactivityMs, sleepDecision, wakeAction, wakeProgress, WAKING_REASON } from '../../src/tenants/sleep.js';
+import { ANNOTATIONS, newTenant, type Tenant } from '../../src/tenants/resources.js';
+import { activityDue, activityInterval, idleSince, inactivityMs, notConnectable, sleepDecision, wakeAction, wakeProgress, WAKING_REASON } from '../../src/tenants/sleep.js';
 import { parseValues, ValuesError } from '../../src/tenants/values.js';
 
 const T0 = Date.parse('2026-12-01T08:00:00Z');
@@ -108,5 +108,44 @@ describe('how a wake stands', () => {
     expect(wakeProgress(tenant({ phase: 'Failed', generation: 3, message: 'etcd is down' }), false, 3)).toEqual({ state: 'failed', why: 'etcd is down' });
     expect(wakeProgress(tenant({ phase: 'Ready', asleep: true, generation: 4 }), true, 3)).toEqual({ state: 'failed', why: 'it was put to sleep again' });
     expect(wakeProgress(undefined, false, 3)).toEqual({ state: 'failed', why: 'it was deleted' });
+  });
+});
+
+describe('the Tenant kplex create writes', () => {
+  const values = parseValues({});
+
+  it('asks for a running control plane by default, with no asleep field at all', () => {
+    const t = newTenant('team-a', values);
+    expect(t).toEqual({ apiVersion: 'kplex.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'team-a' }, spec: { values } });
+  });
+
+  it('with --asleep, is stored asleep: the gateway wakes it on its first request', () => {
+    const t = newTenant('team-a', values, { asleep: true });
+    expect(t.spec).toEqual({ values, asleep: true });
+    expect(wakeAction(t, false)).toBe('wake');
+  });
+
+  it('with asleep false, is the same as without', () => {
+    expect(newTenant('team-a', values, { asleep: false })).toEqual(newTenant('team-a', values));
+  });
+});
+
+describe('whether kplex connect writes a kubeconfig for a tenant', () => {
+  it.each([
+    ['a Ready tenant', tenant({ phase: 'Ready' }), undefined],
+    ['a tenant registered asleep, before the controller saw it', { ...newTenant('team-a', parseValues({}), { asleep: true }), metadata: { name: 'team-a', uid: 'u1' } }, undefined],
+    ['a sleeping tenant', tenant({ phase: 'Sleeping', asleep: true }), undefined],
+    ['a tenant waking', tenant({ phase: 'Pending', reason: WAKING_REASON }), undefined],
+    ['a tenant woken but still Sleeping', tenant({ phase: 'Sleeping' }), undefined],
+    ['a tenant being created', tenant({ phase: 'Pending', reason: 'Starting' }), 'it is not ready (Pending)'],
+    ['a failed tenant', tenant({ phase: 'Failed' }), 'it is not ready (Failed)'],
+  ] as const)('%s', (_what, t, why) => {
+    expect(notConnectable(t as Tenant)).toBe(why);
+  });
+
+  it('refuses a tenant being deleted, asleep or not', () => {
+    const deleting = (t: Tenant): Tenant => ({ ...t, metadata: { ...t.metadata, deletionTimestamp: iso(T0) } });
+    expect(notConnectable(deleting(tenant({ phase: 'Ready' })))).toBe('it is being deleted');
+    expect(notConnectable(deleting(tenant({ phase: 'Sleeping', asleep: true })))).toBe('it is being deleted');
   });
 });
