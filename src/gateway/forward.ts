@@ -191,8 +191,11 @@ export class Router {
         if (!f.longRunning) return res;
         const g = new StreamGate(res, f.watch ? watchFraming(String(headers['content-type'] ?? '')) : undefined);
         gate = g;
-        // Undici is still delivering these headers: the abort waits for it to take the gate.
-        if (closing) setImmediate(() => endStream(g));
+        if (closing) {
+          g.endCleanly();
+          // Undici is still delivering these headers: the abort waits for it to take the gate.
+          setImmediate(() => gone?.abort());
+        }
         return g;
       });
     } catch (err) {
