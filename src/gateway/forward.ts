@@ -188,7 +188,8 @@ export class Router {
         // chunked lists) send the headers at once; while that write is under way the first chunks gather
         // and leave together.
         if (headers['content-length'] === undefined) res.flushHeaders();
-        if (!f.longRunning) return res;
+        // An answer of known length (a refused watch's Status) is over soon and goes on whole.
+        if (!f.longRunning || headers['content-length'] !== undefined) return res;
         const g = new StreamGate(res, f.watch ? watchFraming(String(headers['content-type'] ?? '')) : undefined);
         gate = g;
         if (closing) {
