@@ -209,10 +209,13 @@ export class Gateway {
     const closed = new Promise<void>((r) => this.server.close(() => r()));
     this.log.info({ streams: this.drain.size }, 'leaving: no new connections; ending streams between events');
     await this.drain.closeAll(t.timeoutMs / 4);
-    // Plain requests still under way finish on their own, up to the deadline.
+    // Plain requests still under way finish on their own, up to the deadline. Those that came before the
+    // drain answered without `Connection: close`; their connections are closed once idle.
+    const idle = setInterval(() => this.server.closeIdleConnections(), 250);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([closed, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))))]);
     clearTimeout(timer);
+    clearInterval(idle);
     await this.stop();
   }
 
