@@ -14,6 +14,7 @@ const TENANT = 't1';
 const VOLUMES = '/tmp/kplex-install-volumes';
 // Every feature whose host objects the chart's RBAC grants, so that the last test sees each permission used.
 const TENANT_VALUES = `isolate: true
+quota: {cpu: "1", memory: 2Gi}
 sync:
   ingresses: {enabled: true}
   networkPolicies: {enabled: true}
@@ -179,11 +180,11 @@ spec: {accessModes: [ReadWriteOnce], storageClassName: manual, volumeName: vol, 
     ])).some(Boolean) ? undefined : true), 60_000, 'the twins gone from the host');
     await eventually(async () => (ok(await host(['get', 'pv', '-o', 'jsonpath={.items[*].spec.local.path}'])).includes(`${VOLUMES}/vol`) ? undefined : true), 60_000, "the tenant's volume gone from the host");
 
-    // Isolated no more: the quota goes from the host namespace.
+    // Isolated no more: the quota and its default requests go from the host namespace.
     const valuesFile = path.join(dir, 't1-plain.yaml');
     writeFileSync(valuesFile, TENANT_VALUES.replace('isolate: true', 'isolate: false'));
     ok(await kplex(['create', TENANT, '-f', valuesFile, '--upgrade', '--connect=false', '--context', 'kplex-host'], env, 300_000));
-    await eventually(async () => (ok(await host(['-n', `kplex-${TENANT}`, 'get', 'resourcequotas', '-o', 'name'])).trim() === '' ? true : undefined), 60_000, 'the quota gone');
+    await eventually(async () => (ok(await host(['-n', `kplex-${TENANT}`, 'get', 'resourcequotas,limitranges', '-o', 'name'])).trim() === '' ? true : undefined), 60_000, 'the quota gone');
   }, 300_000);
 
   it('losing a gateway pod keeps the tenant served by the other replica', async () => {
