@@ -11,7 +11,7 @@ import { checkTiming, DEFAULT_TIMING, type LeaderElectionTiming } from '../k8s/l
 import { rotateSigningKeys } from '../tenants/system.js';
 import { parseDuration } from '../tenants/tokens.js';
 import { ensureGatewayCerts } from '../gateway/certs.js';
-import { DEFAULT_MAX_BODY_BYTES, Gateway } from '../gateway/gateway.js';
+import { DEFAULT_MAX_BODY_BYTES, Gateway, type ShutdownTiming } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
 import { packageRoot } from '../paths.js';
 import { termination } from '../terminal/signals.js';
@@ -31,6 +31,20 @@ function parseTiming(f: { leaseDuration: string; renewDeadline: string; retryPer
   } catch (err) {
     throw new CliError(`leader election: ${(err as Error).message}`);
   }
+}
+
+/** --shutdown-delay and --shutdown-timeout; the delay may be 0s (nothing in front of the gateway to wait for). */
+export function parseShutdown(f: { shutdownDelay: string; shutdownTimeout: string }): ShutdownTiming {
+  const ms = (flag: string, text: string): number => {
+    try {
+      return /^0+[smhd]?$/.test(text) ? 0 : parseDuration(text) * 1000;
+    } catch (err) {
+      throw new CliError(`${flag}: ${(err as Error).message}`);
+    }
+  };
+  const timeoutMs = ms('--shutdown-timeout', f.shutdownTimeout);
+  if (timeoutMs === 0) throw new CliError('--shutdown-timeout must be positive: the gateway needs time to end its streams');
+  return { delayMs: ms('--shutdown-delay', f.shutdownDelay), timeoutMs };
 }
 
 /** An IP address flag, or one clear line. */
@@ -79,9 +93,12 @@ export function registerGateway(program: Command): void {
     .option('--lease-duration <duration>', 'leader election: how long replicas wait for an unrenewed lease before taking it over', `${DEFAULT_TIMING.leaseDurationMs / 1000}s`)
     .option('--renew-deadline <duration>', 'leader election: how long the leader retries renewing before it stops leading', `${DEFAULT_TIMING.renewDeadlineMs / 1000}s`)
     .option('--retry-period <duration>', 'leader election: time between tries to acquire or renew', `${DEFAULT_TIMING.retryPeriodMs / 1000}s`)
+    .option('--shutdown-delay <duration>', 'on SIGTERM, keep serving this long with /readyz failing, so load balancers drop this replica before it stops accepting', '0s')
+    .option('--shutdown-timeout <duration>', 'after the delay, the longest the gateway takes to end watches and sessions and stop before it exits anyway', '15s')
     .option('--context <name>', 'host kubeconfig context')
-    .action(async (f: ProviderFlags & { listen: string; certs: string; advertiseUrl?: string; policies: string; maxBodyBytes: string; metricsListen: string; leaseDuration: string; renewDeadline: string; retryPeriod: string; context?: string }) => {
+    .action(async (f: ProviderFlags & { listen: string; certs: string; advertiseUrl?: string; policies: string; maxBodyBytes: string; metricsListen: string; leaseDuration: string; renewDeadline: string; retryPeriod: string; shutdownDelay: string; shutdownTimeout: string; context?: string }) => {
       const leaderElection = parseTiming(f);
+      const shutdown = parseShutdown(f);
       const log = createLogger('kplex-gateway');
       const host = accessFromKubeconfig({ context: hostContextName(f.context) });
       const gw = await Gateway.start({
@@ -99,7 +116,13 @@ export function registerGateway(program: Command): void {
       });
       console.log(`gateway listening on ${gw.url}`);
       await termination();
-      await gw.stop();
+      // Whatever hangs (a backend that never answers, a provider that does not close), the process leaves in time.
+      setTimeout(() => {
+        log.error({ timeoutMs: shutdown.timeoutMs }, 'shutdown timed out; exiting');
+        process.exit(1);
+      }, shutdown.delayMs + shutdown.timeoutMs).unref();
+      await gw.shutdown(shutdown);
+      log.info('gateway stopped');
     });
 
   gateway

@@ -4,7 +4,9 @@ import { pipeline, Transform, Writable, type Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { entityTooLarge, tenantUnavailable, StatusError, type Status } from '../k8s/status.js';
 import { REQUEST_TIMEOUT_MS, type Backend } from './backends.js';
+import type { Drain } from './drain.js';
 import { impersonate, type Identity } from './identity.js';
+import { watchFraming, wholeEventsLength, type WatchFraming } from './watch-frames.js';
 
 /** Counts request body bytes on their way through, failing once `limit` is passed (bodies with no length). */
 function bodyLimit(limit: number): Transform {
@@ -38,12 +40,70 @@ export interface Forward {
   /** Who the tenant sees; undefined on the host, where the gateway acts as itself. */
   identity: Identity | undefined;
   longRunning: boolean;
+  /** A watch: its answer is passed on in whole events, so a leaving gateway can end it between two. */
+  watch?: boolean;
   /** Rewrites the body of an error answer (the host's words name twins and the host namespace). */
   refusal?: (text: string) => string;
 }
 
 /** The largest error answer read whole to be rewritten. */
 const MAX_REFUSAL_BYTES = 64 * 1024;
+
+/**
+ * Passes a long-running answer on to the client; for a watch whose framing is known, in whole events
+ * only (the tail of an event waits here for the rest of it). So it can be ended between two events: a
+ * client-go reflector whose watch ends cleanly watches again from the last resourceVersion it got, on
+ * another replica, and misses nothing, while one whose stream breaks mid-event sees an error. Without a
+ * framing (logs -f, proxy, a CBOR watch) bytes pass as they come and the end falls between two writes.
+ */
+class StreamGate extends Writable {
+  private held: Buffer = Buffer.alloc(0);
+  private ended = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly framing: WatchFraming | undefined,
+  ) {
+    super();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    // Once ended by the gateway, what still arrives belongs to the client's next watch.
+    if (this.ended) return done();
+    let out = chunk;
+    if (this.framing) {
+      const all = this.held.length ? Buffer.concat([this.held, chunk]) : chunk;
+      const whole = wholeEventsLength(this.framing, all);
+      out = all.subarray(0, whole);
+      this.held = all.subarray(whole);
+    }
+    if (out.length === 0 || this.res.write(out)) done();
+    else this.res.once('drain', () => done());
+  }
+
+  /** The backend ended the answer: all of it goes on. */
+  override _final(done: (err?: Error | null) => void): void {
+    if (!this.ended) this.res.end(this.held);
+    done();
+  }
+
+  /** The backend failed mid-answer: the client sees a broken stream, as it would without the gateway. */
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    if (!this.res.writableEnded) this.res.destroy(err ?? undefined);
+    done(err);
+  }
+
+  /**
+   * Ends the answer after what was passed on (whole events of a watch), and then its connection, so the
+   * client's next request opens a new one (through the load balancer, to another replica).
+   */
+  endCleanly(): void {
+    if (this.ended || this.res.writableEnded) return;
+    this.ended = true;
+    const socket = this.res.socket;
+    this.res.end(() => socket?.end());
+  }
+}
 
 /** The gateway's own credential on a backend that takes a bearer token (the host, from a pod). */
 function setBearer(req: IncomingMessage, backend: Backend): void {
@@ -59,7 +119,11 @@ function setBearer(req: IncomingMessage, backend: Backend): void {
  * get a TLS connection of their own whose socket is spliced to the client's.
  */
 export class Router {
-  constructor(private readonly maxBodyBytes: number) {}
+  constructor(
+    private readonly maxBodyBytes: number,
+    /** Owns long-running answers and upgraded sockets while they are open: a leaving gateway closes them. */
+    private readonly drain: Drain,
+  ) {}
 
   /** Forwards a request and streams the answer back. */
   async web(req: IncomingMessage, res: ServerResponse, f: Forward): Promise<void> {
@@ -83,6 +147,26 @@ export class Router {
       if (!res.writableFinished) gone?.abort();
     };
     if (gone) res.once('close', onClose);
+    // A long-running answer is closed by its owner when the gateway leaves: once streaming, after its last
+    // whole event; before the backend answered, as soon as it does (with nothing of the stream).
+    let gate: StreamGate | undefined;
+    let closing = false;
+    const endStream = (g: StreamGate): void => {
+      g.endCleanly();
+      gone?.abort();
+    };
+    const forget = f.longRunning
+      ? this.drain.own({
+          close: () => {
+            closing = true;
+            if (gate) endStream(gate);
+          },
+          destroy: () => {
+            gone?.abort();
+            res.destroy();
+          },
+        })
+      : undefined;
     f.backend.open++;
     let refused: { code: number; type: string; chunks: Buffer[] } | undefined;
     try {
@@ -104,7 +188,16 @@ export class Router {
         // chunked lists) send the headers at once; while that write is under way the first chunks gather
         // and leave together.
         if (headers['content-length'] === undefined) res.flushHeaders();
-        return res;
+        // An answer of known length (a refused watch's Status) is over soon and goes on whole.
+        if (!f.longRunning || headers['content-length'] !== undefined) return res;
+        const g = new StreamGate(res, f.watch ? watchFraming(String(headers['content-type'] ?? '')) : undefined);
+        gate = g;
+        if (closing) {
+          g.endCleanly();
+          // Undici is still delivering these headers: the abort waits for it to take the gate.
+          setImmediate(() => gone?.abort());
+        }
+        return g;
       });
     } catch (err) {
       if (tooLarge) throw tooLarge;
@@ -117,6 +210,7 @@ export class Router {
     } finally {
       f.backend.open--;
       if (gone) res.off('close', onClose);
+      forget?.();
     }
     if (refused && !res.headersSent && !res.destroyed) {
       const body = f.refusal!(Buffer.concat(refused.chunks).toString('utf8'));
@@ -134,10 +228,12 @@ export class Router {
     f.backend.open++;
     return new Promise<void>((resolve) => {
       let settled = false;
+      let forget: (() => void) | undefined;
       const finish = (): void => {
         if (settled) return;
         settled = true;
         f.backend.open--;
+        forget?.();
         resolve();
       };
       const out = https.request({
@@ -162,7 +258,9 @@ export class Router {
         if (!socket.destroyed) endSocket(socket, unavailable(f.backend, err).toStatus());
         finish();
       });
+      let spliced: Duplex | undefined;
       out.once('upgrade', (answer, upstream, upstreamHead) => {
+        spliced = upstream;
         socket.off('close', onClientGone);
         out.setTimeout(0);
         const lines = [`HTTP/1.1 ${answer.statusCode ?? 101} ${answer.statusMessage ?? 'Switching Protocols'}`];
@@ -202,6 +300,24 @@ export class Router {
           socket.destroy();
           finish();
         });
+      });
+      // Owned until it ends: a leaving gateway ends a session with a FIN each way (kubectl exec returns),
+      // and drops an upgrade the backend has not answered yet.
+      forget = this.drain.own({
+        close: () => {
+          if (spliced) {
+            spliced.end();
+            socket.end();
+          } else {
+            out.destroy();
+            socket.destroy();
+          }
+        },
+        destroy: () => {
+          out.destroy();
+          spliced?.destroy();
+          socket.destroy();
+        },
       });
       out.end();
     });

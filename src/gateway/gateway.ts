@@ -15,6 +15,7 @@ import { publicKeySet } from '../tenants/tokens.js';
 import { TokenVerifier } from './authenticate.js';
 import { Authorizer } from './authorize.js';
 import { Backends } from './backends.js';
+import { Drain } from './drain.js';
 import { DEFAULT_LIMITS, InFlight, type Limits } from './limits.js';
 import type { GatewayTls } from './certs.js';
 import { GatewayMetrics } from './metrics.js';
@@ -66,6 +67,14 @@ export interface GatewayOptions {
 
 export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
 
+/** How a gateway leaves (SIGTERM): see Gateway.shutdown. */
+export interface ShutdownTiming {
+  /** How long it keeps serving with readiness failing, so load balancers stop sending it new connections. */
+  delayMs: number;
+  /** How long it then has to end its streams and connections and stop its parts, from the end of the delay. */
+  timeoutMs: number;
+}
+
 /** The gateway process: TLS server, the request pipeline, and (on the leader) the tenant controller. */
 export class Gateway {
   private constructor(
@@ -77,6 +86,8 @@ export class Gateway {
     private readonly metricsServer: http.Server | undefined,
     /** Where /metrics answers, when it is served. */
     readonly metricsUrl: string | undefined,
+    private readonly drain: Drain,
+    private readonly log: Logger,
   ) {}
 
   static async start(o: GatewayOptions): Promise<Gateway> {
@@ -96,7 +107,8 @@ export class Gateway {
     await Promise.all([directory.start(), backends.start(), keys.start(), policies.start(), mirror.start()]);
 
     const metrics = new GatewayMetrics(() => backends.all());
-    const router = new Router(o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+    const drain = new Drain();
+    const router = new Router(o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, drain);
     const activity = new Activity(host, directory, backends, log);
     activity.start();
     const waker = new Waker({
@@ -108,11 +120,16 @@ export class Gateway {
     const deps: Deps = { verifier, authorizer, mirror, backends, router, metrics, inFlight: new InFlight(limits), waker, activity, log };
 
     const server = https.createServer({ cert: o.tls.cert, key: o.tls.key }, (req, res) => {
+      // A leaving gateway asks each client to take its next request elsewhere (through the load balancer).
+      if (drain.leaving) res.setHeader('connection', 'close');
       const path = req.url?.split('?')[0];
       // With a token every path is the tenant's (kubectl sends `get --raw` paths from the root); without
       // one, the gateway answers its own health checks (load balancers send no token).
       if (path?.startsWith('/tenants/') || req.headers.authorization) {
         void handleRequest(req, res, deps);
+      } else if (path === '/readyz' && drain.leaving) {
+        // Not ready, so that Endpoints drop this replica, but alive: the kubelet must not restart it.
+        res.writeHead(503, { 'content-type': 'text/plain' }).end('shutting down');
       } else if (path === '/healthz' || path === '/livez' || path === '/readyz') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
       } else {
@@ -173,11 +190,39 @@ export class Gateway {
     }
     log.info({ url }, 'gateway listening');
     const metricsUrl = metricsAddress && `http://${o.metricsListen!.host === '0.0.0.0' || o.metricsListen!.host === '::' ? '127.0.0.1' : o.metricsListen!.host}:${metricsAddress.port}/metrics`;
-    return new Gateway(server, host, parts, elector, url, metricsServer, metricsUrl);
+    return new Gateway(server, host, parts, elector, url, metricsServer, metricsUrl, drain, log);
+  }
+
+  /**
+   * Leaves without breaking a client: /readyz fails at once while everything is still served; after
+   * `delayMs` (time for Endpoints to drop this replica) the listener stops accepting, every watch ends
+   * after a whole event (its client watches again, from the resourceVersion it has, on another replica),
+   * logs -f and exec/attach/port-forward sessions end with a FIN, and answers carry `Connection: close`.
+   * Whatever is still open when half of `timeoutMs` has passed is cut, leaving the rest for stop(): the
+   * tenant controller and the Lease. The caller exits the process at `timeoutMs` whatever still hangs.
+   */
+  async shutdown(t: ShutdownTiming): Promise<void> {
+    this.drain.drain();
+    this.log.info({ delayMs: t.delayMs, timeoutMs: t.timeoutMs }, 'leaving: readiness fails, still serving');
+    if (t.delayMs > 0) await new Promise((r) => setTimeout(r, t.delayMs));
+    const deadline = Date.now() + t.timeoutMs / 2;
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    this.log.info({ streams: this.drain.size }, 'leaving: no new connections; ending streams between events');
+    await this.drain.closeAll(t.timeoutMs / 4);
+    // Plain requests still under way finish on their own, up to the deadline. Those that came before the
+    // drain answered without `Connection: close`; their connections are closed once idle.
+    const idle = setInterval(() => this.server.closeIdleConnections(), 250);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))))]);
+    clearTimeout(timer);
+    clearInterval(idle);
+    await this.stop();
   }
 
   async stop(): Promise<void> {
     await this.elector?.stop();
+    // Upgraded sockets and streams are the Drain's: the server no longer counts them as its connections.
+    this.drain.destroyAll();
     this.server.closeAllConnections();
     await new Promise<void>((r) => this.server.close(() => r()));
     this.metricsServer?.closeAllConnections();

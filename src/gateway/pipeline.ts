@@ -54,7 +54,7 @@ export const PIPELINE = Pipeline.start<Incoming>()
   .then('admit', admit)
   .then('route', route);
 
-const tenantForward = (ctx: Routed): Forward => ({ backend: ctx.backend, path: ctx.path, identity: ctx.identity, longRunning: ctx.trace.longRunning });
+const tenantForward = (ctx: Routed): Forward => ({ backend: ctx.backend, path: ctx.path, identity: ctx.identity, longRunning: ctx.trace.longRunning, watch: ctx.info.verb === 'watch' });
 
 /** A StatusError as it is; anything else becomes a 500 Status, logged once here. */
 function failure(deps: Deps, req: IncomingMessage, trace: Trace, err: unknown): StatusError {

@@ -3,9 +3,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { accessFromKubeconfig } from '../../src/k8s/kubeconfig.js';
 import { packageRoot } from '../../src/paths.js';
 import { Translator } from '../../src/sync/translate.js';
 import { granted, used, type AuditEvent, type PolicyRule } from './rbac-audit.js';
+import { ResumingWatch } from './resuming-watch.js';
 import { eventually, helmPath, isolatedEnv, kplex, kubectl, kubectlPath, processesMentioning, run, tmpDir, type Run } from './helpers.js';
 
 const NODE_IP = '10.250.0.1';
@@ -187,11 +189,44 @@ spec: {accessModes: [ReadWriteOnce], storageClassName: manual, volumeName: vol, 
     await eventually(async () => (ok(await host(['-n', `kplex-${TENANT}`, 'get', 'resourcequotas,limitranges', '-o', 'name'])).trim() === '' ? true : undefined), 60_000, 'the quota gone');
   }, 300_000);
 
-  it('losing a gateway pod keeps the tenant served by the other replica', async () => {
-    const pods = ok(await host(['-n', 'kplex-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=kplex-gateway', '-o', 'name'])).trim().split('\n');
-    ok(await host(['-n', 'kplex-system', 'delete', pods[0]!, '--wait=false']));
+  it('losing a gateway pod keeps the tenant served by the other replica, and watches through it miss no event', async () => {
+    const configmaps = '/api/v1/namespaces/default/configmaps';
+    const listed = JSON.parse(ok(await kubectl(tenantKc, ['get', '--raw', configmaps]))) as { metadata: { resourceVersion: string } };
+    // Each watch has a connection of its own, so the NodePort spreads them over both gateways.
+    const watches = Array.from({ length: 6 }, () => new ResumingWatch(accessFromKubeconfig({ file: tenantKc }), configmaps, listed.metadata.resourceVersion));
+    for (const w of watches) w.start();
+    try {
+      const created: string[] = [];
+      const create = async (name: string): Promise<void> => {
+        ok(await kubectl(tenantKc, ['create', 'configmap', name]));
+        created.push(name);
+      };
+      for (let i = 0; i < 3; i++) await create(`before-${i}`);
+      await eventually(async () => (watches.every((w) => w.added.has('before-2')) ? true : undefined), 30_000, 'every watch open');
+      // The gateway to lose is the one holding most of the watches: its metrics count them.
+      const pods = ok(await host(['-n', 'kplex-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=kplex-gateway', '-o', 'jsonpath={.items[*].metadata.name}'])).trim().split(' ');
+      const open = await Promise.all(pods.map((p) => stream(hostKc, ['-n', 'kplex-system', 'port-forward', `pod/${p}`, ':9090'], /Forwarding from 127\.0\.0\.1:(\d+)/, async (m) => {
+        const text = await (await fetch(`http://127.0.0.1:${m[1]}/metrics`)).text();
+        return Number(new RegExp(`^kplex_gateway_open_watches\\{tenant="${TENANT}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+      })));
+      const lost = open.indexOf(Math.max(...open));
+      expect(open[lost], `open watches per gateway: ${open.join(', ')}`).toBeGreaterThan(0);
+      ok(await host(['-n', 'kplex-system', 'delete', `pod/${pods[lost]}`, '--wait=false']));
+      // Through the shutdown delay (5 s), the end of the lost gateway's watches, and after.
+      const until = Date.now() + 12_000;
+      for (let i = 0; Date.now() < until; i++) {
+        await create(`during-${i}`);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await eventually(async () => (watches.every((w) => created.every((n) => w.added.has(n))) ? true : undefined), 60_000, 'every watch to see every configmap added');
+      for (const w of watches) expect(w.broken).toEqual([]);
+      // The lost gateway's watches ended cleanly and went on through the other one.
+      expect(watches.reduce((n, w) => n + w.cleanEnds, 0)).toBeGreaterThan(0);
+    } finally {
+      for (const w of watches) w.stop();
+    }
     await eventually(async () => ((await kubectl(tenantKc, ['get', 'deployment', 'web', '-o', 'name'])).code === 0 ? true : undefined), 60_000, 'the tenant through the remaining gateway');
-  }, 120_000);
+  }, 180_000);
 
   it('kplex delete and helm uninstall leave only what the README says is kept (the gateway CA, the CRD, the signing keys)', async () => {
     ok(await kplex(['delete', TENANT, '--context', 'kplex-host'], env, 180_000));
