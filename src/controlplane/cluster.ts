@@ -289,9 +289,21 @@ interface Secret extends KubeObject {
   data?: Record<string, string>;
 }
 
-interface StatefulSet extends KubeObject {
+export interface StatefulSet extends KubeObject {
+  metadata: KubeObject['metadata'] & { generation?: number };
   spec?: { replicas?: number; template?: { metadata?: { annotations?: Record<string, string> } } };
   status?: { readyReplicas?: number; updatedReplicas?: number; currentRevision?: string; updateRevision?: string; observedGeneration?: number };
+}
+
+/**
+ * Whether every pod of the StatefulSet's current spec is ready. Its status must have seen that spec
+ * first: right after a changed template is applied, the status still describes the old pods, all
+ * ready and "updated", and the one about to be replaced would be taken for the new one.
+ */
+export function rolledOut(sts: StatefulSet | undefined, replicas: number): boolean {
+  const s = sts?.status;
+  if (!sts || !s || (s.observedGeneration ?? 0) < (sts.metadata.generation ?? 1)) return false;
+  return s.readyReplicas === replicas && s.updatedReplicas === replicas && s.currentRevision === s.updateRevision;
 }
 
 /**
@@ -350,7 +362,7 @@ export class ClusterProvider implements ControlPlaneProvider {
     const unchanged = existing?.spec?.template?.metadata?.annotations?.[SPEC_HASH] === (wanted.spec as StatefulSet['spec'])?.template?.metadata?.annotations?.[SPEC_HASH];
     const access = { server: `https://${serviceIP}:443`, ca: files['ca.crt'], cert: files['admin.crt'], key: files['admin.key'] };
     const endpoint = (readyMs: number): ControlPlaneEndpoint => ({ access, readyMs, certificates, frontProxyCa: files['front-proxy-ca.crt'] });
-    if (unchanged && existing?.spec?.replicas === replicas && existing.status?.readyReplicas === replicas) return endpoint(0);
+    if (unchanged && existing?.spec?.replicas === replicas && rolledOut(existing, replicas)) return endpoint(0);
     await this.o.host.apply(statefulSetRef(ns, CLUSTER_CONTROL_PLANE), wanted, 'kplex');
     await this.waitReady(tenant, access, replicas);
     await grantReading(access);
@@ -406,8 +418,7 @@ export class ClusterProvider implements ControlPlaneProvider {
     const deadline = Date.now() + (this.o.readyTimeoutMs ?? 240_000);
     for (;;) {
       const sts = await this.o.host.find<StatefulSet>(statefulSetRef(ns, CLUSTER_CONTROL_PLANE));
-      const rolledOut = sts?.status?.readyReplicas === replicas && sts.status.updatedReplicas === replicas && sts.status.currentRevision === sts.status.updateRevision;
-      if (rolledOut && (await probe(`${access.server}/readyz`, access).catch(() => false))) return;
+      if (rolledOut(sts, replicas) && (await probe(`${access.server}/readyz`, access).catch(() => false))) return;
       if (Date.now() > deadline) throw new Error(`the control-plane pod of ${tenant} was not ready after ${(this.o.readyTimeoutMs ?? 240_000) / 1000}s: ${await this.podProblem(ns)}`);
       await sleep(500);
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ClusterProvider, configFiles, controlPlanePolicy, controlPlaneRequests, controlPlaneStatefulSet, peerService, UPSTREAM_IMAGES } from '../../src/controlplane/cluster.js';
+import { ClusterProvider, configFiles, controlPlanePolicy, controlPlaneRequests, controlPlaneStatefulSet, peerService, rolledOut, UPSTREAM_IMAGES } from '../../src/controlplane/cluster.js';
 import { isolationObjects } from '../../src/controller/tenant-controller.js';
 import { cpuMillis, fixedAtCreation, parseValues, ValuesError } from '../../src/tenants/values.js';
 import { podSecurityFor, UNRESTRICTED } from '../../src/controlplane/pod-security.js';
@@ -203,5 +203,18 @@ describe('what is fixed once a tenant exists', () => {
     expect(fixedAtCreation({ provider: 'cluster' }, v({ replicas: 3 })), 'made before replicas were recorded: one').toMatch(/from 1 to 3/);
     expect(fixedAtCreation({ provider: 'local' }, v({ provider: 'cluster' }))).toMatch(/controlPlane.provider cannot change from "local" to "cluster"/);
     expect(() => v({ replicas: 2 })).toThrow(/controlPlane.replicas/);
+  });
+});
+
+describe('when a control plane has rolled out', () => {
+  const ready = { readyReplicas: 1, updatedReplicas: 1, currentRevision: 'r1', updateRevision: 'r1' };
+  it('not while the status describes an older spec: the pod about to be replaced is still ready', () => {
+    expect(rolledOut({ metadata: { generation: 3 }, status: { ...ready, observedGeneration: 2 } }, 1)).toBe(false);
+    expect(rolledOut({ metadata: { generation: 3 }, status: { ...ready, observedGeneration: 3 } }, 1)).toBe(true);
+  });
+  it('not while pods of the old revision remain, fewer are ready, or there is no StatefulSet', () => {
+    expect(rolledOut({ metadata: { generation: 2 }, status: { ...ready, observedGeneration: 2, updateRevision: 'r2' } }, 1)).toBe(false);
+    expect(rolledOut({ metadata: { generation: 2 }, status: { ...ready, observedGeneration: 2, readyReplicas: 2, updatedReplicas: 3 } }, 3)).toBe(false);
+    expect(rolledOut(undefined, 1)).toBe(false);
   });
 });
