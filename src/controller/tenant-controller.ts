@@ -192,7 +192,11 @@ export class TenantController {
       return;
     }
     const run = this.reconcile(name)
-      .catch((err: Error) => this.log.error({ tenant: name, err: err.message }, 'reconcile failed'))
+      .catch((err: Error) => {
+        // Stopped (leadership lost) under way: the next leader reconciles it; not a failure of its own.
+        if (this.stopped) this.log.info({ tenant: name, err: err.message }, 'reconcile cut short: the controller stopped');
+        else this.log.error({ tenant: name, err: err.message }, 'reconcile failed');
+      })
       .finally(() => {
         this.inFlight.delete(name);
         if (this.dirty.delete(name)) this.enqueue(name);
@@ -380,6 +384,7 @@ export class TenantController {
     const started = JSON.stringify([values, endpoint.access.server, endpoint.access.cert, podAccess]);
     if (this.syncers.get(name)?.started === started) return;
     await this.stopSyncer(name);
+    if (this.stopped) return;
     const client = new KubeClient(endpoint.access);
     const syncer = new TenantSyncer(name, client, this.host, values, this.log, podAccess);
     this.syncers.set(name, { syncer, client, started });
@@ -444,8 +449,10 @@ export class TenantController {
     clearInterval(this.resync);
     for (const name of [...this.sleepChecks.keys()]) this.clearSleepCheck(name);
     await this.informer?.stop();
-    await Promise.all(this.inFlight.values());
+    // Syncers first: a reconcile may be waiting for one's first list, which a leader's client that
+    // lapsed will never get; stopping it ends that wait (and no reconcile starts a syncer once stopped).
     await Promise.all([...this.syncers.keys()].map((t) => this.stopSyncer(t)));
+    await Promise.all(this.inFlight.values());
     await this.metrics?.close();
   }
 }

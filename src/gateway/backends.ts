@@ -1,6 +1,6 @@
 import { Pool } from 'undici';
 import type { KubeClient, KubeObject } from '../k8s/client.js';
-import { core } from '../k8s/client.js';
+import { ANSWER_WITHIN_MS, core } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
 import { hostNamespace, kubeconfigSecretName } from '../tenants/names.js';
 import { LABELS } from '../tenants/resources.js';
@@ -28,7 +28,7 @@ export interface Backend {
 }
 
 /** kube-apiserver's own request timeout: an ordinary request that takes longer has failed. */
-export const REQUEST_TIMEOUT_MS = 60_000;
+export const REQUEST_TIMEOUT_MS = ANSWER_WITHIN_MS;
 
 export function backendFor(tenant: string, answeredBy: Backend['answeredBy'], server: string, tls: Backend['tls'], limits: Limits, bearer?: () => string | undefined): Backend {
   const target = new URL(server);

@@ -103,7 +103,7 @@ export class Gateway {
     const backends = new Backends(host, { server: o.host.server, tls: { ca: o.host.ca ?? '', cert: o.host.cert ?? '', key: o.host.key ?? '' }, bearer: bearerOf(o.host) }, limits, onWatchError);
     const keys = watchSigningKeys(host, verifier, log);
     const policies = watchTenantPolicies(host, authorizer, log);
-    const mirror = new InlineMirror(host, o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, log);
+    const mirror = new InlineMirror(o.host, o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, log);
     await Promise.all([directory.start(), backends.start(), keys.start(), policies.start(), mirror.start()]);
 
     const metrics = new GatewayMetrics(() => backends.all());
@@ -155,9 +155,14 @@ export class Gateway {
     if (o.reloadTls) parts.push(reloadServingCertificate(server, o.tls, o.reloadTls, log));
     if (o.providers?.length) {
       const makers = o.providers;
+      // The control planes of the last term. They outlive a lapse of leadership: a replica that cannot
+      // reach the host to renew stops its controller and syncers, but its tenants keep being served
+      // (writes need no leader). They end when another replica is seen leading, or with the gateway.
       let providers: ControlPlaneProvider[] = [];
-      const closeProviders = async (): Promise<void> => {
-        for (const p of providers) await p.close();
+      const closeProviders = async (keep: ControlPlaneProvider[] = []): Promise<void> => {
+        const closing = providers.filter((p) => !keep.includes(p));
+        providers = keep;
+        for (const p of closing) await p.close();
       };
       let work: { controller: TenantController; client: LeaderClient } | undefined;
       const e = new LeaderElector(host, {
@@ -169,8 +174,11 @@ export class Gateway {
           log.info('leading: running the tenant controller');
           // A client of its own that refuses requests once leadership lapses, even before the elector notices.
           const client = new LeaderClient(o.host, e);
-          providers = makers.map((make) => make(client));
-          work = { controller: new TenantController(client, providers, log, o.metricsAdapter), client };
+          // A maker may hand back the provider it made before (the local one, with the control planes
+          // it still runs): the controller takes them over, and restarts none of the same spec.
+          const next = makers.map((make) => make(client));
+          void closeProviders(next).catch((err: Error) => log.error({ err: err.message }, 'closing the last term\'s providers failed'));
+          work = { controller: new TenantController(client, next, log, o.metricsAdapter), client };
           work.controller.start().catch((err: Error) => log.error({ err: err.message }, 'tenant controller failed to start'));
         },
         // Awaited by the elector, which releases the Lease or campaigns again only once this work has stopped.
@@ -180,13 +188,17 @@ export class Gateway {
           work = undefined;
           await w?.controller.stop();
           await w?.client.close();
+        },
+        onNewLeader: async () => {
+          if (!providers.length) return;
+          log.info('another replica leads: stopping the control planes this one ran');
           await closeProviders();
         },
       });
       elector = e;
       elector.start();
-      // The elector stops first (Gateway.stop), which stops the controller; the provider goes last.
-      parts.push({ stop: closeProviders });
+      // The elector stops first (Gateway.stop), which stops the controller; the providers go last.
+      parts.push({ stop: () => closeProviders() });
     }
     log.info({ url }, 'gateway listening');
     const metricsUrl = metricsAddress && `http://${o.metricsListen!.host === '0.0.0.0' || o.metricsListen!.host === '::' ? '127.0.0.1' : o.metricsListen!.host}:${metricsAddress.port}/metrics`;

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
-import type { KubeClient, KubeObject } from '../k8s/client.js';
+import { KubeClient, type ClusterAccess, type KubeObject } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
 import { badRequest, tenantUnavailable } from '../k8s/status.js';
 import { decide } from '../sync/decisions.js';
@@ -18,6 +18,8 @@ import { forwardable } from './forward.js';
 import { impersonate, type Identity } from './identity.js';
 import type { RequestInfo, ResourceRequestInfo } from './request-info.js';
 import { isDryRun, sendToTenant, tenantReader } from './tenant-write.js';
+
+const INLINE_ANSWER_WITHIN_MS = 10_000;
 
 const WRITES = new Set(['create', 'update', 'patch', 'delete']);
 
@@ -47,9 +49,17 @@ export class InlineMirror {
   /** Each tenant's limit on requests for what a write needs, across its writes. */
   private readonly requestLimits = new Map<string, LimitFunction>();
 
-  constructor(private readonly host: KubeClient, readonly maxBodyBytes: number, private readonly log: Logger) {
-    this.tenants = new Informer<Tenant>(host, tenantsRef(), {}, {}, (err) => log.warn({ err: err.message }, 'tenant watch failed'));
-    this.networks = new HostNetworks(host, (err) => log.warn({ err: err.message }, 'host network watch failed'));
+  private readonly host: KubeClient;
+
+  /**
+   * A client of its own to the host, that gives up sooner than the usual request timeout: a kubectl
+   * user waits on every write here, and one the host does not answer is stored in the tenant and left
+   * to the syncer (or, made on the host first, refused with a Status) instead of hanging.
+   */
+  constructor(host: ClusterAccess, readonly maxBodyBytes: number, private readonly log: Logger) {
+    this.host = new KubeClient(host, { answerWithinMs: INLINE_ANSWER_WITHIN_MS });
+    this.tenants = new Informer<Tenant>(this.host, tenantsRef(), {}, {}, (err) => log.warn({ err: err.message }, 'tenant watch failed'));
+    this.networks = new HostNetworks(this.host, (err) => log.warn({ err: err.message }, 'host network watch failed'));
   }
 
   start(): Promise<void> {
@@ -59,6 +69,7 @@ export class InlineMirror {
 
   async stop(): Promise<void> {
     await Promise.all([this.tenants.stop(), this.networks.stop()]);
+    await this.host.close();
   }
 
   /**

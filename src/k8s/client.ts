@@ -95,6 +95,9 @@ export async function* lines(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<
   if (buffer) yield buffer;
 }
 
+/** kube-apiserver's own limit on an ordinary request (--request-timeout): a longer wait is a server that is gone. */
+export const ANSWER_WITHIN_MS = 60_000;
+
 /**
  * A small JSON client for one API server on an undici connection pool. Failures are StatusErrors,
  * so callers handle API errors and connection errors the same way.
@@ -104,11 +107,16 @@ export class KubeClient {
   private readonly base: URL;
   private readonly bearer: () => string | undefined;
 
+  private readonly answerWithinMs: number;
+
   /**
    * `connections` caps the pool; by default it is not capped, because every open watch holds one
    * HTTP/1.1 connection and a capped pool full of watches would queue every other request forever.
+   * `answerWithinMs`: a server that has not begun answering by then (paused, partitioned) has failed
+   * the request; a watch's events may come as slowly as they like.
    */
-  constructor(readonly access: ClusterAccess, opts: { connections?: number } = {}) {
+  constructor(readonly access: ClusterAccess, opts: { connections?: number; answerWithinMs?: number } = {}) {
+    this.answerWithinMs = opts.answerWithinMs ?? ANSWER_WITHIN_MS;
     this.base = new URL(access.server);
     this.dispatcher = new Agent({
       connections: opts.connections ?? null,
@@ -121,7 +129,7 @@ export class KubeClient {
         // and an address is no name (SNI refuses one: an in-cluster server is one).
         servername: isIP(this.base.hostname.replace(/^\[|\]$/g, '')) ? undefined : this.base.hostname,
       },
-      headersTimeout: 0,
+      headersTimeout: this.answerWithinMs,
       bodyTimeout: 0,
     });
     this.bearer = bearerOf(access);
@@ -153,7 +161,8 @@ export class KubeClient {
       });
     } catch (err) {
       if (opts.signal?.aborted) throw err;
-      throw new StatusError(503, 'ServiceUnavailable', `cannot reach ${this.base.origin}: ${(err as Error).message}`);
+      const why = (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT' ? `no answer within ${this.answerWithinMs / 1000} s` : (err as Error).message;
+      throw new StatusError(503, 'ServiceUnavailable', `cannot reach ${this.base.origin}: ${why}`);
     }
   }
 

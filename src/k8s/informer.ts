@@ -28,10 +28,19 @@ export class Informer<T extends KubeObject> {
     private readonly onError: (err: Error) => void = () => {},
   ) {}
 
-  /** Starts the loop; resolves once the first list is in the cache. */
+  /**
+   * Starts the loop; resolves once the first list is in the cache, and rejects when stop() comes first
+   * (a leader's client that refuses every request once leadership is lost never lists): whoever waits
+   * for the cache must not wait forever.
+   */
   start(): Promise<void> {
     let resolveSynced!: () => void;
-    this.synced = new Promise((r) => (resolveSynced = r));
+    this.synced = new Promise((resolve, reject) => {
+      resolveSynced = resolve;
+      this.abort.signal.addEventListener('abort', () => reject(new Error(`stopped before ${this.ref.resource} were listed`)), { once: true });
+    });
+    // Handled here too: a caller that does not wait for the first list is told nothing.
+    this.synced.catch(() => undefined);
     this.running = this.loop(resolveSynced);
     return this.synced;
   }

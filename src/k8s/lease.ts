@@ -129,6 +129,8 @@ export interface LeaderElectionOptions {
   onStartedLeading(): void;
   /** Awaited before the Lease is released or campaigned for again, so two leaders never act at once. */
   onStoppedLeading(): void | Promise<void>;
+  /** client-go's OnNewLeader: the Lease was read held by another replica than the one last reported. */
+  onNewLeader?(identity: string): void | Promise<void>;
 }
 
 /**
@@ -149,6 +151,8 @@ export class LeaderElector {
   /** The Lease as last read or written (its resourceVersion is what the next write is based on). */
   private lease?: Lease;
   private observedAt = 0;
+  /** The leader last reported to onNewLeader (or this replica, once it leads). */
+  private reportedLeader?: string;
 
   constructor(private readonly client: KubeClient, private readonly o: LeaderElectionOptions) {
     this.identity = o.identity ?? `${os.hostname()}-${process.pid}`;
@@ -228,10 +232,12 @@ export class LeaderElector {
     if (recordKey(lease?.spec) !== recordKey(this.lease?.spec)) this.observedAt = performance.now();
     this.lease = lease;
     const d = decide(this.view());
+    // A leader that sees another's name stops its own work before it hears of the new leader.
+    if (d.do === 'step-down') await this.stepDown(d.why);
+    await this.reportLeader(lease?.spec?.holderIdentity);
     const sentAt = performance.now();
     switch (d.do) {
       case 'step-down':
-        await this.stepDown(d.why);
         return undefined;
       case 'wait':
         this.o.log.debug({ lease: this.o.name, holder: d.holder, forMs: Math.round(d.forMs) }, 'the lease is held by another replica');
@@ -251,6 +257,13 @@ export class LeaderElector {
         await this.won(sentAt, await this.put(heldRecord(lease?.spec, this.identity, new Date(), this.timing)));
         return undefined;
     }
+  }
+
+  private async reportLeader(holder: string | undefined): Promise<void> {
+    if (!holder || holder === this.identity || holder === this.reportedLeader) return;
+    this.reportedLeader = holder;
+    this.o.log.info({ lease: this.o.name, holder }, 'another replica leads');
+    await this.o.onNewLeader?.(holder);
   }
 
   /** Writes the Lease with the resourceVersion last seen: a conflict means someone else wrote first. */
@@ -274,6 +287,7 @@ export class LeaderElector {
     this.lastRenewAt = sentAt;
     if (!this.leading) {
       this.leading = true;
+      this.reportedLeader = this.identity;
       this.o.log.info({ lease: this.o.name, identity: this.identity }, 'acquired the lease');
       this.o.onStartedLeading();
     }

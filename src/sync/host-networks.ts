@@ -59,6 +59,8 @@ export class HostNetworks {
 
   start(): void {
     this.synced = Promise.all([this.nodes.start(), this.cidrs.start()]).then(() => undefined);
+    // Stopped before the first list: ready() tells whoever waits for it.
+    this.synced.catch(() => undefined);
   }
 
   async stop(): Promise<void> {
