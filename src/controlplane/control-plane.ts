@@ -36,6 +36,8 @@ export interface ControlPlaneOptions {
   renewal?: Renewal;
   /** Environment per component on top of this process's (GOMEMLIMIT, GOGC). */
   componentEnv?: Partial<Record<Program, Record<string, string>>>;
+  /** Its processes end when this one dies (ProcessSpec.diesWithParent): a tenant's, not the dev host's. */
+  diesWithParent?: boolean;
 }
 
 export interface RunningControlPlane {
@@ -213,6 +215,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
       }),
       env: o.componentEnv?.['kube-apiserver'],
       logFile: path.join(logDir, 'kube-apiserver.log'),
+      diesWithParent: o.diesWithParent,
     }, () => probe(`${access.server}/readyz`, access), 90_000);
     const readyMs = Date.now() - begin;
 
@@ -229,6 +232,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
       }),
       env: o.componentEnv?.['kube-controller-manager'],
       logFile: path.join(logDir, 'kube-controller-manager.log'),
+      diesWithParent: o.diesWithParent,
     }, () => probe(`https://127.0.0.1:${kcmPort}/healthz`), 60_000)];
 
     if (o.withScheduler) {
@@ -238,6 +242,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
         command: bin['kube-scheduler'],
         args: schedulerArgs({ kubeconfig: kubeconfigFile, port: schedulerPort, extraArgs: o.componentArgs?.['kube-scheduler'] }),
         logFile: path.join(logDir, 'kube-scheduler.log'),
+        diesWithParent: o.diesWithParent,
       }, () => probe(`https://127.0.0.1:${schedulerPort}/healthz`), 60_000));
     }
     await Promise.all(waits);

@@ -199,6 +199,7 @@ export class LocalProvider implements ControlPlaneProvider, TenantStore {
         'kube-controller-manager': { ...this.o.componentEnv?.['kube-controller-manager'], ...goMemoryLimitEnv(spec.memoryLimits?.controllerManager) },
       },
       renewal: { rotateIssuedBefore },
+      diesWithParent: true,
     });
     if (!pods) return { cp };
     try {

@@ -9,7 +9,16 @@ export interface ProcessSpec {
   args: string[];
   logFile: string;
   env?: Record<string, string>;
+  /**
+   * Killed by the kernel when this process dies, however it dies (Linux's parent-death signal, set by
+   * util-linux's setpriv before it execs the command): a tenant's control plane belongs to the gateway
+   * that started it, and a gateway killed by SIGKILL or the OOM killer must not leave it running.
+   */
+  diesWithParent?: boolean;
 }
+
+/** Where Debian (and every util-linux) has setpriv; without it a child outlives a killed parent. */
+const SETPRIV = '/usr/bin/setpriv';
 
 export interface Exit {
   code: number | null;
@@ -91,7 +100,8 @@ export class ManagedProcess {
   private constructor(readonly spec: ProcessSpec) {
     const fd = openSync(spec.logFile, 'a');
     try {
-      this.child = spawn(spec.command, spec.args, {
+      const [command, args] = spec.diesWithParent && existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', spec.command, ...spec.args]] : [spec.command, spec.args];
+      this.child = spawn(command, args, {
         detached: true,
         stdio: ['ignore', fd, fd],
         env: { ...process.env, ...spec.env },

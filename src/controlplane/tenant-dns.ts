@@ -87,7 +87,7 @@ export async function startTenantDns(o: TenantDnsOptions): Promise<TenantDns> {
   const [port, readyPort] = [await freePort(), await freePort()];
   const corefile = path.join(o.dir, 'Corefile');
   await writeFile(corefile, tenantCorefile({ address: o.address, port, readyPort, kubeconfig, fallbackTo: o.fallbackTo }));
-  const spec = { name: 'coredns', command: o.coredns, args: ['-conf', corefile], logFile: path.join(o.dir, 'logs', 'coredns.log') };
+  const spec = { name: 'coredns', command: o.coredns, args: ['-conf', corefile], logFile: path.join(o.dir, 'logs', 'coredns.log'), diesWithParent: true };
   const crashHandlers: ((err: ComponentError) => void)[] = [];
   const launch = async (): Promise<ManagedProcess> => {
     const p = ManagedProcess.start(spec);
