@@ -91,6 +91,10 @@ export function run(command: string, args: string[], env: Record<string, string>
       clearTimeout(timer);
       resolve({ code: code ?? -1, stdout, stderr });
     });
+    // A command that exits before reading its input (kill, pkill) closes the pipe first: not an error.
+    child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') reject(err);
+    });
     child.stdin.end(input ?? '');
   });
 }

@@ -1,105 +1,28 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/controlplane/ports.js';
-import { readState } from '../../src/dev/state.js';
-import { packageRoot } from '../../src/paths.js';
-import { eventually, isolatedEnv, kplex, kubectl, processesMentioning, tmpDir } from './helpers.js';
-
-// Short enough for a test, long enough that two cores starting tenant API servers do not starve a renew.
-const LEASE_MS = 8_000;
-const RETRY_MS = 1_000;
-const TIMING = ['--lease-duration', `${LEASE_MS / 1000}s`, '--renew-deadline', '5s', '--retry-period', `${RETRY_MS / 1000}s`];
-
-interface Replica {
-  name: string;
-  proc: ChildProcess;
-  port: number;
-  identity: string;
-  tenantDir: string;
-  /** pino's JSON lines from its stderr. */
-  lines: { time: number; msg: string; [k: string]: unknown }[];
-}
+import { GatewayReplicas, LEASE_MS, RETRY_MS } from './gateway-replicas.js';
+import { eventually, kplex, kubectl, tmpDir } from './helpers.js';
 
 /** Gateway replicas campaigning for the tenant controller's Lease, as separate `kplex gateway` processes. */
 describe('leader election among gateway replicas', () => {
   const dir = tmpDir('leader');
-  const dataDir = path.join(dir, 'data');
-  const env = isolatedEnv(dir);
-  const hostKc = path.join(dataDir, 'admin.kubeconfig');
-  const certs = path.join(dir, 'certs');
-  const replicas: Replica[] = [];
-  let etcdServers = '';
-
-  async function startReplica(name: string): Promise<Replica> {
-    const port = await freePort();
-    const tenantDir = path.join(dir, `tenants-${name}`);
-    const proc = spawn(process.execPath, [
-      path.join(packageRoot, 'bin', 'kplex.js'), 'gateway',
-      '--listen', `127.0.0.1:${port}`,
-      '--metrics-listen', '127.0.0.1:0',
-      '--certs', certs,
-      '--advertise-url', 'https://127.0.0.1:{port}',
-      '--etcd-servers', etcdServers,
-      '--tenant-dir', tenantDir,
-      '--context', 'kplex-host',
-      ...TIMING,
-    ], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const r: Replica = { name, proc, port, identity: `${os.hostname()}-${proc.pid}`, tenantDir, lines: [] };
-    let partial = '';
-    proc.stderr!.on('data', (d: Buffer) => {
-      const text = partial + d.toString();
-      const complete = text.split('\n');
-      partial = complete.pop()!;
-      for (const line of complete) if (line.startsWith('{')) r.lines.push(JSON.parse(line) as Replica['lines'][number]);
-    });
-    replicas.push(r);
-    await eventually(async () => (r.lines.some((l) => l.msg === 'gateway listening') ? true : undefined), 60_000, `gateway ${name} to listen`);
-    return r;
-  }
-
-  async function holder(): Promise<string> {
-    const r = await kubectl(hostKc, ['get', 'lease', '-n', 'kplex-system', 'kplex-tenant-controller', '-o', 'json']);
-    if (r.code !== 0) throw new Error(r.stderr);
-    return (JSON.parse(r.stdout) as { spec: { holderIdentity?: string } }).spec.holderIdentity ?? '';
-  }
-
-  async function lease(): Promise<{ holderIdentity: string; acquireTime: string; leaseTransitions: number }> {
-    const r = await kubectl(hostKc, ['get', 'lease', '-n', 'kplex-system', 'kplex-tenant-controller', '-o', 'json']);
-    expect(r.code, r.stderr).toBe(0);
-    return (JSON.parse(r.stdout) as { spec: { holderIdentity: string; acquireTime: string; leaseTransitions: number } }).spec;
-  }
-
-  const running = (r: Replica): boolean => r.proc.exitCode === null && r.proc.signalCode === null;
-  const byIdentity = (id: string): Replica | undefined => replicas.find((r) => r.identity === id && running(r));
-  /** The tenant API servers a replica's provider runs, by pid. */
-  const apiServers = (r: Replica): string[] => processesMentioning(r.tenantDir).filter((l) => l.includes('kube-apiserver')).map((l) => l.split(' ')[0]!);
-  const logOf = (r: Replica): string => r.lines.map((l) => JSON.stringify(l)).join('\n');
+  const set = new GatewayReplicas(dir);
+  const { env, replicas } = set;
+  const holder = () => set.holder();
+  const lease = () => set.lease();
+  const running = set.running.bind(set);
+  const byIdentity = set.byIdentity.bind(set);
+  const apiServers = set.apiServers.bind(set);
+  const logOf = set.logOf.bind(set);
 
   beforeAll(async () => {
-    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '0', '--detach', '--no-gateway', '--data-dir', dataDir], env);
-    expect(up.code, up.stderr).toBe(0);
-    etcdServers = readState(dataDir)!.etcdServers!;
-    const made = await kplex(['gateway', 'certs', '--out', certs], env);
-    expect(made.code, made.stderr).toBe(0);
-    await startReplica('a');
-    await startReplica('b');
+    await set.up();
+    await set.start('a');
+    await set.start('b');
   });
 
-  afterAll(async () => {
-    for (const r of replicas) {
-      r.proc.kill('SIGCONT');
-      r.proc.kill('SIGKILL');
-    }
-    // A killed gateway leaves its tenant API servers behind (they run detached): end them by pid.
-    for (const line of processesMentioning(path.join(dir, 'tenants-'))) {
-      const pid = Number(line.split(' ')[0]);
-      if (pid > 0) spawnSync('kill', ['-KILL', String(pid)]);
-    }
-    await kplex(['dev', 'down', '--data-dir', dataDir], env);
-  });
+  afterAll(() => set.down());
 
   it('one replica leads; when it is killed, another takes over within the lease duration and serves kplex create', async () => {
     const first = byIdentity(await eventually(async () => {
@@ -113,7 +36,10 @@ describe('leader election among gateway replicas', () => {
     expect(other.lines.some((l) => l.msg === 'leading: running the tenant controller'), logOf(other)).toBe(false);
 
     const killedAt = Date.now();
+    expect(apiServers(first).length).toBeGreaterThan(0);
     first.proc.kill('SIGKILL');
+    // Its tenant control planes die with it, and are started again by the replica that takes over.
+    await eventually(async () => (apiServers(first).length === 0 ? true : undefined), 10_000, `${first.name}'s tenant API servers to end with it`);
     await eventually(async () => ((await holder()) === other.identity ? true : undefined), 30_000, `${other.name} to take over`);
     // The other waits a lease duration from when it last saw the record change, which it checks every
     // retry period (with client-go's jitter of up to 1.2 periods more).
@@ -136,7 +62,7 @@ describe('leader election among gateway replicas', () => {
   it('a leader paused longer than the lease duration is replaced, and when resumed it stops leading without acting', async () => {
     const paused = byIdentity(await holder())!;
     expect(paused).toBeDefined();
-    const third = await startReplica('c');
+    const third = await set.start('c');
     const before = new Set(apiServers(paused));
     expect(before.size).toBeGreaterThan(0);
 

@@ -17,6 +17,9 @@ interface WatchEvent {
 export class ResumingWatch {
   /** Names of the objects an ADDED event was seen for. */
   readonly added = new Set<string>();
+  /** Names of the objects a relist returned (after a 410: the resourceVersion was older than the server keeps). */
+  readonly listed = new Set<string>();
+  relists = 0;
   /** Watches that ended cleanly after whole events (and were watched again). */
   cleanEnds = 0;
   readonly broken: string[] = [];
@@ -33,12 +36,15 @@ export class ResumingWatch {
   start(): void {
     if (this.stopped) return;
     let finished = false;
+    let expired = false;
     const again = (problem?: string): void => {
       if (finished || this.stopped) return;
       finished = true;
       if (problem) this.broken.push(problem);
-      else this.cleanEnds++;
-      setTimeout(() => this.start(), problem ? 1000 : 0);
+      else if (!expired) this.cleanEnds++;
+      // As a reflector does: a resourceVersion the server no longer has is listed again, then watched from.
+      if (expired) void this.relist().then(() => this.start(), (err: Error) => again(`relist failed: ${err.message}`));
+      else setTimeout(() => this.start(), problem ? 1000 : 0);
     };
     const url = new URL(`${this.access.server}${this.path}`);
     url.searchParams.set('watch', 'true');
@@ -56,6 +62,7 @@ export class ResumingWatch {
           const event = JSON.parse(line) as WatchEvent;
           if (event.type === 'ERROR') {
             this.broken.push(`ERROR event: ${event.object.message}`);
+            if ((event.object as { code?: number }).code === 410) expired = true;
             continue;
           }
           if (event.type === 'ADDED' && event.object.metadata?.name) this.added.add(event.object.metadata.name);
@@ -72,6 +79,27 @@ export class ResumingWatch {
     req.on('error', (err) => again(`request failed: ${err.message}`));
     req.end();
     this.request = req;
+  }
+
+  private relist(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const req = https.request(new URL(`${this.access.server}${this.path}`), { agent: false, ca: this.access.ca, headers: { authorization: `Bearer ${this.access.token}`, accept: 'application/json' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}: ${text}`));
+          const list = JSON.parse(text) as { metadata: { resourceVersion: string }; items: { metadata: { name: string } }[] };
+          for (const o of list.items) this.listed.add(o.metadata.name);
+          this.resourceVersion = list.metadata.resourceVersion;
+          this.relists++;
+          resolve();
+        });
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
   }
 
   stop(): void {
