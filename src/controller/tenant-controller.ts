@@ -61,14 +61,24 @@ function rotationAsked(tenant: Tenant): Date | undefined {
 }
 
 /**
- * Ready means usable: pods can be created, which needs the "default" ServiceAccount that the tenant's
- * controller manager makes shortly after it starts.
+ * Ready means usable: pods can be created in namespace default, which needs its "default"
+ * ServiceAccount. The tenant's controller manager makes it once it has started its controllers one by
+ * one, about 3 s after it answers; made here it is there at once, and the controller finds it made.
  */
-async function waitUsable(tenant: KubeClient): Promise<void> {
+async function makeUsable(tenant: KubeClient): Promise<void> {
   const deadline = Date.now() + 60_000;
-  while (!(await tenant.find(core('serviceaccounts', 'default', 'default')))) {
-    if (Date.now() > deadline) throw new Error('the tenant controller manager did not create the default ServiceAccount within 60s');
-    await new Promise((r) => setTimeout(r, 100));
+  for (;;) {
+    try {
+      await tenant.create(core('serviceaccounts', 'default'), { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: 'default' } });
+      return;
+    } catch (err) {
+      if (!(err instanceof StatusError)) throw err;
+      // Made already (by the controller manager, or by this on an earlier start): that is the point.
+      if (err.code === 409) return;
+      // The API server makes namespace default just after it is ready.
+      if (err.code !== 404 || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }
 
@@ -230,17 +240,33 @@ export class TenantController {
     const wakeBegin = tenant.status?.phase === 'Sleeping' ? Date.now() : undefined;
     if (wakeBegin) await this.setStatus(tenant, 'Pending', 'False', WAKING_REASON, 'waking: starting the control plane again');
     else if (!(tenant.status?.phase === 'Pending' && readyCondition(tenant)?.reason === WAKING_REASON)) await this.startingStatus(tenant, name);
+    // How long each step took, logged when the tenant becomes Ready: where create → usable goes.
+    const steps: Record<string, number> = {};
+    let last = performance.now();
+    const took = (step: string): void => {
+      const now = performance.now();
+      steps[step] = Math.round(now - last);
+      last = now;
+    };
     try {
       await this.hostNamespace(tenant, values, provider);
+      took('hostNamespace');
       // The Service address first: the API server's certificate must name it.
       const podAccess = provider.servesPods ? await this.podService(name, provider) : undefined;
+      took('podService');
       const pods = podAccess && { serviceIP: podAccess.serviceIP, fallbackToHost: values.sync.dns.fallbackToHost };
       const endpoint = await provider.ensure(name, { ...controlPlaneSpec(values), ...(pods ? { pods } : {}) }, rotationAsked(tenant));
+      took('controlPlane');
       await this.realize(tenant, endpoint, podAccess, provider);
+      took('realize');
       await this.ensureSyncer(name, values, endpoint, podAccess);
+      took('syncer');
       // A tenant without `kubectl top` is still usable: not Ready is for what users cannot work without.
       await this.metrics?.ensure(name, endpoint).catch((err: Error) => this.log.warn({ tenant: name, err: err.message }, 'metrics adapter not registered; retrying at the next resync'));
+      took('metrics');
+      const wasReady = tenant.status?.phase === 'Ready';
       const ready = await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined, podAccess ?? null, endpoint.certificates, { provider: provider.name, replicas: values.controlPlane.replicas });
+      if (!wasReady) this.log.info({ tenant: name, apiServerMs: endpoint.readyMs, steps }, 'tenant ready');
       if (wakeBegin) this.log.info({ tenant: name, ms: Date.now() - wakeBegin, apiServerMs: endpoint.readyMs }, 'tenant awake');
       await this.sleepIfIdle(ready, values);
     } catch (err) {
@@ -359,7 +385,7 @@ export class TenantController {
     try {
       await bootstrapTenant(tenantClient);
       if (podAccess && apiPort) await pointKubernetesServiceAt(tenantClient, podAccess.serviceIP, apiPort);
-      await waitUsable(tenantClient);
+      await makeUsable(tenantClient);
     } finally {
       await tenantClient.close();
     }
