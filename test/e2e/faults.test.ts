@@ -213,6 +213,7 @@ describe('faults: a tenant API server, the host API server and the leading gatew
     expect(cm.acked.length).toBeGreaterThan(0);
     expect(cm.refused).toEqual([]);
     // A Service takes its ClusterIP from the host: without the host it is refused, saying why.
+    expect(svc.refused.length).toBeGreaterThan(0);
     for (const r of svc.refused) {
       expect(r.code, r.message).toBe(503);
       expect(r.message).toMatch(/host|cannot reach/);
