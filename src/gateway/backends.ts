@@ -27,18 +27,15 @@ export interface Backend {
   open: number;
 }
 
-/** kube-apiserver's own request timeout: an ordinary request that takes longer has failed. */
-export const REQUEST_TIMEOUT_MS = ANSWER_WITHIN_MS;
-
 export function backendFor(tenant: string, answeredBy: Backend['answeredBy'], server: string, tls: Backend['tls'], limits: Limits, bearer?: () => string | undefined): Backend {
   const target = new URL(server);
   const pool = (connections: number, bodyTimeout: number): Pool =>
-    new Pool(target.origin, { connections, pipelining: 1, connect: tls, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout });
+    new Pool(target.origin, { connections, pipelining: 1, connect: tls, headersTimeout: ANSWER_WITHIN_MS, bodyTimeout });
   return {
     tenant,
     answeredBy,
     target,
-    pool: pool(limits.perTenant.requests, REQUEST_TIMEOUT_MS),
+    pool: pool(limits.perTenant.requests, ANSWER_WITHIN_MS),
     streams: pool(limits.perTenant.longRunning, 0),
     tls,
     ...(bearer ? { bearer } : {}),

@@ -3,7 +3,8 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { pipeline, Transform, Writable, type Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { entityTooLarge, tenantUnavailable, StatusError, type Status } from '../k8s/status.js';
-import { REQUEST_TIMEOUT_MS, type Backend } from './backends.js';
+import { ANSWER_WITHIN_MS } from '../k8s/client.js';
+import type { Backend } from './backends.js';
 import type { Drain } from './drain.js';
 import { impersonate, type Identity } from './identity.js';
 import { watchFraming, wholeEventsLength, type WatchFraming } from './watch-frames.js';
@@ -244,7 +245,7 @@ export class Router {
         headers: { ...headers, host: f.backend.target.host },
         ...f.backend.tls,
         agent: false,
-        timeout: REQUEST_TIMEOUT_MS,
+        timeout: ANSWER_WITHIN_MS,
       });
       // Until the upstream answers, a client that leaves ends the attempt.
       const onClientGone = (): void => {
