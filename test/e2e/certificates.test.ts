@@ -81,7 +81,7 @@ describe('certificate expiry and renewal', () => {
 
       const after = await check();
       for (const name of ['apiserver', 'admin', 'front-proxy-client', 'dns']) {
-        const [b, a] = [before, after].map((l) => l.find((c) => c.name === name)!);
+        const [b, a] = [before, after].map((l) => l.find((c) => c.name === name)!) as [CertificateStatus, CertificateStatus];
         expect(Date.parse(a.notBefore), name).toBeGreaterThan(Date.parse(b.notBefore));
       }
       for (const name of ['ca', 'front-proxy-ca']) expect(after.find((c) => c.name === name)).toEqual(before.find((c) => c.name === name));

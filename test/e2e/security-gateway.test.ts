@@ -1,5 +1,6 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
+import type { ClientRequest } from 'node:http';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import YAML from 'yaml';
@@ -158,7 +159,7 @@ describe('gateway security', () => {
 
   it('class 8: one user holding its limit of long requests gets 429 and leaves other tenants served; the host connections go idle once it leaves', async () => {
     const limit = DEFAULT_LIMITS.perUser.longRunning;
-    const held: https.ClientRequest[] = [];
+    const held: ClientRequest[] = [];
     const open = (url: string) =>
       new Promise<number>((resolve, reject) => {
         const req = https.get(`${gatewayUrl}${url}`, { ca, agent: false, headers: { authorization: `Bearer ${tokenOf('a-view')}` } }, (res) => {

@@ -154,7 +154,7 @@ spec: {teeth: 12}
 
     const raw = gunzipSync(readFileSync(file));
     const corrupt = Buffer.from(raw);
-    corrupt[corrupt.length - 3] ^= 0x01;
+    corrupt[corrupt.length - 3] = corrupt[corrupt.length - 3]! ^ 0x01;
     const corruptFile = path.join(dir, 'corrupt.kplex');
     writeFileSync(corruptFile, gzipSync(corrupt));
     const newline = raw.indexOf(0x0a);

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Authorizer, parseTenantPolicy, patternMatch, PolicyError, subjectsOf } from '../../src/gateway/authorize.js';
-import type { Role, UserInfo } from '../../src/gateway/authenticate.js';
+import type { UserInfo } from '../../src/gateway/authenticate.js';
+import type { Role } from '../../src/tenants/roles.js';
 import { parseRequestInfo } from '../../src/gateway/request-info.js';
 import { packageRoot } from '../../src/paths.js';
 

@@ -102,15 +102,15 @@ describe('what the control-plane pod requests, and the isolated quota around it'
 
   it("the quota adds kplex's own pod, Service and control-plane requests to what the values give the tenant", () => {
     const { quota, limits } = quotaOf({ isolate: true, quota: { pods: 3, cpu: '1', memory: '1Gi' } });
-    expect((quota.obj as { spec: unknown }).spec).toEqual({ hard: { pods: '4', services: '51', 'requests.cpu': '1210m', 'requests.memory': '1296Mi' } });
+    expect((quota.obj as unknown as { spec: unknown }).spec).toEqual({ hard: { pods: '4', services: '51', 'requests.cpu': '1210m', 'requests.memory': '1296Mi' } });
     expect(quota.wanted).toBe(true);
     expect(limits.wanted).toBe(true);
-    expect((limits.obj as { spec: unknown }).spec).toEqual({ limits: [{ type: 'Container', defaultRequest: { cpu: '100m', memory: '128Mi' } }] });
+    expect((limits.obj as unknown as { spec: unknown }).spec).toEqual({ limits: [{ type: 'Container', defaultRequest: { cpu: '100m', memory: '128Mi' } }] });
   });
 
   it('no CPU or memory in the quota: no default requests; not isolated: nothing wanted, so all of it is removed', () => {
     const counted = quotaOf({ isolate: true, quota: { pods: 3 } });
-    expect(Object.keys((counted.quota.obj as { spec: { hard: object } }).spec.hard).sort()).toEqual(['pods', 'services']);
+    expect(Object.keys((counted.quota.obj as unknown as { spec: { hard: object } }).spec.hard).sort()).toEqual(['pods', 'services']);
     expect(counted.limits.wanted).toBe(false);
     const lifted = quotaOf({ isolate: false, quota: { cpu: '2' } });
     expect([lifted.quota.wanted, lifted.limits.wanted, lifted.policy.wanted]).toEqual([false, false, false]);
@@ -180,7 +180,7 @@ describe('a replicated control plane (controlPlane.replicas 3)', () => {
   });
 
   it("the store's peer port is open to the tenant's control-plane pods only", () => {
-    const policy = controlPlanePolicy('t1', {}) as { spec: { ingress: { from?: unknown[]; ports: { port: number }[] }[] } };
+    const policy = controlPlanePolicy('t1', {}) as unknown as { spec: { ingress: { from?: unknown[]; ports: { port: number }[] }[] } };
     const peerRule = policy.spec.ingress.find((r) => r.ports.some((p) => p.port === 2380))!;
     expect(peerRule.from).toEqual([{ podSelector: { matchLabels: { 'kplex.dev/control-plane': 't1' } } }]);
     expect(policy.spec.ingress.filter((r) => !r.from).flatMap((r) => r.ports.map((p) => p.port))).not.toContain(2380);

@@ -117,6 +117,7 @@ describe('pod scheduling constraints on the host (examples)', () => {
       t,
       everywhere: async () => [],
       reachable: async () => { throw new Error('not asked'); },
+      issueToken: async () => { throw new Error('not asked'); },
       namespaces: async () => {
         asked.push('namespaces');
         return [{ metadata: { name: 'shop', labels: { env: 'prod' } } }];

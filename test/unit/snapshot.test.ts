@@ -86,7 +86,7 @@ describe('snapshot file', () => {
     const good = encodeSnapshot(sample());
     const raw = gunzipSync(good);
     const flipped = Buffer.from(raw);
-    flipped[flipped.length - 5] ^= 0x01;
+    flipped[flipped.length - 5] = flipped[flipped.length - 5]! ^ 0x01;
     expect(refusal(gzipSync(flipped))).toBe('snap.kplex is corrupt: its checksum does not match its contents');
     expect(refusal(good.subarray(0, good.length - 20))).toMatch(/^snap.kplex is corrupt: it cannot be decompressed/);
     expect(refusal(craft(payloadOf(good), { checksum: 'sha256:0000' }))).toMatch(/checksum does not match/);

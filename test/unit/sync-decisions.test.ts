@@ -166,6 +166,7 @@ describe('checks before a twin is written', () => {
     t,
     everywhere: async () => everywhere,
     reachable: reachable ?? (async () => { throw new Error('not asked'); }),
+    issueToken: async () => { throw new Error('not asked'); },
     namespaces: async () => { throw new Error('not asked'); },
     hostHasPriorityClass: async () => { throw new Error('not asked'); },
   });

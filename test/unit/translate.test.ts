@@ -95,7 +95,7 @@ describe('Translator', () => {
 
   it('scopes NetworkPolicy pod selectors and peers to the tenant; keeps IP blocks', () => {
     const np = { metadata: { name: 'deny', namespace: 'shop' }, spec: { podSelector: { matchLabels: { app: 'db' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }, { ipBlock: { cidr: '10.0.0.0/8' } }, { namespaceSelector: {} }] }] } };
-    const h = t.networkPolicy(np) as { spec: any };
+    const h = t.networkPolicy(np) as unknown as { spec: any };
     expect(h.spec.podSelector.matchLabels).toEqual({ [hostLabelKey('app')]: 'db', 'kplex.dev/tenant': 'demo', 'kplex.dev/namespace': 'shop' });
     expect(h.spec.ingress[0].from).toEqual([
       { podSelector: { matchLabels: { [hostLabelKey('app')]: 'web', 'kplex.dev/tenant': 'demo', 'kplex.dev/namespace': 'shop' } } },
@@ -107,7 +107,7 @@ describe('Translator', () => {
 
   it('renames Ingress backends and TLS secrets', () => {
     const ing = { metadata: { name: 'site', namespace: 'shop' }, spec: { tls: [{ secretName: 'certs' }], rules: [{ http: { paths: [{ path: '/', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] } };
-    const h = t.ingress(ing) as { spec: any };
+    const h = t.ingress(ing) as unknown as { spec: any };
     expect(h.spec.rules[0].http.paths[0].backend.service.name).toBe('web-x-shop-x-demo');
     expect(h.spec.tls[0].secretName).toBe('certs-x-shop-x-demo');
   });

@@ -10,7 +10,7 @@ import { parseValues } from '../../src/tenants/values.js';
 const log = pino({ level: 'silent' });
 const route = { tenant: 'nap' } as Backend;
 
-function tenant(generation: number, asleep: boolean, phase: NonNullable<Tenant['status']>['phase']): Tenant {
+function tenant(generation: number, asleep: boolean, phase: NonNullable<NonNullable<Tenant['status']>['phase']>): Tenant {
   return {
     apiVersion: 'kplex.dev/v1alpha1',
     kind: 'Tenant',
