@@ -31,7 +31,9 @@ export interface LeaseSpec {
 
 /**
  * Gateway replicas campaigning for the tenant controller's Lease, as separate `kplex gateway` processes
- * (the local provider, each with a tenant folder of its own) on a host of `kplex dev up --no-gateway`.
+ * on a host of `kplex dev up --no-gateway`. With the local provider each runs its tenants' control planes
+ * beside it, in a tenant folder of its own; with the cluster provider they are StatefulSets on the host,
+ * which then has a real node to run them.
  */
 export class GatewayReplicas {
   readonly dataDir: string;
@@ -41,7 +43,7 @@ export class GatewayReplicas {
   private readonly certs: string;
   private etcdServers = '';
 
-  constructor(private readonly dir: string) {
+  constructor(private readonly dir: string, private readonly provider: 'local' | 'cluster' = 'local') {
     this.dataDir = path.join(dir, 'data');
     this.env = isolatedEnv(dir);
     this.hostKubeconfig = path.join(this.dataDir, 'admin.kubeconfig');
@@ -50,11 +52,19 @@ export class GatewayReplicas {
 
   /** The host cluster (no nodes) and the gateways' serving certificate. */
   async up(): Promise<void> {
-    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '0', '--detach', '--no-gateway', '--data-dir', this.dataDir], this.env);
+    const nodes = this.provider === 'cluster' ? '1' : '0';
+    const up = await kplex(['dev', 'up', '--nodes', nodes, '--simulated-nodes', '0', '--detach', '--no-gateway', '--data-dir', this.dataDir], this.env, 300_000);
     expect(up.code, up.stderr).toBe(0);
     this.etcdServers = readState(this.dataDir)!.etcdServers!;
     const made = await kplex(['gateway', 'certs', '--out', this.certs], this.env);
     expect(made.code, made.stderr).toBe(0);
+  }
+
+  /** The host, then a replica of each name; returns once one of them leads. */
+  async upWith(names: string[]): Promise<void> {
+    await this.up();
+    for (const name of names) await this.start(name);
+    await this.leader();
   }
 
   async start(name: string): Promise<Replica> {
@@ -66,8 +76,7 @@ export class GatewayReplicas {
       '--metrics-listen', '127.0.0.1:0',
       '--certs', this.certs,
       '--advertise-url', 'https://127.0.0.1:{port}',
-      '--etcd-servers', this.etcdServers,
-      '--tenant-dir', tenantDir,
+      ...(this.provider === 'local' ? ['--etcd-servers', this.etcdServers, '--tenant-dir', tenantDir] : ['--providers', 'cluster']),
       '--context', 'kplex-host',
       ...TIMING,
     ], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -107,12 +116,25 @@ export class GatewayReplicas {
     return this.byIdentity(id)!;
   }
 
+  /** `r` holds the Lease and runs the tenant controller. */
+  async takenOverBy(r: Replica): Promise<void> {
+    await eventually(async () => ((await this.holder()) === r.identity ? true : undefined), 30_000, `${r.name} to take over`);
+    await eventually(async () => (r.lines.some((l) => l.msg === 'leading: running the tenant controller') ? true : undefined), 10_000, `${r.name} to run the tenant controller`);
+  }
+
   running(r: Replica): boolean {
     return r.proc.exitCode === null && r.proc.signalCode === null;
   }
 
   byIdentity(id: string): Replica | undefined {
     return this.replicas.find((r) => r.identity === id && this.running(r));
+  }
+
+  /** The host's kube-apiserver, by pid. */
+  hostApiServer(): string {
+    const found = processesMentioning(`${this.dataDir}/`).filter((l) => l.includes('kube-apiserver') && !l.includes(path.join(this.dir, 'tenants-')));
+    expect(found, found.join('\n')).toHaveLength(1);
+    return found[0]!.split(' ')[0]!;
   }
 
   /** The tenant API servers a replica's provider runs, by pid. */
