@@ -89,6 +89,7 @@ export function registerGateway(program: Command): void {
     .option('--providers <names>', 'control-plane providers the tenant controller runs, the first the default: local (needs --etcd-servers), cluster (StatefulSets on the host); default: local with --etcd-servers, else none')
     .option('--tenant-dir <dir>', 'where the local provider keeps tenant control planes', path.join(process.cwd(), '.kplex', 'tenants'))
     .option('--pod-address <ip>', "local provider: this machine's address on the host's pod network; tenants' API servers and DNS servers listen there for their pods")
+    .option('--metrics-adapter-address <ip>', "serve tenants' metrics.k8s.io (kubectl top) from the host's metrics-server, listening on this address of the leading replica (its pod IP in a cluster), where tenants' API servers reach it")
     .option('--host-dns <ip>', "with --pod-address: the host cluster's DNS Service address, for tenants whose values fall back to it", '10.96.0.10')
     .option('--lease-duration <duration>', 'leader election: how long replicas wait for an unrenewed lease before taking it over', `${DEFAULT_TIMING.leaseDurationMs / 1000}s`)
     .option('--renew-deadline <duration>', 'leader election: how long the leader retries renewing before it stops leading', `${DEFAULT_TIMING.renewDeadlineMs / 1000}s`)
@@ -96,9 +97,10 @@ export function registerGateway(program: Command): void {
     .option('--shutdown-delay <duration>', 'on SIGTERM, keep serving this long with /readyz failing, so load balancers drop this replica before it stops accepting', '0s')
     .option('--shutdown-timeout <duration>', 'after the delay, the longest the gateway takes to end watches and sessions and stop before it exits anyway', '15s')
     .option('--context <name>', 'host kubeconfig context')
-    .action(async (f: ProviderFlags & { listen: string; certs: string; advertiseUrl?: string; policies: string; maxBodyBytes: string; metricsListen: string; leaseDuration: string; renewDeadline: string; retryPeriod: string; shutdownDelay: string; shutdownTimeout: string; context?: string }) => {
+    .action(async (f: ProviderFlags & { metricsAdapterAddress?: string; listen: string; certs: string; advertiseUrl?: string; policies: string; maxBodyBytes: string; metricsListen: string; leaseDuration: string; renewDeadline: string; retryPeriod: string; shutdownDelay: string; shutdownTimeout: string; context?: string }) => {
       const leaderElection = parseTiming(f);
       const shutdown = parseShutdown(f);
+      const metricsAdapter = f.metricsAdapterAddress ? { address: ipFlag('--metrics-adapter-address', f.metricsAdapterAddress) } : undefined;
       const log = createLogger('kplex-gateway');
       const host = accessFromKubeconfig({ context: hostContextName(f.context) });
       const gw = await Gateway.start({
@@ -111,6 +113,7 @@ export function registerGateway(program: Command): void {
         maxBodyBytes: Number(f.maxBodyBytes),
         metricsListen: parseListen(f.metricsListen),
         providers: providersFlag(f),
+        ...(metricsAdapter ? { metricsAdapter } : {}),
         leaderElection,
         log,
       });

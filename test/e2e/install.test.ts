@@ -108,6 +108,17 @@ describe('install into a cluster: the Helm chart, the gateway image, provider cl
     ok(await kubectl(tenantKc, ['logs', name]));
   }, 400_000);
 
+  it("kubectl top pod and top node in the tenant: the leading gateway serves its metrics.k8s.io on its pod IP, where the tenant's API server pod reaches it", async () => {
+    const pod = ok(await kubectl(tenantKc, ['get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}']));
+    const shows = (args: string[], name: string) =>
+      eventually(async () => {
+        const r = await kubectl(tenantKc, args);
+        return r.code === 0 && r.stdout.split('\n').some((l) => l.split(/\s+/)[0] === name) ? true : undefined;
+      }, 180_000, `kubectl ${args.join(' ')} in the tenant to list ${name}`);
+    await shows(['top', 'pod'], pod);
+    await shows(['top', 'node'], 'kplex-real-0');
+  }, 400_000);
+
   it('every kind the tenant syncs reaches the host through the installed gateways, and goes again', async () => {
     const t = (args: string[], input?: string): Promise<Run> => kubectl(tenantKc, args, { input });
     const twin = new Translator(TENANT);

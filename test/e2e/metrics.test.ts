@@ -29,7 +29,9 @@ describe('resource metrics on the real node', () => {
   const dataDir = path.join(dir, 'data');
   const env = isolatedEnv(dir);
   const TENANTS = { a: 'top-a', b: 'top-b' } as const;
-  type Key = keyof typeof TENANTS;
+  /** A tenant whose control plane is host pods (provider cluster): its API server reaches the adapter from a pod. */
+  const IN_PODS = 'top-pods';
+  type Key = keyof typeof TENANTS | 'pods';
   const kc = (t: Key) => path.join(dir, `${t}.kubeconfig`);
   const tenant = (t: Key, args: string[], input?: string) => kubectl(kc(t), args, { input });
   const host = (args: string[]) => kubectl(env.KUBECONFIG!, ['--context', 'kplex-host', ...args]);
@@ -54,7 +56,13 @@ describe('resource metrics on the real node', () => {
       writeFileSync(kc(key), (await kplex(['connect', name, '--print', '--context', 'kplex-host'], env)).stdout);
       ok(await tenant(key, ['apply', '-f', '-'], deployment(`work-${key}`)));
     }
-    for (const key of Object.keys(TENANTS) as Key[]) ok(await kubectl(kc(key), ['rollout', 'status', `deployment/work-${key}`, '--timeout=120s'], { timeoutMs: 130_000 }));
+    const values = path.join(dir, 'in-pods.yaml');
+    writeFileSync(values, 'controlPlane: {provider: cluster}\n');
+    const c = await kplex(['create', IN_PODS, '--connect=false', '--context', 'kplex-host', '-f', values], env);
+    expect(c.code, c.stderr).toBe(0);
+    writeFileSync(kc('pods'), (await kplex(['connect', IN_PODS, '--print', '--context', 'kplex-host'], env)).stdout);
+    ok(await tenant('pods', ['apply', '-f', '-'], deployment('work-pods')));
+    for (const key of [...Object.keys(TENANTS), 'pods'] as Key[]) ok(await kubectl(kc(key), ['rollout', 'status', `deployment/work-${key}`, '--timeout=120s'], { timeoutMs: 130_000 }));
   }, 600_000);
 
   afterAll(async () => {
@@ -84,6 +92,13 @@ describe('resource metrics on the real node', () => {
       expect(byName.code).not.toBe(0);
       expect(byName.stderr).toContain('not found');
     }
+  });
+
+  it('kubectl top pod in a tenant whose control plane is host pods (provider cluster) lists its own pod', async () => {
+    const pod = ok(await tenant('pods', ['get', 'pods', '-l', 'app=work-pods', '-o', 'jsonpath={.items[0].metadata.name}']));
+    const top = await topShows(() => tenant('pods', ['top', 'pod']), pod, 'kubectl top pod in the tenant of provider cluster');
+    expect(top).not.toContain('work-a');
+    expect(top).not.toContain('-x-');
   });
 
   it('kubectl top node in a tenant shows the real node its pod runs on', async () => {

@@ -24,6 +24,15 @@ describe('kplex CLI definitions', () => {
     expect(await help('gateway')).toContain('--advertise-url <url>');
   });
 
+  it('refuses a metrics adapter address that is not an IP in one line, before it touches anything', async () => {
+    let err = '';
+    vi.spyOn(console, 'error').mockImplementation((line: string) => {
+      err += line;
+    });
+    expect(await main(['node', 'kplex', 'gateway', '--metrics-adapter-address', '$(POD_IP)'])).not.toBe(0);
+    expect(err).toBe('kplex: --metrics-adapter-address: "$(POD_IP)" is not an IP address');
+  });
+
   it('tells the servers (gateway, dev up) from the commands that exit', () => {
     const argv = (line: string): string[] => ['node', 'kplex', ...line.split(' ')];
     for (const line of ['gateway', 'gateway --listen :8443 --certs /c', 'dev up --nodes 3', 'dev up --detach']) expect(runsServer(argv(line)), line).toBe(true);
