@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/controlplane/ports.js';
 import { eventually, isolatedEnv, kplex, kubectl, tmpDir, type Run } from './helpers.js';
@@ -159,6 +160,24 @@ describe('resource metrics on the real node', () => {
       }
       const del = await tenant('a', ['delete', 'apiservice', 'v1beta1.metrics.k8s.io']);
       expect(del.stderr).toMatch(/forbidden/i);
+    });
+
+    it('calling an adapter directly at the endpoint its tenant can read, without the client certificate of that tenant’s API server, is refused at the TLS handshake', async () => {
+      const slice = ['-n', 'kube-system', 'get', 'endpointslice', 'kplex-metrics', '-o', 'jsonpath={.endpoints[0].addresses[0]} {.ports[0].port}'];
+      // What a pod of any tenant could send: no client certificate, the server's own not checked.
+      const anyone = new Agent({ connect: { rejectUnauthorized: false } });
+      try {
+        for (const key of ['a', 'pods'] as Key[]) {
+          const [address, port] = ok(await tenant(key, slice)).split(' ');
+          const answer = await request(`https://${address}:${port}/apis/metrics.k8s.io/v1beta1/pods`, { dispatcher: anyone })
+            .then((r) => `answered ${r.statusCode}`, (err: Error & { code?: string }) => `${err.code ?? ''} ${err.message}`);
+          // Reached, and turned away by TLS: not refused for want of a listener.
+          expect(answer, `${key}: ${address}:${port}`).not.toMatch(/^answered|ECONNREFUSED|EHOSTUNREACH|ETIMEDOUT/);
+          expect(answer, `${key}: ${address}:${port}`).toMatch(/certificate|SSL|TLS|ECONNRESET|other side closed/i);
+        }
+      } finally {
+        await anyone.close();
+      }
     });
 
     it('pointing its metrics endpoint at another tenant’s adapter gets a tenant nothing: that adapter refuses its API server', async () => {
