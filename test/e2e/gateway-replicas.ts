@@ -50,7 +50,7 @@ export class GatewayReplicas {
     this.certs = path.join(dir, 'certs');
   }
 
-  /** The host cluster (no nodes) and the gateways' serving certificate. */
+  /** The host cluster (a real node only for the cluster provider's pods) and the gateways' serving certificate. */
   async up(): Promise<void> {
     const nodes = this.provider === 'cluster' ? '1' : '0';
     const up = await kplex(['dev', 'up', '--nodes', nodes, '--simulated-nodes', '0', '--detach', '--no-gateway', '--data-dir', this.dataDir], this.env, 300_000);
