@@ -13,6 +13,13 @@ import type { HostCluster } from './host-cluster.js';
 export const DEFAULT_GATEWAY_PORT = 8443;
 
 /**
+ * How the dev gateway leaves (`kplex dev down`, Ctrl-C): as an installed one does, less the delay (no load
+ * balancer to drop it first). Its watches end after a whole event and exec sessions with a FIN, so a
+ * `kubectl get -w` ends as when an API server ends a watch, not with a broken stream.
+ */
+const DEV_SHUTDOWN = { delayMs: 0, timeoutMs: 10_000 };
+
+/**
  * The embedded default's gateway: in the supervisor's process, with the local provider running tenant
  * control planes on the host's etcd. It listens on 8443 when free (a free port otherwise).
  */
@@ -40,5 +47,5 @@ export async function startDevGateway(host: HostCluster, dataDir: string, port?:
     // Beside the other components' logs, so `kplex dev up` prints only its own progress.
     log: createLogger('kplex-gateway', path.join(dataDir, 'logs', 'gateway.log')),
   });
-  return { url: gateway.url, metricsUrl: gateway.metricsUrl, readyMs: Date.now() - begin, stop: () => gateway.stop() };
+  return { url: gateway.url, metricsUrl: gateway.metricsUrl, readyMs: Date.now() - begin, stop: () => gateway.shutdown(DEV_SHUTDOWN) };
 }

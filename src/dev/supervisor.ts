@@ -19,7 +19,7 @@ export interface DevUpOptions {
   unsafeNoFsync?: boolean;
   /** Make the host context kubectl's current one (as kind and k3d do), else only add it. */
   switchContext: boolean;
-  /** Starts the gateway beside the host cluster; returns its URL and a stop function. */
+  /** Starts the gateway beside the host cluster; returns its URL and a stop function (which ends its streams cleanly first). */
   startGateway?: (host: HostCluster) => Promise<{ url: string; metricsUrl?: string; readyMs: number; stop(): Promise<void> }>;
 }
 

@@ -1,9 +1,11 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { portInUse } from '../../src/controlplane/ports.js';
 import { readState } from '../../src/dev/state.js';
-import { eventually, isolatedEnv, kplex, kubectl, processesMentioning, tmpDir } from './helpers.js';
+import { createTenant, eventually, isolatedEnv, kplex, kubectl, kubectlPath, processesMentioning, tmpDir } from './helpers.js';
 
 type Conditions = { type: string; status: string }[];
 interface NodeJson {
@@ -183,5 +185,46 @@ spec:
     expect((await kubectl(kubeconfig, ['config', 'current-context'])).stdout.trim()).toBe('other');
     const nodes = await kubectl(kubeconfig, ['--context', 'kplex-host', 'get', 'nodes']);
     expect(nodes.code, nodes.stderr).toBe(0);
+  });
+});
+
+describe('kplex dev down with the gateway', () => {
+  const dir = tmpDir('dev-down');
+  const dataDir = path.join(dir, 'data');
+  const env = isolatedEnv(dir);
+
+  beforeAll(async () => {
+    const up = await kplex(['dev', 'up', '--nodes', '0', '--simulated-nodes', '1', '--detach', '--gateway-port', '0', '--data-dir', dataDir], env);
+    expect(up.code, up.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    await kplex(['dev', 'down', '--data-dir', dataDir], env);
+  });
+
+  it('ends the watches through the gateway as an API server ends a watch, not with a broken stream', async () => {
+    const tenant = await createTenant(env, 'watched');
+    // kubectl get -w, and a raw watch (whose client sees whether the answer was whole).
+    const watches = [
+      ['get', 'configmaps', '-w', '-o', 'name'],
+      ['get', '--raw', '/api/v1/namespaces/default/configmaps?watch=1'],
+    ].map((args) => {
+      const child = spawn(kubectlPath(), ['--kubeconfig', tenant, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const w = { child, exited: once(child, 'exit'), out: '', err: '' };
+      child.stdout.on('data', (d: Buffer) => (w.out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (w.err += d.toString()));
+      return w;
+    });
+    try {
+      await eventually(async () => (watches.every((w) => w.out.includes('kube-root-ca.crt')) ? true : undefined), 20_000, 'the watches\' first events');
+      const down = await kplex(['dev', 'down', '--data-dir', dataDir], env);
+      expect(down.code, down.stderr).toBe(0);
+      for (const w of watches) {
+        const [code] = (await w.exited) as [number | null];
+        expect({ code, err: w.err }).toEqual({ code: 0, err: '' });
+      }
+    } finally {
+      for (const w of watches) w.child.kill();
+    }
   });
 });
