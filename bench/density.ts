@@ -14,13 +14,14 @@
 // reports what it reached. Run by name only (it takes long): `node dist/bench/run.js density
 // --awake 100 --registered 1000`.
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import pLimit from 'p-limit';
 import YAML from 'yaml';
 import { readState } from '../src/dev/state.js';
+import { contextName } from '../src/tenants/names.js';
 import { tenantsRef, type Tenant } from '../src/tenants/resources.js';
 import { devCluster, kubectlPath } from './dev-cluster.js';
 import { median, percentile, sleep } from './measure.js';
@@ -118,14 +119,14 @@ async function connect(c: Cluster, name: string): Promise<{ file: string; kubeco
   return { file, kubeconfig: YAML.parse(text) as Kubeconfig };
 }
 
-const getNamespaces = (file: string) => run(kubectlPath(), ['--kubeconfig', file, 'get', 'namespaces', '-o', 'name']);
+const getNamespaces = (kubeconfig: string[]) => run(kubectlPath(), [...kubeconfig, 'get', 'namespaces', '-o', 'name']);
 
 /** `kubectl get ns` through the gateway, again until it answers (the tenant's route reaching the gateway) or USABLE_TIMEOUT_MS. */
-async function untilUsable(file: string, name: string): Promise<void> {
+async function untilUsable(kubeconfig: string[], name: string): Promise<void> {
   const deadline = performance.now() + USABLE_TIMEOUT_MS;
   for (;;) {
     try {
-      await getNamespaces(file);
+      await getNamespaces(kubeconfig);
       return;
     } catch (err) {
       if (performance.now() > deadline) throw new Error(`tenant ${name}: kubectl get ns through the gateway did not answer within ${USABLE_TIMEOUT_MS / 1000} s: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`);
@@ -144,16 +145,37 @@ interface AwakeTenant {
   apiServerS: number;
 }
 
-/** `kplex create`, then `kplex connect --print` and `kubectl get ns` until it answers, as a user does: the seconds of each. */
+/**
+ * `kplex create NAME` as a user types it (it connects: the tenant's context goes into the kubeconfig),
+ * then `kubectl get ns` in that context until it answers: the seconds of each. Then a kubeconfig of the
+ * tenant's own (`kplex connect --print`, not timed) for the requests made later.
+ */
 async function createUsable(c: Cluster, name: string): Promise<AwakeTenant> {
   const begin = performance.now();
-  await c.kplex(['create', name, '--connect=false', '--context', 'kplex-host']);
+  await c.kplex(['create', name, '--context', 'kplex-host']);
   const createS = (performance.now() - begin) / 1000;
-  const { file, kubeconfig } = await connect(c, name);
-  await untilUsable(file, name);
+  await untilUsable(['--kubeconfig', c.env.KUBECONFIG, '--context', contextName(name)], name);
   const usableS = (performance.now() - begin) / 1000;
+  const { file, kubeconfig } = await connect(c, name);
   const tenant = await c.host.find<Tenant>(tenantsRef(name));
   return { name, file, kubeconfig, createS, usableS, apiServerS: (tenant?.status?.controlPlaneReadyMs ?? NaN) / 1000 };
+}
+
+/** The tenant controller's steps for one tenant, as its gateway logged them when the tenant became Ready. */
+interface ReadySteps {
+  apiServerMs: number;
+  steps: Record<string, number>;
+}
+
+/** Every `tenant ready` line of the dev gateway's log (JSON, one object a line), by tenant. */
+function readyStepsOf(dataDir: string): Map<string, ReadySteps> {
+  const found = new Map<string, ReadySteps>();
+  for (const text of readFileSync(path.join(dataDir, 'logs', 'gateway.log'), 'utf8').split('\n')) {
+    if (!text.includes('"tenant ready"')) continue;
+    const entry = JSON.parse(text) as { tenant: string; apiServerMs: number; steps: Record<string, number> };
+    found.set(entry.tenant, { apiServerMs: entry.apiServerMs, steps: entry.steps });
+  }
+  return found;
 }
 
 /** PSS of the host's etcd and API server together: where Tenant objects, Secrets and tenants' data are kept. */
@@ -287,7 +309,7 @@ export async function benchDensity(args: string[]): Promise<BenchReport> {
 
     progress(`kubectl get ns through the gateway on each of the ${n} awake tenants`);
     const failing: string[] = [];
-    for (const t of awake) await getNamespaces(t.file).catch((err: { stderr?: string; message: string }) => failing.push(`${t.name}: ${(err.stderr ?? err.message).trim()}`));
+    for (const t of awake) await getNamespaces(['--kubeconfig', t.file]).catch((err: { stderr?: string; message: string }) => failing.push(`${t.name}: ${(err.stderr ?? err.message).trim()}`));
     for (const f of failing) console.log(`  does not answer: ${f}`);
 
     // What a tenant adds besides its own processes: the gateway's (its syncer, caches, routes) and
@@ -306,6 +328,22 @@ export async function benchDensity(args: string[]): Promise<BenchReport> {
     const cpuWouldHold = Math.floor((os.cpus().length * 60_000) / cpuPerAwake);
     const windows = checkpoints(n).map((w) => ({ ...w, usable: awake.slice(w.from, w.to).map((t) => t.usableS), create: awake.slice(w.from, w.to).map((t) => t.createS), apiServer: awake.slice(w.from, w.to).map((t) => t.apiServerS) }));
     const atScale = n >= TARGET_AWAKE;
+    // Where create → usable goes: the tenant controller's steps, and the rest outside it (the CLI's start
+    // and its Tenant write, the controller seeing it, create seeing Ready, its kubeconfig, kubectl's start).
+    const logged = readyStepsOf(c.dataDir);
+    const stepNames = [...new Set([...logged.values()].flatMap((r) => Object.keys(r.steps)))];
+    const breakdown = windows.map((w) => {
+      const tenants = awake.slice(w.from, w.to).map((t) => ({ t, r: logged.get(t.name) })).filter((x): x is { t: AwakeTenant; r: ReadySteps } => x.r !== undefined);
+      const controllerMs = tenants.map(({ r }) => Object.values(r.steps).reduce((a, b) => a + b, 0));
+      return {
+        label: w.label,
+        missing: w.to - w.from - tenants.length,
+        step: Object.fromEntries(stepNames.map((k) => [k, median(tenants.map(({ r }) => r.steps[k] ?? 0))])),
+        apiServerMs: median(tenants.map(({ r }) => r.apiServerMs)),
+        controllerMs: median(controllerMs),
+        outsideMs: median(tenants.map(({ t }, i) => t.usableS * 1000 - controllerMs[i]!)),
+      };
+    });
 
     console.log(`\n${n} awake tenants (of ${flags.awake} asked), ${m} registered asleep (of ${wanted}); ${((performance.now() - began) / 60_000).toFixed(1)} min in all`);
     console.log(`memory per awake tenant in MiB (PSS), min / median / max over ${n} tenants, ${SETTLE_MS / 1000} s after the last was usable`);
@@ -321,9 +359,14 @@ export async function benchDensity(args: string[]): Promise<BenchReport> {
     line('gateway private memory', `${perSleeping.private.toFixed(0)}  (${gwAwake.private.toFixed(1)} → ${gwSleeping.private.toFixed(1)} MiB)`);
     line('gateway V8 heap used (low over 10 s)', `${perSleeping.heap.toFixed(0)}  (${gwAwake.heap.toFixed(1)} → ${gwSleeping.heap.toFixed(1)} MiB; no tenants ${gwBase.heap.toFixed(1)})`);
     line('host etcd + API server PSS', `${perSleeping.host.toFixed(0)}  (${hostAwake.toFixed(1)} → ${hostSleeping.toFixed(1)} MiB)`);
-    console.log('create → usable in s (`kplex create`, `kplex connect --print`, `kubectl get ns` until it answers), the tenants before running');
+    console.log('create → usable in s (`kplex create`, which connects, then `kubectl get ns` until it answers), the tenants before running');
     for (const w of windows) line(w.label, `${p50max(w.usable)}   (of which kplex create ${p50max(w.create)}; the API server's own start ${p50max(w.apiServer)})`);
     line('`kplex create --asleep`', registerS.length ? p50max(registerS) : 'none registered');
+    console.log("where create → usable goes, ms, medians: the tenant controller's steps (its `tenant ready` log line) and the rest");
+    for (const b of breakdown) {
+      const steps = stepNames.map((k) => `${k} ${b.step[k]!.toFixed(0)}${k === 'controlPlane' ? ` (API server ${b.apiServerMs.toFixed(0)})` : ''}`).join(', ');
+      line(b.label, `${steps}; controller ${b.controllerMs.toFixed(0)}; outside it ${b.outsideMs.toFixed(0)}${b.missing ? ` (${b.missing} tenants not in the log)` : ''}`);
+    }
     console.log(`first request through the gateway (GET ${WAKE_PATH}, new TLS connection), ms`);
     line('an awake tenant', awakeFirstMs.length ? p50max(awakeFirstMs, 0) : 'none');
     line('a never-started sleeping tenant (wakes it)', wakeMs.length ? p50max(wakeMs, 0) : 'none');
@@ -370,6 +413,13 @@ export async function benchDensity(args: string[]): Promise<BenchReport> {
         value: percentile(sorted(w.usable), 50),
         baseline: { what: "kube-apiserver start → ready, p50 (the floor)", value: percentile(sorted(w.apiServer), 50) },
         spread: `API server max ${Math.max(...w.apiServer).toFixed(1)}`,
+      })),
+      // The rest of a create: what `kplex create`, `kubectl` and the Tenant's way to the controller cost.
+      ...breakdown.map((b): BenchRow => ({
+        figure: `create → usable at ${b.label} outside the tenant controller's steps, median`,
+        unit: 'ms',
+        value: b.outsideMs,
+        baseline: { what: "the controller's steps, median", value: b.controllerMs },
       })),
       ...(wakeMs.length
         ? [{ figure: 'first request on a never-started sleeping tenant, p50', unit: 'ms', value: percentile(sorted(wakeMs), 50), baseline: { what: 'on an awake tenant', value: percentile(sorted(awakeFirstMs), 50) }, spread: `max ${Math.max(...wakeMs).toFixed(0)} (awake ${Math.max(...awakeFirstMs).toFixed(0)}) over ${wakeMs.length}` }]
