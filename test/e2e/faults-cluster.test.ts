@@ -1,8 +1,10 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tenantEtcdPrefix } from '../../src/controlplane/local.js';
 import { accessFromKubeconfig } from '../../src/k8s/kubeconfig.js';
 import { GatewayReplicas } from './gateway-replicas.js';
-import { createTenant, kubectl, processesMentioning, tmpDir } from './helpers.js';
+import { createTenant, eventually, kubectl, processesMentioning, tmpDir } from './helpers.js';
 import {
   expectConvergedOnce, expectHostOutageHandled, expectNothingLost, HostTwins, ReplicaApis, writeThroughApiServerKill, writeThroughLeaderKill, writeWhileHostPaused,
 } from './tenant-writes.js';
@@ -36,9 +38,18 @@ describe('faults of the cluster provider: a tenant API server container, the hos
     ...Object.fromEntries((pod.status.containerStatuses ?? []).map((c) => [c.name, c.restartCount])),
   });
 
+  let tenantKubeconfig = '';
+  /** The tenant's kubeconfig with its server on replica `port` (kplex connect wrote the one that published last). */
+  const kubeconfigThrough = (port: number): string => {
+    const file = path.join(dir, `${TENANT}-${port}.kubeconfig`);
+    writeFileSync(file, readFileSync(tenantKubeconfig, 'utf8').replace(/https:\/\/127\.0\.0\.1:\d+\//, `https://127.0.0.1:${port}/`));
+    return file;
+  };
+
   beforeAll(async () => {
     await set.upWith(['a', 'b']);
-    apis.access = accessFromKubeconfig({ file: await createTenant(set.env, TENANT, { controlPlane: { provider: 'cluster' } }) });
+    tenantKubeconfig = await createTenant(set.env, TENANT, { controlPlane: { provider: 'cluster' } });
+    apis.access = accessFromKubeconfig({ file: tenantKubeconfig });
   }, 600_000);
 
   afterAll(async () => {
@@ -79,5 +90,35 @@ describe('faults of the cluster provider: a tenant API server container, the hos
       expect(w.refused).toEqual([]);
       await expectConvergedOnce(w, survivor, twins);
     }
+  });
+
+  it('kubectl top through a new leader: the tenant\'s metrics adapter, which lived on the killed leader, is served by the one that takes over', async () => {
+    const first = await set.leader();
+    await set.start('c');
+    const pod = 'measured';
+    const made = await kubectl(kubeconfigThrough(first.port), ['run', pod, '--image=busybox', '--restart=Never', '--', 'sleep', '3600']);
+    expect(made.code, made.stderr).toBe(0);
+    /** `kubectl top pod` through `port` once it lists the pod (metrics-server answers after a scrape or two). */
+    const topThrough = (port: number, what: string) =>
+      eventually(async () => {
+        const r = await kubectl(kubeconfigThrough(port), ['top', 'pod', pod, '--no-headers']);
+        return r.code === 0 && r.stdout.startsWith(`${pod} `) ? r.stdout : undefined;
+      }, 120_000, what);
+    /** Where the tenant's API server sends metrics.k8s.io requests: the leader's adapter, by address and port. */
+    const adapterEndpoint = async (port: number): Promise<string> => {
+      const r = await kubectl(kubeconfigThrough(port), ['get', 'endpointslice', '-n', 'kube-system', 'kplex-metrics', '-o', 'jsonpath={.endpoints[*].addresses[*]}:{.ports[*].port}']);
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    await topThrough(first.port, 'kubectl top pod through the first leader');
+    const before = await adapterEndpoint(first.port);
+
+    first.proc.kill('SIGKILL');
+    const next = await set.leader();
+    // The new leader's first reconcile of the tenant points the tenant's EndpointSlice at its own adapter.
+    await topThrough(next.port, 'kubectl top pod through the new leader');
+    const after = await adapterEndpoint(next.port);
+    expect(after).toMatch(/^10\.250\.0\.1:\d+$/);
+    expect(after).not.toBe(before);
   });
 });

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { freePort } from '../../src/controlplane/ports.js';
+import { NODE_IP } from '../../src/dev/node-config.js';
 import { readState } from '../../src/dev/state.js';
 import { packageRoot } from '../../src/paths.js';
 import { eventually, isolatedEnv, kplex, kubectl, processesMentioning } from './helpers.js';
@@ -76,7 +77,8 @@ export class GatewayReplicas {
       '--metrics-listen', '127.0.0.1:0',
       '--certs', this.certs,
       '--advertise-url', 'https://127.0.0.1:{port}',
-      ...(this.provider === 'local' ? ['--etcd-servers', this.etcdServers, '--tenant-dir', tenantDir] : ['--providers', 'cluster']),
+      // The cluster provider's tenants run on the real node; their API servers reach the leader's metrics adapter there.
+      ...(this.provider === 'local' ? ['--etcd-servers', this.etcdServers, '--tenant-dir', tenantDir] : ['--providers', 'cluster', '--metrics-adapter-address', NODE_IP]),
       '--context', 'kplex-host',
       ...TIMING,
     ], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
