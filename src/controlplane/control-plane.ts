@@ -38,6 +38,12 @@ export interface ControlPlaneOptions {
   componentEnv?: Partial<Record<Program, Record<string, string>>>;
   /** Its processes end when this one dies (ProcessSpec.diesWithParent): a tenant's, not the dev host's. */
   diesWithParent?: boolean;
+  /**
+   * What else needs the API server (a tenant's DNS server): started once it answers, beside the
+   * controller manager rather than after it, and awaited with it. If the start fails, its caller
+   * stops what `alongside` started.
+   */
+  alongside?: (access: ClusterAccess) => Promise<void>;
 }
 
 export interface RunningControlPlane {
@@ -245,7 +251,10 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
         diesWithParent: o.diesWithParent,
       }, () => probe(`https://127.0.0.1:${schedulerPort}/healthz`), 60_000));
     }
-    await Promise.all(waits);
+    if (o.alongside) waits.push(o.alongside(access));
+    // Settled, not raced: nothing may still be starting when the start has failed and is cleaned up.
+    const failed = (await Promise.allSettled(waits)).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     const running: RunningControlPlane = {
       access,
       kubeconfigFile,

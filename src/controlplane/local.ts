@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { ClusterAccess } from '../k8s/client.js';
 import { findNodeBinaries, type Binaries, type Program } from './binaries.js';
 import { goMemoryLimitEnv, mergeComponentArgs, pkiFiles, TENANT_ARGS, TENANT_CONTROLLERS } from './components.js';
 import { deletePrefix, EtcdError, putAllIfEmpty, readPrefix } from './etcd-kv.js';
@@ -181,44 +182,52 @@ export class LocalProvider implements ControlPlaneProvider, TenantStore {
   private async start(tenant: string, spec: ControlPlaneSpec, rotateIssuedBefore?: Date): Promise<RunningTenant> {
     const dir = this.tenantDir(tenant);
     const pods = spec.pods && this.o.pods;
-    const cp = await startControlPlane({
-      name: tenant,
-      dir,
-      binaries: this.o.binaries,
-      etcdServers: this.o.etcdServers,
-      etcdPrefix: tenantEtcdPrefix(tenant),
-      authorizationModes: 'RBAC',
-      controllers: this.o.controllers ?? TENANT_CONTROLLERS,
-      withScheduler: false,
-      address: pods?.address,
-      servingIps: spec.pods ? [spec.pods.serviceIP] : [],
-      admissionConfiguration: admissionConfiguration(spec.podSecurity),
-      componentArgs: mergeComponentArgs(this.o.tenantArgs ?? TENANT_ARGS, this.o.componentArgs ?? {}),
-      componentEnv: {
-        'kube-apiserver': { ...this.o.componentEnv?.['kube-apiserver'], ...goMemoryLimitEnv(spec.memoryLimits?.apiServer) },
-        'kube-controller-manager': { ...this.o.componentEnv?.['kube-controller-manager'], ...goMemoryLimitEnv(spec.memoryLimits?.controllerManager) },
-      },
-      renewal: { rotateIssuedBefore },
-      diesWithParent: true,
-    });
-    if (!pods) return { cp };
-    try {
-      const node = findNodeBinaries(this.o.binaries);
-      if ('missing' in node) throw new Error(`the tenant's DNS server cannot start: ${node.missing}`);
-      const dns = await startTenantDns({
+    const coredns = pods ? findNodeBinaries(this.o.binaries) : undefined;
+    if (coredns && 'missing' in coredns) throw new Error(`the tenant's DNS server cannot start: ${coredns.missing}`);
+    const started: { dns?: TenantDns } = {};
+    // The DNS server starts as soon as the API server answers, while the controller manager does.
+    const startDns = pods && coredns && (async (access: ClusterAccess): Promise<void> => {
+      started.dns = await startTenantDns({
         dir,
         pkiDir: path.join(dir, 'pki'),
-        coredns: node.paths.coredns,
-        access: cp.access,
+        coredns: coredns.paths.coredns,
+        access,
         address: pods.address,
         fallbackTo: spec.pods!.fallbackToHost ? pods.hostDnsIP : undefined,
         renewal: { rotateIssuedBefore },
       });
-      return { cp, dns, forPods: { address: pods.address, apiPort: Number(new URL(cp.access.server).port), dnsPort: dns.port } };
+    });
+    let cp: RunningControlPlane;
+    try {
+      cp = await startControlPlane({
+        name: tenant,
+        dir,
+        binaries: this.o.binaries,
+        etcdServers: this.o.etcdServers,
+        etcdPrefix: tenantEtcdPrefix(tenant),
+        authorizationModes: 'RBAC',
+        controllers: this.o.controllers ?? TENANT_CONTROLLERS,
+        withScheduler: false,
+        address: pods?.address,
+        servingIps: spec.pods ? [spec.pods.serviceIP] : [],
+        admissionConfiguration: admissionConfiguration(spec.podSecurity),
+        componentArgs: mergeComponentArgs(this.o.tenantArgs ?? TENANT_ARGS, this.o.componentArgs ?? {}),
+        componentEnv: {
+          'kube-apiserver': { ...this.o.componentEnv?.['kube-apiserver'], ...goMemoryLimitEnv(spec.memoryLimits?.apiServer) },
+          'kube-controller-manager': { ...this.o.componentEnv?.['kube-controller-manager'], ...goMemoryLimitEnv(spec.memoryLimits?.controllerManager) },
+        },
+        renewal: { rotateIssuedBefore },
+        diesWithParent: true,
+        alongside: startDns,
+      });
     } catch (err) {
-      await cp.stop();
+      // The DNS server may have started although the controller manager did not.
+      await started.dns?.stop();
       throw err;
     }
+    const { dns } = started;
+    if (!pods || !dns) return { cp };
+    return { cp, dns, forPods: { address: pods.address, apiPort: Number(new URL(cp.access.server).port), dnsPort: dns.port } };
   }
 
   async stop(tenant: string): Promise<void> {
