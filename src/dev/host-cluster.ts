@@ -24,6 +24,8 @@ export interface HostClusterOptions {
   apiServerPort?: number;
   componentArgs?: Partial<Record<Program, string[]>>;
   unsafeNoFsync?: boolean;
+  /** What to install as soon as the API server answers, while the rest of the cluster starts. */
+  alongside?: (access: ClusterAccess) => Promise<void>;
 }
 
 export interface HostCluster {
@@ -175,6 +177,7 @@ export async function startHostCluster(o: HostClusterOptions): Promise<HostClust
       apiServerPort: o.apiServerPort,
       address: realNode ? NODE_IP : undefined,
       componentArgs: o.componentArgs,
+      alongside: o.alongside,
     });
     stopControlPlane = cp.stop;
     if (realNode) await realNode.join({ access: cp.access, pkiDir: path.join(o.dataDir, 'pki') });

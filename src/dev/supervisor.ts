@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { findBinaries, findNodeBinaries, type Program } from '../controlplane/binaries.js';
 import { alive, killGroup, type ComponentError } from '../controlplane/process.js';
+import { KubeClient, type ClusterAccess } from '../k8s/client.js';
 import { kubeconfigFor, mergeIntoUserKubeconfig } from '../k8s/kubeconfig.js';
+import { ensureSystem } from '../tenants/system.js';
 import { step, seconds } from '../terminal/progress.js';
 import { startHostCluster, type HostCluster } from './host-cluster.js';
 import { cleanUpRealNode, realNodeSupport } from './real-node.js';
@@ -59,6 +61,21 @@ export function contextLine(switched: boolean, previous: string | undefined): st
 }
 
 /**
+ * kplex's namespace and Tenant CRD, installed as soon as the host API server answers rather than when
+ * the gateway starts last: the API server holds every create of a CRD's objects for 2 s after the CRD
+ * is established (apiextensions-apiserver, for HA setups), so the first `kplex create` right after
+ * `dev up` waited that out.
+ */
+async function installSystem(access: ClusterAccess): Promise<void> {
+  const host = new KubeClient(access);
+  try {
+    await ensureSystem(host);
+  } finally {
+    await host.close();
+  }
+}
+
+/**
  * Runs the embedded host cluster in this process until `until` resolves or a component dies; everything
  * it started is stopped before it returns.
  */
@@ -88,6 +105,7 @@ export async function runDevCluster(o: DevUpOptions, until: Promise<unknown>): P
         apiServerPort: o.apiServerPort,
         componentArgs: o.componentArgs,
         unsafeNoFsync: o.unsafeNoFsync,
+        alongside: installSystem,
       }),
     );
     const h = host;
