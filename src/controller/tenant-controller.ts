@@ -261,13 +261,15 @@ export class TenantController {
       took('realize');
       await this.ensureSyncer(name, values, endpoint, podAccess);
       took('syncer');
-      // A tenant without `kubectl top` is still usable: not Ready is for what users cannot work without.
-      await this.metrics?.ensure(name, endpoint).catch((err: Error) => this.log.warn({ tenant: name, err: err.message }, 'metrics adapter not registered; retrying at the next resync'));
-      took('metrics');
       const wasReady = tenant.status?.phase === 'Ready';
       const ready = await this.setStatus(tenant, 'Ready', 'True', 'ControlPlaneReady', 'the control plane is ready', endpoint.readyMs || undefined, podAccess ?? null, endpoint.certificates, { provider: provider.name, replicas: values.controlPlane.replicas });
+      took('status');
       if (!wasReady) this.log.info({ tenant: name, apiServerMs: endpoint.readyMs, steps }, 'tenant ready');
       if (wakeBegin) this.log.info({ tenant: name, ms: Date.now() - wakeBegin, apiServerMs: endpoint.readyMs }, 'tenant awake');
+      // After Ready, so that creates and wakes do not wait for it: a tenant without `kubectl top` (for a
+      // moment, or until the next resync if this fails) is still usable, and Ready is for what users
+      // cannot work without.
+      await this.metrics?.ensure(name, endpoint).catch((err: Error) => this.log.warn({ tenant: name, err: err.message }, 'metrics adapter not registered; retrying at the next resync'));
       await this.sleepIfIdle(ready, values);
     } catch (err) {
       await this.setStatus(tenant, 'Failed', 'False', 'ControlPlaneFailed', (err as Error).message);
