@@ -62,7 +62,7 @@ export function contextLine(switched: boolean, previous: string | undefined): st
 
 /**
  * kplex's namespace and Tenant CRD, installed as soon as the host API server answers rather than when
- * the gateway starts last: the API server holds every create of a CRD's objects for 2 s after the CRD
+ * the dev gateway starts last: the API server holds every create of a CRD's objects for 2 s after the CRD
  * is established (apiextensions-apiserver, for HA setups), so the first `kplex create` right after
  * `dev up` waited that out.
  */
@@ -105,7 +105,8 @@ export async function runDevCluster(o: DevUpOptions, until: Promise<unknown>): P
         apiServerPort: o.apiServerPort,
         componentArgs: o.componentArgs,
         unsafeNoFsync: o.unsafeNoFsync,
-        alongside: installSystem,
+        // Without the dev gateway kplex is installed another way (its Helm chart owns the CRD then).
+        alongside: o.startGateway ? installSystem : undefined,
       }),
     );
     const h = host;
