@@ -182,15 +182,15 @@ export class LocalProvider implements ControlPlaneProvider, TenantStore {
   private async start(tenant: string, spec: ControlPlaneSpec, rotateIssuedBefore?: Date): Promise<RunningTenant> {
     const dir = this.tenantDir(tenant);
     const pods = spec.pods && this.o.pods;
-    const coredns = pods ? findNodeBinaries(this.o.binaries) : undefined;
-    if (coredns && 'missing' in coredns) throw new Error(`the tenant's DNS server cannot start: ${coredns.missing}`);
+    const node = pods ? findNodeBinaries(this.o.binaries) : undefined;
+    if (node && 'missing' in node) throw new Error(`the tenant's DNS server cannot start: ${node.missing}`);
     const started: { dns?: TenantDns } = {};
     // The DNS server starts as soon as the API server answers, while the controller manager does.
-    const startDns = pods && coredns && (async (access: ClusterAccess): Promise<void> => {
+    const startDns = pods && node && (async (access: ClusterAccess): Promise<void> => {
       started.dns = await startTenantDns({
         dir,
         pkiDir: path.join(dir, 'pki'),
-        coredns: coredns.paths.coredns,
+        coredns: node.paths.coredns,
         access,
         address: pods.address,
         fallbackTo: spec.pods!.fallbackToHost ? pods.hostDnsIP : undefined,
